@@ -1,0 +1,33 @@
+# Every target installs into .venv first, so each is one command on a fresh clone.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+AIGC   := $(VENV)/bin/aigc
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,tensorboard]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(AIGC) train diffusion --data digits --kimg 150 --out runs/demo --overwrite
+	$(AIGC) sample runs/demo --n 64 --seeds 0-63 --sampler dpmpp-2m --steps 10 --out runs/demo/grid.png
+	@echo "demo: the sample grid is runs/demo/grid.png; snapshots are in runs/demo/samples/"
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs

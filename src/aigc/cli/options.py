@@ -1,0 +1,54 @@
+"""Command-line flags derived from the config dataclasses, so defaults and help live in one place.
+
+A field becomes a flag when its metadata has "help"; `--field-name` unless metadata names another flag.
+Flags default to "not given", so only what the user typed overrides a config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+
+
+def _plain_type(hint):
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def add_options(parser: argparse.ArgumentParser, cls, path: str) -> None:
+    """Add a flag per documented field of `cls`; values land in args as '<path>.<field>'."""
+    hints = typing.get_type_hints(cls)
+    group = parser.add_argument_group(path)
+    for f in dataclasses.fields(cls):
+        if "help" not in f.metadata:
+            continue
+        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        kind = _plain_type(hints[f.name])
+        text = f"{f.metadata['help']} (default: {f.default})"
+        dest = f"{path}.{f.name}"
+        if kind is bool:
+            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
+        elif typing.get_origin(kind) is typing.Literal:
+            choices = typing.get_args(kind)
+            group.add_argument(flag, dest=dest, choices=choices, default=None, help=text)
+        else:
+            group.add_argument(flag, dest=dest, type=kind, default=None, help=text, metavar=f.name.upper())
+
+
+def given(args: argparse.Namespace, path: str) -> dict:
+    """The fields of component `path` that the user set on the command line."""
+    prefix = path + "."
+    return {
+        key.removeprefix(prefix): value
+        for key, value in vars(args).items()
+        if key.startswith(prefix) and "." not in key.removeprefix(prefix) and value is not None
+    }
+
+
+def apply(config, args: argparse.Namespace, path: str):
+    """`config` with the fields of component `path` replaced by the flags the user gave."""
+    values = given(args, path)
+    return dataclasses.replace(config, **values) if values else config

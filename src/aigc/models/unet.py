@@ -1,0 +1,211 @@
+"""A compact U-Net F(x, c_noise, class_labels) for diffusion: residual blocks, GroupNorm, SiLU, attention at
+chosen levels, a noise-level embedding and an optional class embedding with a null class for guidance.
+
+Sized by `UNetConfig`; `PRESETS` holds a tuned configuration per image size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aigc.errors import UserError
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(32, channels // 4), channels)
+
+
+class NoiseEmbedding(nn.Module):
+    """Sinusoidal features of the scalar noise conditioning c_noise [N] -> [N, dim] (Vaswani et al. 2017)."""
+
+    def __init__(self, dim: int, max_positions: float = 10_000.0):
+        super().__init__()
+        self.dim, self.max_positions = dim, max_positions
+
+    def forward(self, c_noise: torch.Tensor) -> torch.Tensor:
+        # Always float32: in bf16 the angles of large c_noise would lose their low digits.
+        half = self.dim // 2
+        freqs = torch.exp(-math.log(self.max_positions) * torch.arange(half, device=c_noise.device) / half)
+        angles = c_noise.float()[:, None] * freqs[None]
+        return torch.cat([angles.cos(), angles.sin()], dim=1)
+
+
+class ResBlock(nn.Module):
+    """GN-SiLU-conv, FiLM by the embedding (scale and shift), GN-SiLU-dropout-conv, plus a skip."""
+
+    def __init__(self, in_channels: int, out_channels: int, emb_dim: int, dropout: float):
+        super().__init__()
+        self.norm1 = group_norm(in_channels)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.affine = nn.Linear(emb_dim, 2 * out_channels)
+        self.norm2 = group_norm(out_channels)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)  # each block starts as the identity: stable early training
+        nn.init.zeros_(self.conv2.bias)
+        self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))  # (B, C_out, H, W)
+        scale, shift = self.affine(emb)[:, :, None, None].chunk(2, dim=1)
+        h = F.silu(self.norm2(h) * (1 + scale) + shift)
+        h = self.conv2(self.dropout(h))
+        return (self.skip(x) + h) * (1 / math.sqrt(2))
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over the H*W positions, with a residual connection."""
+
+    def __init__(self, channels: int, head_dim: int = 32):
+        super().__init__()
+        self.heads = max(1, channels // head_dim)
+        self.norm = group_norm(channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = nn.Conv2d(channels, channels, 1)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        qkv = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w)
+        q, k, v = qkv.transpose(-1, -2).unbind(1)  # each (B, heads, H*W, C/heads)
+        out = F.scaled_dot_product_attention(q, k, v)
+        out = out.transpose(-1, -2).reshape(b, c, h, w)
+        return (x + self.proj(out)) * (1 / math.sqrt(2))
+
+
+class Level(nn.Module):
+    """The residual blocks (and optional attention) of one resolution."""
+
+    def __init__(self, channels: list[tuple[int, int]], emb_dim: int, dropout: float, attention: bool):
+        super().__init__()
+        self.blocks = nn.ModuleList(ResBlock(i, o, emb_dim, dropout) for i, o in channels)
+        self.attention = nn.ModuleList(Attention(o) for _, o in channels) if attention else None
+
+    def forward(
+        self,
+        h: torch.Tensor,
+        emb: torch.Tensor,
+        save_to: list[torch.Tensor] | None = None,
+        take_from: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """On the way down each block's output is saved as a skip; on the way up each block takes one."""
+        for k, block in enumerate(self.blocks):
+            if take_from is not None:
+                h = torch.cat([h, take_from.pop()], dim=1)
+            h = block(h, emb)
+            if self.attention is not None:
+                h = self.attention[k](h)
+            if save_to is not None:
+                save_to.append(h)
+        return h
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Width and depth of the U-Net; resolution halves between levels."""
+
+    channels: int = field(default=64, metadata={"help": "width of the first level"})
+    channel_mult: tuple[int, ...] = (1, 2, 2)
+    patch_size: int = 1  # the first level sees (H/p, W/p) patches of p*p pixels: cheap on CPUs
+    num_res_blocks: int = 2
+    attention_levels: tuple[int, ...] = (2,)  # indices into channel_mult
+    dropout: float = 0.0
+
+
+# Tuned for throughput on a 2-core CPU: the first level of the larger presets works on 2x2 patches.
+PRESETS: dict[str, UNetConfig] = {
+    "tiny": UNetConfig(channels=16, channel_mult=(1, 2), num_res_blocks=1, attention_levels=()),
+    "s16": UNetConfig(channels=32, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,)),
+    "s28": UNetConfig(channels=64, channel_mult=(1, 2), patch_size=2, num_res_blocks=1, attention_levels=(1,)),
+    "s32": UNetConfig(channels=64, channel_mult=(1, 2), patch_size=2, num_res_blocks=1, attention_levels=(1,)),
+    "s64": UNetConfig(channels=64, channel_mult=(1, 2, 2), patch_size=2, num_res_blocks=1, attention_levels=(2,)),
+}
+
+
+def default_preset(image_size: int) -> str:
+    """The preset tuned for the nearest image size at or below `image_size` (s16 for smaller ones)."""
+    sizes = sorted(int(name[1:]) for name in PRESETS if name.startswith("s"))
+    return f"s{max([s for s in sizes if s <= image_size] or sizes[:1])}"
+
+
+class UNet(nn.Module):
+    """F(x, c_noise, class_labels): x [N, C, H, W] and c_noise [N] float, class_labels [N] int64 in
+    [0, num_classes] where num_classes is the null class (unconditional); returns [N, C, H, W]."""
+
+    def __init__(self, config: UNetConfig, image_size: int, in_channels: int, num_classes: int = 0):
+        super().__init__()
+        levels = len(config.channel_mult)
+        factor = config.patch_size * 2 ** (levels - 1)
+        if image_size % factor or image_size // factor < 4:
+            raise UserError(
+                f"image size {image_size} does not fit this U-Net (it must be divisible by {factor} and leave "
+                f"at least 4 pixels at the lowest level); choose --image-size 16, 28, 32 or 64"
+            )
+        if any(not 0 <= level < levels for level in config.attention_levels):
+            raise UserError(f"attention_levels {config.attention_levels} must lie in 0..{levels - 1}")
+        self.num_classes = num_classes
+        self.image_shape = (in_channels, image_size, image_size)
+        ch = config.channels
+        emb_dim = 4 * ch
+        self.noise_embedding = NoiseEmbedding(ch)
+        self.embedding_mlp = nn.Sequential(nn.Linear(ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.class_embedding = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
+
+        widths = [ch * m for m in config.channel_mult]
+        self.patch_size = config.patch_size
+        patch_channels = in_channels * config.patch_size**2
+        self.stem = nn.Conv2d(patch_channels, ch, 3, padding=1)
+        self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
+        skip_widths, current = [ch], ch
+        for i, width in enumerate(widths):
+            pairs = []
+            for _ in range(config.num_res_blocks):
+                pairs.append((current, width))
+                current = width
+                skip_widths.append(width)
+            self.down.append(Level(pairs, emb_dim, config.dropout, i in config.attention_levels))
+            if i < levels - 1:
+                self.downsample.append(nn.Conv2d(current, current, 3, stride=2, padding=1))
+                skip_widths.append(current)
+        self.middle = Level([(current, current), (current, current)], emb_dim, config.dropout, attention=True)
+        self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
+        for i, width in reversed(list(enumerate(widths))):
+            pairs = []
+            for _ in range(config.num_res_blocks + 1):
+                pairs.append((current + skip_widths.pop(), width))
+                current = width
+            self.up.append(Level(pairs, emb_dim, config.dropout, i in config.attention_levels))
+            if i > 0:
+                self.upsample.append(nn.Conv2d(current, current, 3, padding=1))
+        self.head = nn.Sequential(group_norm(current), nn.SiLU(), nn.Conv2d(current, patch_channels, 3, padding=1))
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+
+    def forward(self, x: torch.Tensor, c_noise: torch.Tensor, class_labels: torch.Tensor | None) -> torch.Tensor:
+        emb = self.embedding_mlp(self.noise_embedding(c_noise).to(x.dtype))  # (B, 4C)
+        if self.class_embedding is not None:
+            if class_labels is None:
+                class_labels = torch.full((x.shape[0],), self.num_classes, dtype=torch.long, device=x.device)
+            emb = emb + self.class_embedding(class_labels)
+        emb = F.silu(emb)
+
+        h = self.stem(F.pixel_unshuffle(x, self.patch_size))
+        skips = [h]
+        for i, level in enumerate(self.down):
+            h = level(h, emb, save_to=skips)
+            if i < len(self.downsample):
+                h = self.downsample[i](h)
+                skips.append(h)
+        h = self.middle(h, emb)
+        for i, level in enumerate(self.up):
+            h = level(h, emb, take_from=skips)
+            if i < len(self.upsample):
+                h = self.upsample[i](F.interpolate(h, scale_factor=2.0, mode="nearest"))
+        return F.pixel_shuffle(self.head(h), self.patch_size)
+

@@ -1,0 +1,71 @@
+"""Diffusion training objectives: each returns a per-sample loss [N] for a denoiser D(x, sigma, labels).
+
+Both draw their noise from the generator they are given, so a training run is reproducible and resumable.
+Class labels are replaced by the null class with probability `label_dropout`, which trains the unconditional
+denoiser that classifier-free guidance needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from aigc.models.precond import Denoiser
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    p_mean: float = -1.2  # edm: ln(sigma) ~ N(p_mean, p_std^2) (Karras et al. 2022, Table 1)
+    p_std: float = 1.2
+    label_dropout: float = field(default=0.1, metadata={"help": "share of labels dropped for guidance"})
+
+
+def drop_labels(labels: torch.Tensor | None, null_label: int, p: float, generator: torch.Generator):
+    if labels is None or p == 0:
+        return labels
+    drop = torch.rand(labels.shape, generator=generator, device=generator.device).to(labels.device) < p
+    return torch.where(drop, torch.full_like(labels, null_label), labels)
+
+
+def standard_normal(like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return torch.randn(like.shape, generator=generator, device=generator.device).to(like.device, like.dtype)
+
+
+class EDMLoss:
+    """lambda(sigma) * ||D(y + sigma n, sigma) - y||^2 with lambda = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2
+    and log-normal sigma (Karras et al. 2022, Eq. 2 and Sec. 5)."""
+
+    def __init__(self, config: LossConfig, sigma_data: float):
+        self.config, self.sigma_data = config, sigma_data
+
+    def __call__(self, denoiser: Denoiser, y: torch.Tensor, labels, generator: torch.Generator) -> torch.Tensor:
+        sd = self.sigma_data
+        log_sigma = self.config.p_mean + self.config.p_std * standard_normal(y[:, 0, 0, 0], generator)
+        sigma = log_sigma.exp()[:, None, None, None]
+        weight = (sigma**2 + sd**2) / (sigma * sd) ** 2
+        labels = drop_labels(labels, denoiser.net.num_classes, self.config.label_dropout, generator)
+        x = y + sigma * standard_normal(y, generator)
+        return (weight * (denoiser(x, sigma.flatten(), labels) - y) ** 2).mean(dim=(1, 2, 3))
+
+
+class VPLoss:
+    """The DDPM objective ||eps - eps_theta(x_t, t)||^2 with t uniform over the discrete timesteps (Ho et al. 2020,
+    Eq. 14). In the sigma frame eps_theta = (x - D) / sigma, hence the weight 1 / sigma^2."""
+
+    def __init__(self, config: LossConfig):
+        self.config = config
+
+    def __call__(self, denoiser: Denoiser, y: torch.Tensor, labels, generator: torch.Generator) -> torch.Tensor:
+        table = denoiser.timestep_sigmas
+        t = torch.randint(len(table), y.shape[:1], generator=generator, device=generator.device).to(y.device)
+        sigma = table[t].float()[:, None, None, None]
+        labels = drop_labels(labels, denoiser.net.num_classes, self.config.label_dropout, generator)
+        x = y + sigma * standard_normal(y, generator)
+        return ((denoiser(x, sigma.flatten(), labels) - y) ** 2 / sigma**2).mean(dim=(1, 2, 3))
+
+
+def make_loss(config: LossConfig, denoiser: Denoiser):
+    if denoiser.config.kind == "edm":
+        return EDMLoss(config, denoiser.config.sigma_data)
+    return VPLoss(config)

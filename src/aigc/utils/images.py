@@ -1,0 +1,70 @@
+"""Image tensors <-> PNG files and sample grids (PIL + numpy; no torchvision)."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from aigc.utils.io import atomic_write_bytes
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Model space [-1, 1] float [N, C, H, W] -> uint8 [N, C, H, W] in [0, 255]."""
+    return ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def to_model_space(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> float32 in [-1, 1]."""
+    return images.float().div(127.5).sub(1)
+
+
+def make_grid(images: torch.Tensor, columns: int | None = None, padding: int = 2) -> np.ndarray:
+    """uint8 [N, C, H, W] -> one uint8 array [H', W', C] tiling the images row by row, nearly square."""
+    n, c, h, w = images.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    grid = np.zeros((rows * (h + padding) + padding, columns * (w + padding) + padding, c), np.uint8)
+    pixels = images.permute(0, 2, 3, 1).cpu().numpy()
+    for k in range(n):
+        top = padding + (k // columns) * (h + padding)
+        left = padding + (k % columns) * (w + padding)
+        grid[top : top + h, left : left + w] = pixels[k]
+    return grid
+
+
+def png_bytes(array: np.ndarray, upscale: int = 1) -> bytes:
+    """uint8 [H, W, C] (C = 1 or 3) -> PNG file contents, optionally enlarged with nearest neighbour."""
+    image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    if upscale > 1:
+        image = image.resize((image.width * upscale, image.height * upscale), Image.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def grid_upscale(image_size: int) -> int:
+    """Small images are enlarged in grids so that a 16x16 digit is visible on screen."""
+    return max(1, 64 // image_size)
+
+
+def save_grid(images: torch.Tensor, path: str | Path) -> None:
+    """Write uint8 [N, C, H, W] as one PNG grid."""
+    atomic_write_bytes(path, png_bytes(make_grid(images), grid_upscale(images.shape[-1])))
+
+
+def save_per_seed(images: torch.Tensor, seeds: Sequence[int], directory: str | Path) -> list[Path]:
+    """Write image k to `directory/<seed:06d>.png`, so a seed always lands in the same file."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for image, seed in zip(images, seeds, strict=True):
+        path = directory / f"{seed:06d}.png"
+        atomic_write_bytes(path, png_bytes(image.permute(1, 2, 0).cpu().numpy()))
+        paths.append(path)
+    return paths
