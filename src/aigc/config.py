@@ -17,8 +17,8 @@ from aigc.data.datasets import DataConfig
 from aigc.errors import UserError
 from aigc.models.diffusion import ModelConfig
 from aigc.sampling.samplers import SampleConfig
-from aigc.training.optim import TrainConfig
 from aigc.training.losses import LossConfig
+from aigc.training.optim import TrainConfig
 
 FORMAT_VERSION = 1
 
@@ -77,6 +77,8 @@ def load_json(path) -> RunConfig:
 
 def from_json_dict(data: dict, where: str) -> RunConfig:
     if data.get("format_version") != FORMAT_VERSION:
-        raise UserError(f"{where}: config format {data.get('format_version')!r} is not {FORMAT_VERSION}; "
-                        "it was written by an incompatible aigc version")
+        raise UserError(
+            f"{where}: config format {data.get('format_version')!r} is not {FORMAT_VERSION}; "
+            "it was written by an incompatible aigc version"
+        )
     return from_dict(RunConfig, data, where)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tests.conftest import write_idx
 
 from aigc.data import download
 from aigc.data.datasets import DataConfig, describe_datasets, load_dataset, read_idx, resize
 from aigc.errors import UserError
-from tests.conftest import write_idx
 
 
 def test_digits_is_the_bundled_default_at_16_pixels():

@@ -20,7 +20,9 @@ def gaussian_denoiser(x, sigma):
     return MU + S**2 / (S**2 + sigma**2) * (x - MU)
 
 
-@pytest.mark.parametrize(("name", "steps"), [("euler", 200), ("heun", 40), ("dpmpp-2m", 40), ("ddim", 200), ("ddpm", 400)])
+@pytest.mark.parametrize(
+    ("name", "steps"), [("euler", 200), ("heun", 40), ("dpmpp-2m", 40), ("ddim", 200), ("ddpm", 400)]
+)
 def test_samplers_reach_the_data_distribution(name, steps):
     sigmas = karras_sigmas(steps, 0.002, 80.0)
     seeds = range(4000)
@@ -36,8 +38,10 @@ def test_deterministic_samplers_converge_at_their_order(name, order):
     # The exact ODE solution maps x_T to MU + S / sqrt(S^2 + sigma_max^2) * (x_T - MU).
     x = torch.linspace(-160, 160, 9, dtype=torch.float64)
     exact = MU + S / math.sqrt(S**2 + 80.0**2) * (x - MU)
-    errors = [(SAMPLERS[name](gaussian_denoiser, x, karras_sigmas(n, 0.002, 80.0)) - exact).abs().max().item()
-              for n in (20, 40, 80)]
+    errors = [
+        (SAMPLERS[name](gaussian_denoiser, x, karras_sigmas(n, 0.002, 80.0)) - exact).abs().max().item()
+        for n in (20, 40, 80)
+    ]
     assert errors[2] < errors[1] < errors[0]
     ratio = errors[1] / errors[2]  # halving the step size divides the error by about 2^order
     assert 2**order * 0.7 < ratio < 2**order * 1.4

@@ -11,11 +11,16 @@ EXAMPLES = """examples:
 def register(commands) -> None:
     import argparse
 
-    parser = commands.add_parser("data", help="list data sets", epilog=EXAMPLES,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = commands.add_parser(
+        "data", help="list data sets", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="data sets, search locations, presence", epilog=EXAMPLES,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    listing = actions.add_parser(
+        "list",
+        help="data sets, search locations, presence",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     listing.add_argument("--data-dir", help="an extra root to search first")
     listing.set_defaults(run=run_list)
 

@@ -19,14 +19,20 @@ def register(commands) -> None:
     from aigc.sampling.samplers import SampleConfig
 
     parser = commands.add_parser(
-        "sample", help="draw images from a model", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+        "sample",
+        help="draw images from a model",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", type=Path, help="run directory (newest checkpoint) or checkpoint .safetensors")
     parser.add_argument("--n", type=int, help="number of images (default: 64, or as many as --seeds)")
     parser.add_argument("--seeds", help="seeds, e.g. 0-63 or 1,5,9 (default: 0..n-1)")
     parser.add_argument("--class", dest="class_label", type=int, help="draw only this class")
-    parser.add_argument("--out", type=Path, default=Path("samples.png"),
-                        help="X.png: one grid; DIR/: one PNG per seed (default: samples.png)")
+    parser.add_argument(
+        "--out",
+        default="samples.png",
+        help="X.png: one grid; DIR/: one PNG per seed (default: samples.png)",
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     add_options(parser, SampleConfig, "sample")
@@ -51,22 +57,25 @@ def run(args) -> int:
         raise UserError(f"--n {len(seeds)} out of range; draw between 1 and {MAX_IMAGES} images")
     if args.batch_size < 1:
         raise UserError("--batch-size must be positive")
-    per_seed = str(args.out).endswith(os.sep) or args.out.is_dir()
-    if not per_seed and args.out.suffix.lower() != ".png":
-        raise UserError(f"--out {args.out}: name a .png file for a grid, or a directory ending in / for one PNG per seed")
-    check_writable(args.out if per_seed else args.out.parent)
+    out = Path(args.out)
+    per_seed = args.out.endswith(("/", os.sep)) or out.is_dir()
+    if not per_seed and out.suffix.lower() != ".png":
+        raise UserError(f"--out {out}: name a .png file for a grid, or a directory ending in / for one PNG per seed")
+    check_writable(out if per_seed else out.parent)
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu")
     model, config = load_model(args.model, device)
     sample = apply(config.sample, args, "sample")
     labels = None if args.class_label is None else [args.class_label] * len(seeds)
     images = generate(model, seeds, labels, sample, batch_size=args.batch_size, device=device, progress=True)
     if per_seed:
-        save_per_seed(images, seeds, args.out)
-        print(f"wrote {len(seeds)} images to {args.out}/ ({dataclasses.asdict(sample)})")
+        save_per_seed(images, seeds, out)
+        print(f"wrote {len(seeds)} images to {out}/ ({dataclasses.asdict(sample)})")
     else:
-        save_grid(images, args.out)
-        print(f"wrote a grid of {len(seeds)} images to {args.out} ({dataclasses.asdict(sample)})")
+        save_grid(images, out)
+        print(f"wrote a grid of {len(seeds)} images to {out} ({dataclasses.asdict(sample)})")
     return 0
 
 

@@ -62,8 +62,11 @@ def run(args) -> int:
         run_dir = args.resume
         if args.out and args.out != run_dir:
             raise UserError("--out and --resume name different directories; a resumed run stays in its directory")
-        changed = {f"{path}.{k}" for path in ("data", "model", "model.precond", "loss", "train", "sample")
-                   for k in given(args, path)} - CHANGEABLE_ON_RESUME
+        changed = {
+            f"{path}.{k}"
+            for path in ("data", "model", "model.precond", "loss", "train", "sample")
+            for k in given(args, path)
+        } - CHANGEABLE_ON_RESUME
         if changed:
             flags = ", ".join("--" + c.split(".")[-1].replace("_", "-") for c in sorted(changed))
             raise UserError(f"{flags} cannot change on --resume (the run keeps its config); start a new run instead")
@@ -77,7 +80,9 @@ def run(args) -> int:
         for path in ("data", "loss", "sample"):
             config = dataclasses.replace(config, **{path: apply(getattr(config, path), args, path)})
         model = apply(config.model, args, "model")
-        config = dataclasses.replace(config, model=dataclasses.replace(model, precond=apply(model.precond, args, "model.precond")))
+        config = dataclasses.replace(
+            config, model=dataclasses.replace(model, precond=apply(model.precond, args, "model.precond"))
+        )
         train_config = apply(config.train, args, "train")
         if train_config.kimg is None and train_config.minutes is None:
             train_config = dataclasses.replace(train_config, minutes=DEFAULT_MINUTES)

@@ -29,7 +29,8 @@ class DataConfig:
     """Which images to train on and how they are served."""
 
     name: str = field(
-        default="digits", metadata={"help": "digits | mnist | fashion-mnist | cifar10 | folder:PATH", "flag": "--data"}
+        default="digits",
+        metadata={"help": "digits | mnist | fashion-mnist | cifar10 | folder:PATH", "flag": "--data"},
     )
     data_dir: str | None = field(default=None, metadata={"help": "root holding the data set files"})
     image_size: int | None = field(default=None, metadata={"help": "side in pixels (default: the set's own)"})
@@ -163,7 +164,18 @@ FASHION_MNIST_FILES = idx_resources(
     },
     FASHION_MIRRORS,
 )
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Boot",
+)
 
 # --- CIFAR-10: the official binary archive -------------------------------------------------------------
 
@@ -219,9 +231,7 @@ def load_folder(root: Path, config: DataConfig) -> ImageDataset:
             kept.append(path)
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
             if not config.skip_bad_images:
-                raise UserError(
-                    f"cannot decode image {path} ({error}); delete it or pass --skip-bad-images"
-                ) from None
+                raise UserError(f"cannot decode image {path} ({error}); delete it or pass --skip-bad-images") from None
             bad.append(path)
     if bad:
         print(f"skipped {len(bad)} undecodable image(s) under {root}, e.g. {bad[0]}", file=sys.stderr)
@@ -275,7 +285,10 @@ DATASETS: dict[str, DatasetSpec] = {
         "Zalando Fashion-MNIST, 28x28, 60k train + 10k test",
     ),
     "cifar10": DatasetSpec(
-        load_cifar10, 32, (CIFAR10_ARCHIVE.filename,), "CIFAR-10 (binary archive), 32x32 RGB, 50k train + 10k test"
+        load_cifar10,
+        32,
+        (CIFAR10_ARCHIVE.filename,),
+        "CIFAR-10 (binary archive), 32x32 RGB, 50k train + 10k test",
     ),
 }
 

@@ -1,7 +1,7 @@
 """Finding official data files on disk, and fetching them when absent: md5-verified, resumable, atomic.
 
 A file is looked for in each root in order, first under `ROOT/<dataset>/` and then in `ROOT` itself. Roots are
-`--data-dir`, then `$AIGC_DATA_DIR`, then `~/.cache/aigc/data`.
+`--data-dir`, then `$AIGC_DATA_DIR`, then `~/.cache/aigc/data`. With `AIGC_OFFLINE=1` nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ def locate(dataset: str, resources: tuple[Resource, ...], data_dir: str | Path |
     if not missing:
         return paths
     try:
+        if os.environ.get("AIGC_OFFLINE", "") not in ("", "0"):
+            raise DownloadFailed("AIGC_OFFLINE is set")
         for resource in missing:
             download(resource, roots[0] / dataset)
     except DownloadFailed as failure:

@@ -17,7 +17,9 @@ from aigc.errors import UserError
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(min(32, channels // 4), channels)
+    """GroupNorm with the most groups (at most 32, at least 4 channels each) that divide `channels`."""
+    groups = next(g for g in range(max(1, min(32, channels // 4)), 0, -1) if channels % g == 0)
+    return nn.GroupNorm(groups, channels)
 
 
 class NoiseEmbedding(nn.Module):
@@ -122,7 +124,7 @@ class UNetConfig:
 PRESETS: dict[str, UNetConfig] = {
     "tiny": UNetConfig(channels=16, channel_mult=(1, 2), num_res_blocks=1, attention_levels=()),
     "s16": UNetConfig(channels=32, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,)),
-    "s28": UNetConfig(channels=64, channel_mult=(1, 2), patch_size=2, num_res_blocks=1, attention_levels=(1,)),
+    "s28": UNetConfig(channels=32, channel_mult=(1, 2), patch_size=2, num_res_blocks=1, attention_levels=(1,)),
     "s32": UNetConfig(channels=64, channel_mult=(1, 2), patch_size=2, num_res_blocks=1, attention_levels=(1,)),
     "s64": UNetConfig(channels=64, channel_mult=(1, 2, 2), patch_size=2, num_res_blocks=1, attention_levels=(2,)),
 }
@@ -208,4 +210,3 @@ class UNet(nn.Module):
             if i < len(self.upsample):
                 h = self.upsample[i](F.interpolate(h, scale_factor=2.0, mode="nearest"))
         return F.pixel_shuffle(self.head(h), self.patch_size)
-

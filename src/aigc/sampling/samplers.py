@@ -68,7 +68,12 @@ def ancestral_step(sigma: float, sigma_next: float, eta: float) -> tuple[float, 
 
 
 def sample_ddim(
-    denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *, noise: NoiseFn | None = None, eta: float = 0.0
+    denoiser: DenoiserFn,
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    *,
+    noise: NoiseFn | None = None,
+    eta: float = 0.0,
 ):
     """DDIM (Song et al. 2021, Eq. 12) with stochasticity eta; eta = 0 is deterministic."""
     for sigma, sigma_next in zip(sigmas[:-1].tolist(), sigmas[1:].tolist(), strict=True):

@@ -13,7 +13,8 @@ SCHEDULES: tuple[str, ...] = ("karras", "linspace", "leading", "trailing")
 
 
 def karras_sigmas(num_steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> torch.Tensor:
-    """Karras et al. 2022, Eq. 5: sigma_i = (sigma_max^(1/rho) + i/(N-1) (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho."""
+    """Karras et al. 2022, Eq. 5:
+    sigma_i = (sigma_max^(1/rho) + i/(N-1) (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho, i = 0..N-1; then 0."""
     ramp = torch.linspace(0, 1, num_steps, dtype=torch.float64)
     inv_rho_min, inv_rho_max = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
     sigmas = (inv_rho_max + ramp * (inv_rho_min - inv_rho_max)) ** rho
@@ -27,7 +28,7 @@ def discrete_timesteps(num_steps: int, num_timesteps: int, spacing: str) -> torc
     elif spacing == "leading":
         steps = torch.arange(num_steps, dtype=torch.float64) * (num_timesteps // num_steps)
     elif spacing == "trailing":
-        steps = (torch.arange(num_timesteps, 0, -num_timesteps / num_steps, dtype=torch.float64).round() - 1)
+        steps = torch.arange(num_timesteps, 0, -num_timesteps / num_steps, dtype=torch.float64).round() - 1
         steps = steps.flip(0)
     else:
         raise UserError(f"unknown timestep spacing {spacing!r}; choose linspace, leading or trailing")

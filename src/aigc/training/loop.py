@@ -64,7 +64,10 @@ def resolve_model(config: RunConfig, dataset: ImageDataset) -> RunConfig:
         raise UserError(f"images are {height}x{width}; only square images are supported (set --image-size)")
     conditional = config.model.class_conditional and dataset.labels is not None
     model = dataclasses.replace(
-        config.model, image_size=height, channels=channels, num_classes=dataset.num_classes if conditional else 0
+        config.model,
+        image_size=height,
+        channels=channels,
+        num_classes=dataset.num_classes if conditional else 0,
     )
     model = dataclasses.replace(model, unet=resolve_unet(model))
     return dataclasses.replace(config, model=model)
@@ -242,7 +245,9 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
                     "train_seconds": train_seconds,
                 }
                 tracker.log(step, values)
-                bar.set_postfix(loss=f"{values['loss']:.4f}", kimg=f"{nimg / 1000:.1f}", ips=f"{values['img_per_s']:.0f}")
+                bar.set_postfix(
+                    loss=f"{values['loss']:.4f}", kimg=f"{nimg / 1000:.1f}", ips=f"{values['img_per_s']:.0f}"
+                )
                 window_loss, window_images, window_seconds = 0.0, 0, 0.0
             if nimg >= next_snapshot:
                 last_path = snapshot()

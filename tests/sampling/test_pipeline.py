@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from aigc.errors import UserError
+from aigc.models.diffusion import ModelConfig, build_denoiser
+from aigc.models.precond import PrecondConfig
+from aigc.sampling.pipeline import generate
+from aigc.sampling.samplers import SAMPLERS, SampleConfig
+
+
+def tiny_model(num_classes=0, kind="edm"):
+    torch.manual_seed(0)
+    config = ModelConfig(
+        preset="tiny", image_size=8, channels=1, num_classes=num_classes, precond=PrecondConfig(kind=kind)
+    )
+    model = build_denoiser(config).eval()
+    with torch.no_grad():  # the zero-initialised output layer would make every image the same
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
+def test_image_k_is_the_same_at_any_batch_size(sampler):
+    model = tiny_model(num_classes=3)
+    sample = SampleConfig(sampler=sampler, steps=4)
+    seeds = [5, 9, 2, 7, 11]
+    whole = generate(model, seeds, sample=sample, batch_size=5)
+    assert whole.shape == (5, 1, 8, 8) and whole.dtype == torch.uint8
+    assert torch.equal(generate(model, seeds, sample=sample, batch_size=2), whole)
+    assert torch.equal(generate(model, [9], [9 % 3], sample=sample), whole[1:2])
+    assert not torch.equal(whole[0], whole[1])
+
+
+def test_vp_model_samples_with_every_schedule():
+    model = tiny_model(kind="vp")
+    for schedule in ("karras", "linspace", "leading", "trailing"):
+        images = generate(model, [0, 1], sample=SampleConfig(steps=3, schedule=schedule))
+        assert images.shape == (2, 1, 8, 8)
+
+
+def test_guidance_changes_images_and_labels_matter():
+    model = tiny_model(num_classes=3)
+    plain = generate(model, [0, 1], [1, 1], SampleConfig(steps=3))
+    guided = generate(model, [0, 1], [1, 1], SampleConfig(steps=3, guidance=3.0))
+    other = generate(model, [0, 1], [2, 2], SampleConfig(steps=3))
+    assert not torch.equal(plain, guided) and not torch.equal(plain, other)
+
+
+def test_user_errors():
+    conditional, unconditional = tiny_model(num_classes=3), tiny_model()
+    with pytest.raises(UserError, match="classes 0..2"):
+        generate(conditional, [0], [3])
+    with pytest.raises(UserError, match="unconditional"):
+        generate(unconditional, [0], [0])
+    with pytest.raises(UserError, match="guidance needs a class-conditional"):
+        generate(unconditional, [0], sample=SampleConfig(guidance=2.0))
+    with pytest.raises(UserError, match="unknown sampler 'lms'"):
+        generate(unconditional, [0], sample=SampleConfig(sampler="lms"))
+    with pytest.raises(UserError, match="--steps 0 out of range"):
+        generate(unconditional, [0], sample=SampleConfig(steps=0))
+    with pytest.raises(UserError, match="schedule 'leading' needs a vp"):
+        generate(unconditional, [0], sample=SampleConfig(schedule="leading"))

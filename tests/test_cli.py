@@ -1,0 +1,140 @@
+"""The CLI through a subprocess, as a user runs it: a tiny train -> sample, resume, and each user error."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+TINY = [
+    "--data",
+    "digits",
+    "--image-size",
+    "8",
+    "--preset",
+    "tiny",
+    "--batch",
+    "16",
+    "--snapshot-kimg",
+    "0.032",
+    "--no-progress",
+]
+
+
+def aigc(*args, cwd=None, check=True):
+    result = subprocess.run(
+        [sys.executable, "-m", "aigc", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        timeout=300,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    aigc("train", "diffusion", *TINY, "--kimg", "0.064", "--out", out)
+    return out
+
+
+def test_train_then_sample_a_grid_and_per_seed_files(run_dir, tmp_path):
+    result = aigc(
+        "sample",
+        run_dir,
+        "--n",
+        "6",
+        "--seeds",
+        "0-5",
+        "--sampler",
+        "heun",
+        "--steps",
+        "3",
+        "--out",
+        tmp_path / "grid.png",
+    )
+    assert "wrote a grid of 6 images" in result.stdout
+    assert Image.open(tmp_path / "grid.png").size[0] > 8 * 3
+    checkpoint = run_dir / "checkpoints" / "000002.safetensors"
+    aigc("sample", checkpoint, "--seeds", "3,7", "--out", str(tmp_path / "each") + "/")
+    assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["000003.png", "000007.png"]
+    assert Image.open(tmp_path / "each" / "000003.png").size == (8, 8)
+    aigc("sample", run_dir, "--class", "7", "--guidance", "2.0", "--n", "4", "--out", tmp_path / "sevens.png")
+
+
+def test_resume_extends_the_budget(run_dir, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    result = aigc("train", "diffusion", "--resume", run, "--kimg", "0.032", "--no-progress")
+    assert "resuming" in result.stdout and (run / "checkpoints" / "000006.safetensors").is_file()
+
+
+def test_sigint_writes_a_checkpoint_and_says_how_to_resume(tmp_path):
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aigc", "train", "diffusion", *TINY, "--kimg", "1000", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not (out / "checkpoints").is_dir() or not any((out / "checkpoints").iterdir()):
+        assert time.time() < deadline and process.poll() is None
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert f"resume with: aigc train diffusion --resume {out}" in stderr
+    aigc("train", "diffusion", "--resume", out, "--kimg", "0.016", "--no-progress")
+
+
+ERRORS = [
+    (["train", "diffusion", "--data", "imagenet"], "unknown data set 'imagenet'"),
+    (["train", "diffusion", "--data", "mnist", "--data-dir", "{tmp}/nothing"], "train-images-idx3-ubyte.gz"),
+    (
+        ["train", "diffusion", "--data", "digits", "--image-size", "30", "--out", "{tmp}/r"],
+        "image size 30 does not fit",
+    ),
+    (["train", "diffusion", "--preset", "huge", "--out", "{tmp}/r"], "unknown preset 'huge'"),
+    (["train", "diffusion", "--sampler", "lms"], "unknown sampler 'lms'"),
+    (["train", "diffusion", "--resume", "{tmp}/none"], "not a run directory"),
+    (["train", "diffusion", "--bogus"], "unrecognized arguments: --bogus"),
+    (["sample", "{tmp}/missing.safetensors"], "does not exist"),
+    (["sample", "{tmp}/garbage.safetensors"], "not a readable safetensors checkpoint"),
+    (["sample", "{run}", "--class", "10"], "classes 0..9"),
+    (["sample", "{run}", "--n", "0"], "--n 0 out of range"),
+    (["sample", "{run}", "--steps", "5000"], "--steps 5000 out of range"),
+    (["sample", "{run}", "--sampler", "lms"], "unknown sampler 'lms'"),
+    (["sample", "{run}", "--out", "{tmp}/grid.jpg"], "name a .png file"),
+    (["sample", "{run}", "--out", "/proc/forbidden/grid.png"], "cannot create /proc/forbidden"),
+    (["sample", "{run}", "--seeds", "a-b"], "bad --seeds"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), ERRORS, ids=[e[1][:30] for e in ERRORS])
+def test_user_errors_are_one_line_and_exit_2(args, message, run_dir, tmp_path, monkeypatch):
+    (tmp_path / "garbage.safetensors").write_bytes(b"\x00" * 100)
+    monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AIGC_OFFLINE", "1")
+    args = [a.format(tmp=tmp_path, run=run_dir) for a in args]
+    result = aigc(*args, cwd=tmp_path, check=False)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_data_list(tmp_path):
+    result = aigc("data", "list", "--data-dir", tmp_path)
+    assert "digits" in result.stdout and str(Path(tmp_path) / "mnist") in result.stdout

@@ -1,0 +1,115 @@
+import pytest
+import torch
+
+from aigc.config import RunConfig
+from aigc.data.datasets import DataConfig
+from aigc.errors import UserError
+from aigc.models.diffusion import ModelConfig
+from aigc.sampling.pipeline import generate, load_model
+from aigc.training.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    load_state,
+    save_checkpoint,
+    state_path,
+)
+from aigc.training.loop import train
+from aigc.training.optim import TrainConfig
+
+TINY = RunConfig(
+    data=DataConfig(name="digits", image_size=8),
+    model=ModelConfig(preset="tiny"),
+    train=TrainConfig(batch=16, kimg=0.064, snapshot_kimg=0.032, grid_size=4, lr=1e-3, warmup_kimg=0.01),
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    train(TINY, run_dir, progress=False)
+    return run_dir
+
+
+def test_run_directory_layout(tiny_run):
+    assert (tiny_run / "config.json").is_file() and (tiny_run / "metrics.jsonl").is_file()
+    names = sorted(p.name for p in (tiny_run / "checkpoints").iterdir())
+    assert names == [
+        "000002.safetensors",
+        "000002.state.safetensors",
+        "000004.safetensors",
+        "000004.state.safetensors",
+    ]
+    assert sorted(p.name for p in (tiny_run / "samples").iterdir()) == ["000002.png", "000004.png"]
+
+
+def test_save_load_round_trip_gives_identical_outputs(tiny_run, tmp_path):
+    model, config = load_model(tiny_run)
+    before = generate(model, [0, 1, 2], sample=config.sample)
+    checkpoint = load_checkpoint(latest_checkpoint(tiny_run))
+    path = save_checkpoint(tmp_path, config, model, model, 7, checkpoint.nimg, {"train_seconds": 1.0})
+    reloaded, _ = load_model(path)
+    assert torch.equal(generate(reloaded, [0, 1, 2], sample=config.sample), before)
+    for a, b in zip(model.state_dict().values(), reloaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_truncated_checkpoint_is_refused_and_skipped(tiny_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run, run)
+    newest = run / "checkpoints" / "000004.safetensors"
+    newest.write_bytes(newest.read_bytes()[:1000])
+    with pytest.raises(UserError, match="not a readable safetensors checkpoint"):
+        load_checkpoint(newest)
+    assert latest_checkpoint(run).name == "000002.safetensors"  # the torn file is never picked
+
+
+def test_checkpoint_without_state_is_not_resumable(tiny_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run, run)
+    state_path(run / "checkpoints" / "000004.safetensors").unlink()
+    assert latest_checkpoint(run, need_state=True).name == "000002.safetensors"
+    assert latest_checkpoint(run).name == "000004.safetensors"  # still fine for sampling
+
+
+def test_not_a_checkpoint(tmp_path):
+    (tmp_path / "x.safetensors").write_bytes(b"hello world, not safetensors")
+    with pytest.raises(UserError, match="not a readable safetensors"):
+        load_checkpoint(tmp_path / "x.safetensors")
+    with pytest.raises(UserError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.safetensors")
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, tmp_path / "foreign.safetensors")
+    with pytest.raises(UserError, match="not an aigc checkpoint"):
+        load_checkpoint(tmp_path / "foreign.safetensors")
+
+
+def test_train_state_round_trips_optimizer_and_rng(tiny_run):
+    state = load_state(latest_checkpoint(tiny_run))
+    assert state["train_seconds"] > 0
+    assert state["generator"].dtype == torch.uint8 and state["torch_rng"].dtype == torch.uint8
+    assert len(state["optimizer"]["state"]) > 0
+
+
+def test_checkpoint_from_an_incompatible_config_is_refused(tiny_run, tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    source = latest_checkpoint(tiny_run)
+    with safe_open(str(source), framework="pt") as f:
+        metadata, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    config = json.loads(metadata["config"])
+    config["model"]["unet"]["channels"] = 32  # the weights no longer fit the model the config describes
+    save_file(tensors, tmp_path / "wide.safetensors", metadata={**metadata, "config": json.dumps(config)})
+    with pytest.raises(UserError, match="incompatible"):
+        load_model(tmp_path / "wide.safetensors")
+    config["model"]["unet"]["depth"] = 3  # a field this version does not know
+    save_file(tensors, tmp_path / "future.safetensors", metadata={**metadata, "config": json.dumps(config)})
+    with pytest.raises(UserError, match="unknown field"):
+        load_model(tmp_path / "future.safetensors")

@@ -1,0 +1,46 @@
+import dataclasses
+
+import pytest
+import torch
+from tests.training.test_checkpoint import TINY
+
+from aigc.training.checkpoint import latest_checkpoint, load_checkpoint
+from aigc.training.ema import ema_beta
+from aigc.training.loop import DataOrder, train
+from aigc.training.optim import learning_rate
+
+
+def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
+    straight = tmp_path / "straight"
+    train(TINY, straight, progress=False)
+    split = tmp_path / "split"
+    half = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, kimg=0.032))
+    train(half, split, progress=False)
+    train(TINY, split, resume=True, progress=False)
+    a = load_checkpoint(latest_checkpoint(straight))
+    b = load_checkpoint(latest_checkpoint(split))
+    assert a.step == b.step == 4
+    for key in a.model:
+        assert torch.equal(a.model[key], b.model[key]), key
+        assert torch.equal(a.ema[key], b.ema[key]), key
+
+
+def test_data_order_is_a_function_of_position():
+    order = DataOrder(10, seed=3)
+    stream = order.indices(0, 35)
+    assert sorted(stream[:10].tolist()) == list(range(10))  # each epoch is a permutation
+    assert torch.equal(DataOrder(10, seed=3).indices(17, 9), stream[17:26])  # same items from any start
+    assert not torch.equal(DataOrder(10, seed=4).indices(0, 10), stream[:10])
+
+
+def test_ema_half_life_in_images():
+    beta = ema_beta(batch_size=100, nimg=10**9, halflife_kimg=1.0, rampup_ratio=None)
+    assert beta**10 == pytest.approx(0.5)  # 10 steps of 100 images = one half-life
+    assert ema_beta(100, 1000, 1.0, rampup_ratio=0.05) < beta  # early on the average forgets faster
+
+
+def test_learning_rate_warms_up_then_stays():
+    config = TINY.train
+    assert learning_rate(config, 0) == 0
+    assert learning_rate(config, 5) == pytest.approx(config.lr / 2)
+    assert learning_rate(config, 10**6) == config.lr
