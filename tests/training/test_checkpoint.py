@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -46,7 +48,7 @@ def test_save_load_round_trip_gives_identical_outputs(tiny_run, tmp_path):
     model, config = load_model(tiny_run)
     before = generate(model, [0, 1, 2], sample=config.sample)
     checkpoint = load_checkpoint(latest_checkpoint(tiny_run))
-    path = save_checkpoint(tmp_path, config, model, model, 7, checkpoint.nimg, {"train_seconds": 1.0})
+    path = save_checkpoint(tmp_path, config, model, copy.deepcopy(model), 7, checkpoint.nimg, {"train_seconds": 1.0})
     reloaded, _ = load_model(path)
     assert torch.equal(generate(reloaded, [0, 1, 2], sample=config.sample), before)
     for a, b in zip(model.state_dict().values(), reloaded.state_dict().values(), strict=True):
