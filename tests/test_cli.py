@@ -111,6 +111,8 @@ ERRORS = [
     (["train", "diffusion", "--bogus"], "unrecognized arguments: --bogus"),
     (["sample", "{tmp}/missing.safetensors"], "does not exist"),
     (["sample", "{tmp}/garbage.safetensors"], "not a readable safetensors checkpoint"),
+    (["sample", "{tmp}/truncated.safetensors"], "not a readable safetensors checkpoint"),
+    (["train", "diffusion", "--data", "folder:{tmp}/pics", "--image-size", "16"], "cannot decode image"),
     (["sample", "{run}", "--class", "10"], "classes 0..9"),
     (["sample", "{run}", "--n", "0"], "--n 0 out of range"),
     (["sample", "{run}", "--steps", "5000"], "--steps 5000 out of range"),
@@ -124,6 +126,11 @@ ERRORS = [
 @pytest.mark.parametrize(("args", "message"), ERRORS, ids=[e[1][:30] for e in ERRORS])
 def test_user_errors_are_one_line_and_exit_2(args, message, run_dir, tmp_path, monkeypatch):
     (tmp_path / "garbage.safetensors").write_bytes(b"\x00" * 100)
+    checkpoint = (run_dir / "checkpoints" / "000004.safetensors").read_bytes()
+    (tmp_path / "truncated.safetensors").write_bytes(checkpoint[: len(checkpoint) // 2])
+    (tmp_path / "pics").mkdir()
+    Image.new("L", (20, 20)).save(tmp_path / "pics" / "ok.png")
+    (tmp_path / "pics" / "bad.png").write_bytes(b"not a png")
     monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path / "empty"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("AIGC_OFFLINE", "1")
