@@ -1,0 +1,131 @@
+"""Feature extractors: small CNN classifiers that aigc trains itself on each built-in data set (see
+train_extractor.py), shipped as safetensors. Features are the 128-d penultimate layer; class probabilities
+come from the same forward pass.
+
+FID and friends are only comparable between results computed with the same extractor: every result names
+the extractor's version and the sha256 of its weights.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
+from torch import nn
+
+from aigc.errors import UserError
+from aigc.utils.io import file_digest
+
+FEATURE_DIM = 128
+EXTRACTOR_VERSION = 1
+# data set -> the image size its extractor was trained at
+EXTRACTOR_SIZES = {"digits": 16, "mnist": 28, "fashion-mnist": 28}
+
+
+class ClassifierNet(nn.Module):
+    """Three conv stages (32, 64, 128 channels; max-pool between), global average pooling -> 128 features,
+    then a linear classifier. Input: float [N, C, H, W] in [-1, 1]."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10):
+        super().__init__()
+
+        def stage(cin: int, cout: int) -> nn.Sequential:
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU()
+            )
+
+        self.stages = nn.ModuleList([stage(in_channels, 32), stage(32, 64), stage(64, FEATURE_DIM)])
+        self.classifier = nn.Linear(FEATURE_DIM, num_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (features [N, 128], logits [N, num_classes])."""
+        for k, stage in enumerate(self.stages):
+            x = stage(x)
+            if k < len(self.stages) - 1:
+                x = F.max_pool2d(x, 2)
+        features = x.mean(dim=(2, 3))
+        return features, self.classifier(features)
+
+
+@dataclass
+class Extractor:
+    """A loaded extractor: the network, the image shape it expects, and its identity for reports."""
+
+    net: ClassifierNet
+    data: str
+    image_size: int
+    channels: int
+    sha256: str
+    test_accuracy: float
+
+    @property
+    def name(self) -> str:
+        return f"aigc-{self.data}-cnn-v{EXTRACTOR_VERSION}"
+
+    def describe(self) -> dict:
+        return {"name": self.name, "sha256": self.sha256, "test_accuracy": self.test_accuracy}
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 [N, C, H, W] -> (features [N, 128] float64, class probabilities [N, K] float64)."""
+        features, probs = [], []
+        device = next(self.net.parameters()).device
+        for batch in images.split(batch_size):
+            x = prepare(batch, self.image_size, self.channels).to(device)
+            f, logits = self.net(x)
+            features.append(f.double().cpu())
+            probs.append(logits.double().softmax(dim=1).cpu())
+        return torch.cat(features), torch.cat(probs)
+
+
+def prepare(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> float [N, channels, size, size] in [-1, 1]: the extractor's input."""
+    if images.dtype != torch.uint8 or images.ndim != 4:
+        raise UserError(f"expected uint8 images [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
+    x = images.float()
+    if x.shape[1] != channels:
+        if channels == 1 and x.shape[1] == 3:
+            x = (x * torch.tensor([0.299, 0.587, 0.114])[None, :, None, None]).sum(1, keepdim=True)
+        else:
+            raise UserError(f"images have {x.shape[1]} channels; this extractor takes {channels}")
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
+    return x.clamp(0, 255) / 127.5 - 1
+
+
+def weights_path(data: str) -> Path:
+    return Path(str(resources.files("aigc.evaluation") / "weights" / f"{data}.safetensors"))
+
+
+def load_extractor(data: str, device: str | torch.device = "cpu") -> Extractor:
+    """The shipped extractor for a built-in data set; a one-line error names the ones that exist."""
+    if data not in EXTRACTOR_SIZES:
+        available = ", ".join(EXTRACTOR_SIZES)
+        raise UserError(f"no aigc feature extractor for {data!r}; extractors exist for {available}")
+    path = weights_path(data)
+    if not path.is_file():
+        raise UserError(
+            f"extractor weights {path} are missing; run python -m aigc.evaluation.train_extractor --data {data}"
+        )
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {})["extractor"])
+        state = load_file(str(path))
+    except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as error:
+        raise UserError(f"extractor weights {path} are unreadable ({error}); reinstall aigc") from None
+    net = ClassifierNet(meta["channels"], meta["num_classes"])
+    net.load_state_dict(state)
+    return Extractor(
+        net.to(device).eval().requires_grad_(False),
+        data,
+        meta["image_size"],
+        meta["channels"],
+        file_digest(path),
+        meta["test_accuracy"],
+    )
