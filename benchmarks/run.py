@@ -128,7 +128,7 @@ def bench_mnist(minutes: float, data_dir: str) -> dict:
         "kimg": last["kimg"],
         "img_per_s": round(last["img_per_s"], 1),
         "wall_seconds": round(time.perf_counter() - started),
-        "grid": str(grid),
+        "grid": grid.name,
     }
 
 

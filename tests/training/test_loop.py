@@ -44,3 +44,17 @@ def test_learning_rate_warms_up_then_stays():
     assert learning_rate(config, 0) == 0
     assert learning_rate(config, 5) == pytest.approx(config.lr / 2)
     assert learning_rate(config, 10**6) == config.lr
+
+
+def test_in_loop_evaluation_logs_fid_and_keeps_the_best(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    config = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, eval_every_kimg=0.032, eval_n=50))
+    train(config, tmp_path / "run", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evaluations = [row for row in rows if "fid" in row]
+    assert len(evaluations) == 2 and all(row["fid"] > 0 and 1 <= row["classes_present"] <= 10 for row in evaluations)
+    best = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.safetensors")
+    assert best.step == min(evaluations, key=lambda row: row["fid"])["step"]
+    assert latest_checkpoint(tmp_path / "run").name == "000004.safetensors"  # best is never taken for the latest

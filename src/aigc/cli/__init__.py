@@ -13,12 +13,12 @@ from aigc.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from aigc.cli import data, sample, train
+    from aigc.cli import data, eval, sample, train
 
     parser = Parser(prog="aigc", description="Train, sample and evaluate generative image models.")
     parser.add_argument("--version", action="version", version=f"aigc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data, train, sample):
+    for module in (data, train, sample, eval):
         module.register(commands)
     return parser
 

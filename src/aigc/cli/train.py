@@ -125,6 +125,8 @@ def validate(config) -> None:
         raise UserError(f"--lr {t.lr}: use a positive learning rate")
     if t.snapshot_kimg <= 0:
         raise UserError("--snapshot-kimg must be positive")
+    if t.eval_every_kimg is not None and (t.eval_every_kimg <= 0 or t.eval_n < 2):
+        raise UserError("--eval-every must be positive and --eval-n at least 2")
     if config.sample.sampler not in SAMPLERS:
         raise UserError(f"unknown sampler {config.sample.sampler!r}; choose one of {', '.join(SAMPLERS)}")
     if not 0 <= config.loss.label_dropout < 1:

@@ -1,6 +1,6 @@
 """Feature extractors: small CNN classifiers that aigc trains itself on each built-in data set (see
-train_extractor.py), shipped as safetensors. Features are the 128-d penultimate layer; class probabilities
-come from the same forward pass.
+train_extractor.py), shipped as safetensors. Features are the 128-d penultimate layer, times a constant that
+gives them unit RMS on the training images; class probabilities come from the same forward pass.
 
 FID and friends are only comparable between results computed with the same extractor: every result names
 the extractor's version and the sha256 of its weights.
@@ -63,6 +63,7 @@ class Extractor:
     channels: int
     sha256: str
     test_accuracy: float
+    feature_scale: float  # makes the features' RMS 1 on the training set, so KID's cubic kernel stays O(1)
 
     @property
     def name(self) -> str:
@@ -79,7 +80,7 @@ class Extractor:
         for batch in images.split(batch_size):
             x = prepare(batch, self.image_size, self.channels).to(device)
             f, logits = self.net(x)
-            features.append(f.double().cpu())
+            features.append(f.double().cpu() * self.feature_scale)
             probs.append(logits.double().softmax(dim=1).cpu())
         return torch.cat(features), torch.cat(probs)
 
@@ -128,4 +129,5 @@ def load_extractor(data: str, device: str | torch.device = "cpu") -> Extractor:
         meta["channels"],
         file_digest(path),
         meta["test_accuracy"],
+        meta["feature_scale"],
     )

@@ -47,12 +47,17 @@ def save_checkpoint(run_dir: Path, config: RunConfig, model, ema, step: int, nim
     path = weights_path(run_dir, step)
     meta, tensors = _flatten_state(state)
     atomic_write(state_path(path), lambda tmp: save_file(tensors, tmp, metadata={"state": json.dumps(meta)}))
+    save_weights(path, config, model, ema, step, nimg)
+    return path
+
+
+def save_weights(path: Path, config: RunConfig, model, ema, step: int, nimg: int, extra: dict | None = None) -> None:
+    """Model and EMA weights with the run config (and any `extra` string metadata), written atomically."""
     weights = {f"model.{k}": v for k, v in model.state_dict().items()}
     weights |= {f"ema.{k}": v for k, v in ema.state_dict().items()}
     weights = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
-    metadata = {"format": "aigc", "config": to_json(config), "step": str(step), "nimg": str(nimg)}
+    metadata = {"format": "aigc", "config": to_json(config), "step": str(step), "nimg": str(nimg), **(extra or {})}
     atomic_write(path, lambda tmp: save_file(weights, tmp, metadata=metadata))
-    return path
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

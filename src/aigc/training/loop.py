@@ -25,7 +25,7 @@ from aigc.data.datasets import ImageDataset, load_dataset
 from aigc.errors import UserError
 from aigc.models.diffusion import build_denoiser, resolve_unet
 from aigc.sampling.pipeline import generate
-from aigc.training.checkpoint import latest_checkpoint, load_checkpoint, load_state, save_checkpoint
+from aigc.training.checkpoint import latest_checkpoint, load_checkpoint, load_state, save_checkpoint, save_weights
 from aigc.training.ema import EMA, ema_beta
 from aigc.training.losses import make_loss
 from aigc.training.optim import learning_rate, make_optimizer
@@ -153,7 +153,13 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
     order = DataOrder(len(images), tc.seed)
     generator = torch.Generator(device).manual_seed(tc.seed)
     step, nimg, train_seconds = 0, 0, 0.0
+    best_fid = math.inf
     last_path = None
+    evaluator = None
+    if tc.eval_every_kimg:
+        from aigc.evaluation.evaluate import InLoopEvaluator
+
+        evaluator = InLoopEvaluator(config.data.name, config.data.data_dir, tc.eval_n, dataset.labels is not None)
 
     # Phase 2: restore, or start a fresh run directory.
     if resume:
@@ -167,6 +173,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         step, nimg, train_seconds = checkpoint.step, checkpoint.nimg, state["train_seconds"]
+        best_fid = state.get("best_fid", math.inf)
         last_path = weights
         print(f"resuming {run_dir} from {weights.name} at {nimg / 1000:.1f} kimg")
     (run_dir / "samples").mkdir(parents=True, exist_ok=True)
@@ -177,12 +184,22 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
             tc.minutes is not None and train_seconds >= tc.minutes * 60
         )
 
+    def evaluate_ema() -> None:
+        nonlocal best_fid
+        values = evaluator(ema.model, config.sample)
+        tracker.log(step, {**values, "kimg": nimg / 1000})
+        if values["fid"] < best_fid:
+            best_fid = values["fid"]
+            best = run_dir / "checkpoints" / "best.safetensors"
+            save_weights(best, config, denoiser, ema.model, step, nimg, extra={"fid": str(best_fid)})
+
     def snapshot() -> Path:
         state = {
             "optimizer": optimizer.state_dict(),
             "generator": generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "train_seconds": train_seconds,
+            "best_fid": best_fid,
         }
         path = save_checkpoint(run_dir, config, denoiser, ema.model, step, nimg, state)
         grid = generate(ema.model, range(tc.grid_size), sample=config.sample, device=device)
@@ -202,7 +219,8 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
     )
     log_every = max(1, 1000 // tc.batch)
     window_loss, window_images, window_seconds = 0.0, 0, 0.0
-    next_snapshot = (math.floor(nimg / (tc.snapshot_kimg * 1000)) + 1) * tc.snapshot_kimg * 1000
+    next_snapshot = next_multiple(nimg, tc.snapshot_kimg)
+    next_eval = next_multiple(nimg, tc.eval_every_kimg) if evaluator else math.inf
     with StopRequest().installed() as stop:
         while not budget_spent() and stop.signal_name is None:
             started = time.perf_counter()
@@ -249,14 +267,23 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
                     loss=f"{values['loss']:.4f}", kimg=f"{nimg / 1000:.1f}", ips=f"{values['img_per_s']:.0f}"
                 )
                 window_loss, window_images, window_seconds = 0.0, 0, 0.0
+            if nimg >= next_eval:
+                evaluate_ema()
+                next_eval = next_multiple(nimg, tc.eval_every_kimg)
             if nimg >= next_snapshot:
                 last_path = snapshot()
-                next_snapshot += tc.snapshot_kimg * 1000
+                next_snapshot = next_multiple(nimg, tc.snapshot_kimg)
         if last_path is None or checkpoint_step(last_path) != step:
             last_path = snapshot()
     bar.close()
     tracker.close()
     return Outcome(run_dir, last_path, step, nimg, stop.signal_name)
+
+
+def next_multiple(nimg: int, every_kimg: float) -> float:
+    """The first multiple of `every_kimg` thousand images beyond `nimg`."""
+    every = every_kimg * 1000
+    return (math.floor(nimg / every) + 1) * every
 
 
 def checkpoint_step(path: Path) -> int:

@@ -26,6 +26,10 @@ class TrainConfig:
     )
     snapshot_kimg: float = field(default=20.0, metadata={"help": "checkpoint and sample grid every N kimg"})
     grid_size: int = 64  # images in each snapshot grid, seeds 0..grid_size-1
+    eval_every_kimg: float | None = field(
+        default=None, metadata={"help": "FID (+ coverage) of the EMA model every N kimg", "flag": "--eval-every"}
+    )
+    eval_n: int = field(default=2000, metadata={"help": "images generated per in-loop evaluation"})
     threads: int | None = field(default=None, metadata={"help": "CPU threads (default: torch's choice)"})
 
 

@@ -1,0 +1,241 @@
+"""Scoring a set of images against a reference split: generate or load them, extract features with the data
+set's extractor, and compute the requested metrics. `aigc eval` and the training loop call `evaluate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from aigc.data.datasets import DATASETS, IMAGE_SUFFIXES, DataConfig, load_dataset
+from aigc.errors import UserError
+from aigc.evaluation import metrics
+from aigc.evaluation.features import Extractor, load_extractor
+from aigc.utils.io import atomic_write
+
+METRICS = ("fid", "kid", "pr", "coverage", "is")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    data: str = field(default="mnist", metadata={"help": "reference data set (its extractor is used)"})
+    data_dir: str | None = field(default=None, metadata={"help": "root holding the data set files"})
+    split: str | None = field(default=None, metadata={"help": "reference split (default: test, or train)"})
+    n: int = field(default=10_000, metadata={"help": "images to generate / use"})
+    metrics: str = field(default="fid,kid,pr,coverage", metadata={"help": f"comma-separated: {','.join(METRICS)}"})
+    seed: int = field(default=0, metadata={"help": "first seed of the generated images"})
+
+
+def parse_metrics(text: str) -> tuple[str, ...]:
+    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in names if m not in METRICS]
+    if unknown or not names:
+        raise UserError(f"unknown metric(s) {', '.join(unknown) or text!r}; choose from {', '.join(METRICS)}")
+    return names
+
+
+def reference_split(config: EvalConfig) -> str:
+    if config.split:
+        return config.split
+    return "train" if config.data == "digits" else "test"
+
+
+def dataset_images(data: str, split: str, data_dir: str | None) -> torch.Tensor:
+    if data not in DATASETS:
+        raise UserError(f"unknown data set {data!r}; choose one of {', '.join(DATASETS)}")
+    return load_dataset(DataConfig(name=data, data_dir=data_dir), split).images
+
+
+def cache_dir() -> Path:
+    return Path.home() / ".cache" / "aigc" / "features"
+
+
+def reference_features(extractor: Extractor, config: EvalConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and class probabilities of the reference split, cached by (data checksum, extractor, split)."""
+    split = reference_split(config)
+    images = dataset_images(config.data, split, config.data_dir)
+    checksum = hashlib.sha256(images.numpy().tobytes()).hexdigest()[:16]
+    path = cache_dir() / f"{config.data}-{split}-{checksum}-{extractor.sha256[:16]}.safetensors"
+    if path.is_file():
+        try:
+            cached = load_file(str(path))
+            return cached["features"], cached["probs"]
+        except (SafetensorError, OSError, KeyError):
+            print(f"notice: recomputing the corrupt feature cache {path}", file=sys.stderr)
+    features, probs = extractor(images)
+    atomic_write(path, lambda tmp: save_file({"features": features, "probs": probs}, tmp))
+    return features, probs
+
+
+def shipped_stats_path(data: str, split: str) -> Path:
+    return Path(str(resources.files("aigc.evaluation") / "weights" / f"{data}-{split}.stats.safetensors"))
+
+
+def reference(
+    extractor: Extractor, config: EvalConfig, need_features: bool
+) -> tuple[torch.Tensor | None, metrics.GaussianStats]:
+    """Reference features and their Gaussian fit; when the data set is not on this machine and only FID is
+    asked for, the statistics shipped in the package for the official files stand in."""
+    try:
+        features, _ = reference_features(extractor, config)
+        return features, metrics.gaussian_stats(features)
+    except UserError:
+        path = shipped_stats_path(config.data, reference_split(config))
+        if need_features or not path.is_file():
+            raise
+        with safe_open(str(path), framework="pt") as f:
+            if (f.metadata() or {}).get("extractor_sha256") != extractor.sha256:
+                raise
+            stats = metrics.GaussianStats(f.get_tensor("mu"), f.get_tensor("sigma"), int(f.metadata()["n"]))
+        print(
+            f"notice: {config.data} files not found; FID uses the shipped statistics of the official "
+            f"{reference_split(config)} split",
+            file=sys.stderr,
+        )
+        return None, stats
+
+
+def load_image_files(path: Path, limit: int | None = None) -> torch.Tensor:
+    """A folder of images (recursive) or an .npz holding one uint8 array, as uint8 [N, C, H, W]."""
+    if path.suffix == ".npz":
+        return _load_npz(path)
+    if not path.is_dir():
+        raise UserError(f"{path} is neither a run, a checkpoint, a folder of images nor an .npz file")
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    if not files:
+        raise UserError(f"folder {path} holds no images to evaluate")
+    arrays = []
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                arrays.append(np.asarray(image.convert("L" if image.mode in ("1", "L", "I;16") else "RGB")))
+        except (UnidentifiedImageError, OSError) as error:
+            raise UserError(f"cannot decode image {file} ({error}); remove it") from None
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise UserError(f"images under {path} differ in size or channels ({sorted(shapes)[:3]}); make them alike")
+    stacked = np.stack(arrays)
+    stacked = stacked[..., None] if stacked.ndim == 3 else stacked
+    return torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous()
+
+
+def _load_npz(path: Path) -> torch.Tensor:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = [archive[k] for k in archive.files if archive[k].ndim in (3, 4)]
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: unreadable .npz ({error})") from None
+    if not arrays:
+        raise UserError(f"{path} holds no image array ([N, H, W] or [N, H, W, C] / [N, C, H, W])")
+    images = arrays[0]
+    if images.dtype != np.uint8:
+        raise UserError(f"{path}: images are {images.dtype}; save them as uint8 in [0, 255]")
+    if images.ndim == 3:
+        images = images[:, None]
+    elif images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
+        images = images.transpose(0, 3, 1, 2)
+    return torch.from_numpy(np.ascontiguousarray(images))
+
+
+def score(
+    images: torch.Tensor, extractor: Extractor, config: EvalConfig, names: tuple[str, ...]
+) -> dict[str, float | dict]:
+    """The requested metrics of uint8 images [N, C, H, W] against the reference split."""
+    features, probs = extractor(images)
+    results: dict = {}
+    need_features = bool({"kid", "pr"} & set(names))
+    if need_features or "fid" in names:
+        real_features, real_stats = reference(extractor, config, need_features)
+    if "fid" in names:
+        results["fid"] = metrics.frechet_distance(real_stats, metrics.gaussian_stats(features))
+    if "kid" in names:
+        mean, std = metrics.kernel_inception_distance(real_features, features)
+        results["kid"], results["kid_std"] = mean, std
+    if "pr" in names:
+        results["precision"], results["recall"] = metrics.precision_recall(real_features, features)
+    if "coverage" in names:
+        results["coverage"] = metrics.class_coverage(probs).as_dict()
+    if "is" in names:
+        results["classifier_score"] = metrics.classifier_score(probs)
+    return results
+
+
+def evaluate(
+    source: str | Path | torch.Tensor, config: EvalConfig, sample_overrides: dict | None = None, progress: bool = False
+) -> dict:
+    """Score generated or stored images. `source`: a run directory or checkpoint (images are generated with
+    seeds seed..seed+n-1 and the run's sampling settings, updated by `sample_overrides`), a folder or .npz of
+    images, `real:NAME/SPLIT`, or a uint8 tensor [N, C, H, W]."""
+    from aigc.sampling.pipeline import generate, load_model
+
+    started = time.perf_counter()
+    names = parse_metrics(config.metrics)
+    if config.n < 2:
+        raise UserError(f"--n {config.n}: evaluation needs at least 2 images")
+    extractor = load_extractor(config.data)
+    report: dict = {"reference": f"{config.data}/{reference_split(config)}", "extractor": extractor.describe()}
+    if isinstance(source, torch.Tensor):
+        images = source
+    elif str(source).startswith("real:"):
+        name, _, split = str(source).removeprefix("real:").partition("/")
+        images = dataset_images(name, split or "train", config.data_dir)
+        images = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed))[: config.n]]
+        report["source"] = str(source)
+    else:
+        path = Path(source)
+        if path.is_dir() and (path / "checkpoints").is_dir() or path.suffix == ".safetensors":
+            model, run_config = load_model(path)
+            sample = dataclasses.replace(run_config.sample, **(sample_overrides or {}))
+            seeds = range(config.seed, config.seed + config.n)
+            images = generate(model, seeds, sample=sample, batch_size=250, progress=progress)
+            report["sampling"] = {
+                "sampler": sample.sampler,
+                "steps": sample.steps,
+                "guidance": sample.guidance,
+                "schedule": sample.schedule,
+                "seeds": f"{seeds.start}-{seeds.stop - 1}",
+            }
+        else:
+            images = load_image_files(path)
+            if len(images) < config.n:
+                raise UserError(f"{path} holds {len(images)} images, fewer than --n {config.n}; pass --n {len(images)}")
+            images = images[: config.n]
+        report["source"] = str(source)
+    report["n"] = len(images)
+    report.update(score(images, extractor, config, names))
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    return report
+
+
+class InLoopEvaluator:
+    """FID (and class coverage, when the data is labelled) of a model during training: the reference features
+    are extracted once, each call generates `n` images from fixed seeds with the run's sampler."""
+
+    def __init__(self, data: str, data_dir: str | None, n: int, labelled: bool):
+        self.config = EvalConfig(data=data, data_dir=data_dir, n=n, metrics="fid,coverage" if labelled else "fid")
+        self.extractor = load_extractor(data)
+        reference_features(self.extractor, self.config)  # fail early, and fill the cache
+
+    def __call__(self, model, sample) -> dict:
+        from aigc.sampling.pipeline import generate
+
+        started = time.perf_counter()
+        images = generate(model, range(self.config.n), sample=sample, batch_size=250)
+        results = score(images, self.extractor, self.config, parse_metrics(self.config.metrics))
+        values = {"fid": results["fid"]}
+        if "coverage" in results:
+            values["classes_present"] = results["coverage"]["classes_present"]
+            values["class_entropy"] = results["coverage"]["normalized_entropy"]
+        values["eval_seconds"] = time.perf_counter() - started
+        return values

@@ -1,0 +1,118 @@
+"""Evaluation end to end on the bundled digits set with its shipped extractor (offline, seconds)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aigc.data.datasets import DataConfig, load_dataset
+from aigc.errors import UserError
+from aigc.evaluation.evaluate import EvalConfig, evaluate
+from aigc.evaluation.features import EXTRACTOR_SIZES, load_extractor
+from aigc.evaluation.train_extractor import RECIPES, splits
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the feature cache lives under ~/.cache/aigc
+
+
+DIGITS = EvalConfig(data="digits", n=1797, metrics="fid,kid,pr,coverage,is")
+
+
+@pytest.mark.parametrize("data", sorted(EXTRACTOR_SIZES))
+def test_shipped_extractors_reached_their_required_accuracy(data):
+    extractor = load_extractor(data)
+    assert extractor.test_accuracy >= RECIPES[data][1]
+    assert extractor.name == f"aigc-{data}-cnn-v1" and len(extractor.sha256) == 64
+
+
+def test_digits_extractor_classifies_its_held_out_images():
+    _, held_out = splits("digits", None)
+    _, probs = load_extractor("digits")(held_out.images)
+    assert (probs.argmax(1) == held_out.labels).double().mean() >= RECIPES["digits"][1]
+
+
+def test_real_versus_itself_is_the_floor():
+    report = evaluate("real:digits/train", DIGITS)
+    assert report["n"] == 1797 and report["reference"] == "digits/train"
+    assert report["fid"] == pytest.approx(0.0, abs=1e-6)
+    # both sides draw KID subsets from one set, so shared images pull the unbiased estimate slightly below 0
+    assert abs(report["kid"]) < 0.02 and report["precision"] > 0.99 and report["recall"] > 0.99
+    assert report["coverage"]["classes_present"] == 10 and report["coverage"]["normalized_entropy"] > 0.99
+    assert report["classifier_score"] > 8
+    assert report["extractor"]["name"] == "aigc-digits-cnn-v1"
+
+
+def test_noise_scores_badly_and_collapses_coverage():
+    noise = torch.randint(0, 256, (500, 1, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    report = evaluate(noise, EvalConfig(data="digits", n=500))
+    real = evaluate("real:digits/train", EvalConfig(data="digits", n=500))
+    assert report["fid"] > 50 * max(real["fid"], 1.0)
+    assert report["precision"] < 0.05
+    assert report["coverage"]["normalized_entropy"] < 0.6
+
+
+def test_folder_and_npz_sources_score_like_the_tensor(tmp_path):
+    images = load_dataset(DataConfig()).images[:300]
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for k, image in enumerate(images):
+        Image.fromarray(image[0].numpy()).save(folder / f"{k:06d}.png")
+    np.savez(tmp_path / "images.npz", images=images.permute(0, 2, 3, 1).numpy())
+    config = EvalConfig(data="digits", n=300, metrics="fid")
+    expected = evaluate(images, config)["fid"]
+    assert evaluate(folder, config)["fid"] == pytest.approx(expected, rel=1e-9)
+    assert evaluate(tmp_path / "images.npz", config)["fid"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_bad_inputs(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="holds no images"):
+        evaluate(tmp_path / "empty", EvalConfig(data="digits"))
+    np.savez(tmp_path / "labels.npz", labels=np.arange(10))
+    with pytest.raises(UserError, match="holds no image array"):
+        evaluate(tmp_path / "labels.npz", EvalConfig(data="digits"))
+    (tmp_path / "few").mkdir()
+    Image.new("L", (16, 16)).save(tmp_path / "few" / "a.png")
+    Image.new("L", (16, 16)).save(tmp_path / "few" / "b.png")
+    with pytest.raises(UserError, match="fewer than --n 100; pass --n 2"):
+        evaluate(tmp_path / "few", EvalConfig(data="digits", n=100))
+    with pytest.raises(UserError, match="unknown metric"):
+        evaluate(tmp_path / "few", EvalConfig(data="digits", metrics="fid,lpips"))
+    with pytest.raises(UserError, match="no aigc feature extractor for 'cifar10'"):
+        evaluate(tmp_path / "few", EvalConfig(data="cifar10"))
+
+
+def test_cli_eval_json(tmp_path):
+    env_home = {"HOME": str(tmp_path / "home")}
+    import os
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aigc",
+            "eval",
+            "real:digits/train",
+            "--data",
+            "digits",
+            "--n",
+            "400",
+            "--metrics",
+            "fid,coverage",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env_home},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) >= {"fid", "coverage", "n", "extractor", "reference", "seconds"}
+    assert report["extractor"]["sha256"] == load_extractor("digits").sha256
