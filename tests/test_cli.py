@@ -120,6 +120,9 @@ ERRORS = [
     (["sample", "{run}", "--out", "{tmp}/grid.jpg"], "name a .png file"),
     (["sample", "{run}", "--out", "/proc/forbidden/grid.png"], "cannot create /proc/forbidden"),
     (["sample", "{run}", "--seeds", "a-b"], "bad --seeds"),
+    (["eval", "{tmp}/pics"], "pass --data NAME"),
+    (["eval", "{run}", "--metrics", "fid,lpips"], "unknown metric"),
+    (["eval", "real:cifar10/test", "--data", "cifar10"], "no aigc feature extractor for 'cifar10'"),
 ]
 
 
@@ -145,3 +148,16 @@ def test_user_errors_are_one_line_and_exit_2(args, message, run_dir, tmp_path, m
 def test_data_list(tmp_path):
     result = aigc("data", "list", "--data-dir", tmp_path)
     assert "digits" in result.stdout and str(Path(tmp_path) / "mnist") in result.stdout
+
+
+def test_eval_a_run_scores_against_its_own_data(run_dir, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    result = aigc("eval", run_dir, "--n", "20", "--metrics", "fid,coverage", "--steps", "3", "--json")
+    report = json.loads(result.stdout)
+    assert report["reference"] == "digits/train" and report["n"] == 20
+    assert report["sampling"]["steps"] == 3 and report["fid"] > 0
+    assert sum(report["coverage"]["histogram"]) == 20
+    table = aigc("eval", run_dir, "--n", "20", "--metrics", "fid", "--steps", "3").stdout
+    assert "aigc-digits-cnn-v1" in table and "fid" in table

@@ -116,3 +116,9 @@ def test_cli_eval_json(tmp_path):
     report = json.loads(result.stdout)
     assert set(report) >= {"fid", "coverage", "n", "extractor", "reference", "seconds"}
     assert report["extractor"]["sha256"] == load_extractor("digits").sha256
+
+
+def test_inception_without_torch_fidelity_is_one_clear_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch_fidelity", None)  # as on a machine without the extra
+    with pytest.raises(UserError, match=r"pip install 'aigc\[inception\]'"):
+        evaluate("real:digits/train", EvalConfig(data="digits", n=10, features="inception"))

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -18,10 +19,10 @@ from PIL import Image, UnidentifiedImageError
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from aigc.data.datasets import DATASETS, IMAGE_SUFFIXES, DataConfig, load_dataset
+from aigc.data.datasets import IMAGE_SUFFIXES, DataConfig, load_dataset
 from aigc.errors import UserError
 from aigc.evaluation import metrics
-from aigc.evaluation.features import Extractor, load_extractor
+from aigc.evaluation.features import Extractor, InceptionExtractor, load_extractor
 from aigc.utils.io import atomic_write
 
 METRICS = ("fid", "kid", "pr", "coverage", "is")
@@ -29,12 +30,15 @@ METRICS = ("fid", "kid", "pr", "coverage", "is")
 
 @dataclass(frozen=True)
 class EvalConfig:
-    data: str = field(default="mnist", metadata={"help": "reference data set (its extractor is used)"})
+    data: str | None = field(default=None, metadata={"help": "reference data set (default: the run's own)"})
     data_dir: str | None = field(default=None, metadata={"help": "root holding the data set files"})
     split: str | None = field(default=None, metadata={"help": "reference split (default: test, or train)"})
     n: int = field(default=10_000, metadata={"help": "images to generate / use"})
     metrics: str = field(default="fid,kid,pr,coverage", metadata={"help": f"comma-separated: {','.join(METRICS)}"})
     seed: int = field(default=0, metadata={"help": "first seed of the generated images"})
+    features: Literal["aigc", "inception"] = field(
+        default="aigc", metadata={"help": "aigc (the data set's CNN) or inception (torch-fidelity, optional)"}
+    )
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:
@@ -52,9 +56,11 @@ def reference_split(config: EvalConfig) -> str:
 
 
 def dataset_images(data: str, split: str, data_dir: str | None) -> torch.Tensor:
-    if data not in DATASETS:
-        raise UserError(f"unknown data set {data!r}; choose one of {', '.join(DATASETS)}")
     return load_dataset(DataConfig(name=data, data_dir=data_dir), split).images
+
+
+def make_extractor(config: EvalConfig):
+    return InceptionExtractor() if config.features == "inception" else load_extractor(config.data)
 
 
 def cache_dir() -> Path:
@@ -183,39 +189,49 @@ def evaluate(
     names = parse_metrics(config.metrics)
     if config.n < 2:
         raise UserError(f"--n {config.n}: evaluation needs at least 2 images")
-    extractor = load_extractor(config.data)
+    model = None
+    if not isinstance(source, torch.Tensor) and is_model(Path(source)):
+        model, run_config = load_model(source)
+        if config.data is None:
+            data_dir = config.data_dir or run_config.data.data_dir
+            config = dataclasses.replace(config, data=run_config.data.name, data_dir=data_dir)
+    if config.data is None:
+        raise UserError("pass --data NAME: the reference data set whose extractor and split score the images")
+    extractor = make_extractor(config)  # before generating, so a missing extractor fails fast
     report: dict = {"reference": f"{config.data}/{reference_split(config)}", "extractor": extractor.describe()}
     if isinstance(source, torch.Tensor):
         images = source
+    elif model is not None:
+        sample = dataclasses.replace(run_config.sample, **(sample_overrides or {}))
+        seeds = range(config.seed, config.seed + config.n)
+        images = generate(model, seeds, sample=sample, batch_size=250, progress=progress)
+        report["sampling"] = {
+            "sampler": sample.sampler,
+            "steps": sample.steps,
+            "guidance": sample.guidance,
+            "schedule": sample.schedule,
+            "seeds": f"{seeds.start}-{seeds.stop - 1}",
+        }
     elif str(source).startswith("real:"):
         name, _, split = str(source).removeprefix("real:").partition("/")
         images = dataset_images(name, split or "train", config.data_dir)
         images = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed))[: config.n]]
-        report["source"] = str(source)
     else:
-        path = Path(source)
-        if path.is_dir() and (path / "checkpoints").is_dir() or path.suffix == ".safetensors":
-            model, run_config = load_model(path)
-            sample = dataclasses.replace(run_config.sample, **(sample_overrides or {}))
-            seeds = range(config.seed, config.seed + config.n)
-            images = generate(model, seeds, sample=sample, batch_size=250, progress=progress)
-            report["sampling"] = {
-                "sampler": sample.sampler,
-                "steps": sample.steps,
-                "guidance": sample.guidance,
-                "schedule": sample.schedule,
-                "seeds": f"{seeds.start}-{seeds.stop - 1}",
-            }
-        else:
-            images = load_image_files(path)
-            if len(images) < config.n:
-                raise UserError(f"{path} holds {len(images)} images, fewer than --n {config.n}; pass --n {len(images)}")
-            images = images[: config.n]
+        images = load_image_files(Path(source))
+        if len(images) < config.n:
+            raise UserError(f"{source} holds {len(images)} images, fewer than --n {config.n}; pass --n {len(images)}")
+        images = images[: config.n]
+    if not isinstance(source, torch.Tensor):
         report["source"] = str(source)
     report["n"] = len(images)
     report.update(score(images, extractor, config, names))
     report["seconds"] = round(time.perf_counter() - started, 2)
     return report
+
+
+def is_model(path: Path) -> bool:
+    """A run directory (it has checkpoints/) or a checkpoint file."""
+    return (path / "checkpoints").is_dir() or path.suffix == ".safetensors"
 
 
 class InLoopEvaluator:

@@ -108,7 +108,10 @@ def load_extractor(data: str, device: str | torch.device = "cpu") -> Extractor:
     """The shipped extractor for a built-in data set; a one-line error names the ones that exist."""
     if data not in EXTRACTOR_SIZES:
         available = ", ".join(EXTRACTOR_SIZES)
-        raise UserError(f"no aigc feature extractor for {data!r}; extractors exist for {available}")
+        raise UserError(
+            f"no aigc feature extractor for {data!r}; extractors exist for {available}, "
+            "or use --features inception (RGB data, optional extra)"
+        )
     path = weights_path(data)
     if not path.is_file():
         raise UserError(
@@ -131,3 +134,46 @@ def load_extractor(data: str, device: str | torch.device = "cpu") -> Extractor:
         meta["test_accuracy"],
         meta["feature_scale"],
     )
+
+
+class InceptionExtractor:
+    """Inception-v3 pool features (2048-d) and logits through torch-fidelity, for numbers comparable with papers.
+
+    Optional: `pip install 'aigc[inception]'` needs a torch whose torchvision imports; the weights download
+    from GitHub on first use.
+    """
+
+    name = "inception-v3-compat (torch-fidelity)"
+    sha256 = "inception-v3-compat"
+    test_accuracy = None
+
+    def __init__(self, device: str | torch.device = "cpu"):
+        try:
+            from torch_fidelity import FeatureExtractorInceptionV3
+        except Exception as error:  # ImportError, or torchvision failing to load beside this torch
+            raise UserError(
+                f"--features inception needs torch-fidelity ({type(error).__name__}: {error}); "
+                "pip install 'aigc[inception]' with a torch whose torchvision works, or use the aigc extractors"
+            ) from None
+        try:
+            self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
+        except Exception as error:
+            raise UserError(
+                f"Inception-v3 weights could not be loaded ({error}); they are downloaded once from GitHub "
+                "into torch's hub cache - run once with network access"
+            ) from None
+        self.net = self.net.to(device).eval()
+        self.device = device
+
+    def describe(self) -> dict:
+        return {"name": self.name, "sha256": self.sha256, "test_accuracy": None}
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor, batch_size: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+        features, probs = [], []
+        for batch in images.split(batch_size):
+            rgb = batch.expand(-1, 3, -1, -1) if batch.shape[1] == 1 else batch
+            f, logits = self.net(rgb.to(self.device))
+            features.append(f.double().cpu())
+            probs.append(logits.double().softmax(dim=1).cpu())
+        return torch.cat(features), torch.cat(probs)
