@@ -155,10 +155,10 @@ def _load_npz(path: Path) -> torch.Tensor:
 
 
 def score(
-    images: torch.Tensor, extractor: Extractor, config: EvalConfig, names: tuple[str, ...]
+    images: torch.Tensor, extractor: Extractor, config: EvalConfig, names: tuple[str, ...], progress: bool = False
 ) -> dict[str, float | dict]:
     """The requested metrics of uint8 images [N, C, H, W] against the reference split."""
-    features, probs = extractor(images)
+    features, probs = extractor(images, progress=progress)
     results: dict = {}
     need_features = bool({"kid", "pr"} & set(names))
     if need_features or "fid" in names:
@@ -224,7 +224,7 @@ def evaluate(
     if not isinstance(source, torch.Tensor):
         report["source"] = str(source)
     report["n"] = len(images)
-    report.update(score(images, extractor, config, names))
+    report.update(score(images, extractor, config, names, progress))
     report["seconds"] = round(time.perf_counter() - started, 2)
     return report
 

@@ -9,6 +9,7 @@ the extractor's version and the sha256 of its weights.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from torch import nn
+from tqdm import tqdm
 
 from aigc.errors import UserError
 from aigc.utils.io import file_digest
@@ -29,15 +31,20 @@ EXTRACTOR_SIZES = {"digits": 16, "mnist": 28, "fashion-mnist": 28}
 
 
 class ClassifierNet(nn.Module):
-    """Three conv stages (32, 64, 128 channels; max-pool between), global average pooling -> 128 features,
-    then a linear classifier. Input: float [N, C, H, W] in [-1, 1]."""
+    """Three stages of two conv-BatchNorm-ReLU (32, 64, 128 channels; max-pool between), global average
+    pooling -> 128 features, then a linear classifier. Input: float [N, C, H, W] in [-1, 1]."""
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10):
         super().__init__()
 
         def stage(cin: int, cout: int) -> nn.Sequential:
             return nn.Sequential(
-                nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU()
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(),
+                nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(),
             )
 
         self.stages = nn.ModuleList([stage(in_channels, 32), stage(32, 64), stage(64, FEATURE_DIM)])
@@ -73,11 +80,19 @@ class Extractor:
         return {"name": self.name, "sha256": self.sha256, "test_accuracy": self.test_accuracy}
 
     @torch.no_grad()
-    def __call__(self, images: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, images: torch.Tensor, batch_size: int = 500, progress: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 [N, C, H, W] -> (features [N, 128] float64, class probabilities [N, K] float64)."""
+        if tuple(images.shape[1:]) != (self.channels, self.image_size, self.image_size):
+            print(
+                f"notice: images of shape {tuple(images.shape[1:])} are converted to the extractor's "
+                f"{(self.channels, self.image_size, self.image_size)}",
+                file=sys.stderr,
+            )
         features, probs = [], []
         device = next(self.net.parameters()).device
-        for batch in images.split(batch_size):
+        for batch in tqdm(images.split(batch_size), desc="features", unit="batch", disable=not progress):
             x = prepare(batch, self.image_size, self.channels).to(device)
             f, logits = self.net(x)
             features.append(f.double().cpu() * self.feature_scale)
@@ -169,9 +184,11 @@ class InceptionExtractor:
         return {"name": self.name, "sha256": self.sha256, "test_accuracy": None}
 
     @torch.no_grad()
-    def __call__(self, images: torch.Tensor, batch_size: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, images: torch.Tensor, batch_size: int = 100, progress: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         features, probs = [], []
-        for batch in images.split(batch_size):
+        for batch in tqdm(images.split(batch_size), desc="features", unit="batch", disable=not progress):
             rgb = batch.expand(-1, 3, -1, -1) if batch.shape[1] == 1 else batch
             f, logits = self.net(rgb.to(self.device))
             features.append(f.double().cpu())

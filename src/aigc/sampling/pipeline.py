@@ -33,7 +33,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[De
         denoiser.load_state_dict(checkpoint.ema)
     except RuntimeError:
         raise UserError(f"{weights}: weights do not match the model its config describes (incompatible)") from None
-    return denoiser.to(device).eval().requires_grad_(False), checkpoint.config
+    # channels-last convolutions are markedly faster for inference on CPUs
+    denoiser = denoiser.to(device, memory_format=torch.channels_last)
+    return denoiser.eval().requires_grad_(False), checkpoint.config
 
 
 def default_labels(denoiser: Denoiser, seeds: Sequence[int]) -> torch.Tensor | None:

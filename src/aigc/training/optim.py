@@ -29,7 +29,7 @@ class TrainConfig:
     eval_every_kimg: float | None = field(
         default=None, metadata={"help": "FID (+ coverage) of the EMA model every N kimg", "flag": "--eval-every"}
     )
-    eval_n: int = field(default=2000, metadata={"help": "images generated per in-loop evaluation"})
+    eval_n: int = field(default=1000, metadata={"help": "images generated per in-loop evaluation"})
     threads: int | None = field(default=None, metadata={"help": "CPU threads (default: torch's choice)"})
 
 
