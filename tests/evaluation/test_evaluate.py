@@ -122,3 +122,13 @@ def test_inception_without_torch_fidelity_is_one_clear_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch_fidelity", None)  # as on a machine without the extra
     with pytest.raises(UserError, match=r"pip install 'aigc\[inception\]'"):
         evaluate("real:digits/train", EvalConfig(data="digits", n=10, features="inception"))
+
+
+def test_fid_without_the_data_uses_the_shipped_statistics(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIGC_OFFLINE", "1")
+    monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path / "nothing"))
+    noise = torch.randint(0, 256, (200, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    report = evaluate(noise, EvalConfig(data="mnist", n=200, metrics="fid"))
+    assert report["fid"] > 100 and report["reference"] == "mnist/test"
+    with pytest.raises(UserError, match="t10k-images-idx3-ubyte.gz"):  # KID needs the real features
+        evaluate(noise, EvalConfig(data="mnist", n=200, metrics="kid"))

@@ -134,6 +134,6 @@ def class_coverage(probs: torch.Tensor) -> ClassCoverage:
     return ClassCoverage(
         histogram=histogram.tolist(),
         classes_present=int((histogram > 0).sum()),
-        normalized_entropy=float(entropy / math.log(num_classes)) if num_classes > 1 else 1.0,
+        normalized_entropy=max(0.0, float(entropy / math.log(num_classes))) if num_classes > 1 else 1.0,
         mean_confidence=float(confidence.mean()),
     )
