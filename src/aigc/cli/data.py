@@ -9,18 +9,11 @@ EXAMPLES = """examples:
 
 
 def register(commands) -> None:
-    import argparse
+    from aigc.cli.options import add_command
 
-    parser = commands.add_parser(
-        "data", help="list data sets", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = add_command(commands, "data", "list data sets", EXAMPLES)
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser(
-        "list",
-        help="data sets, search locations, presence",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    listing = add_command(actions, "list", "data sets, search locations, presence", EXAMPLES)
     listing.add_argument("--data-dir", help="an extra root to search first")
     listing.set_defaults(run=run_list)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 EXAMPLES = """examples:
   aigc eval runs/mnist --data mnist --n 10000                 # generate with the EMA model, score vs the test split
   aigc eval samples/ --data mnist                              # a folder (or .npz) of images made by anything
@@ -13,16 +11,11 @@ EXAMPLES = """examples:
 
 
 def register(commands) -> None:
-    from aigc.cli.options import add_options
+    from aigc.cli.options import add_command, add_options
     from aigc.evaluation.evaluate import EvalConfig
     from aigc.sampling.samplers import SampleConfig
 
-    parser = commands.add_parser(
-        "eval",
-        help="score images against a data set",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(commands, "eval", "score images against a data set", EXAMPLES)
     parser.add_argument("source", help="run directory, checkpoint, folder of images, .npz, or real:NAME/SPLIT")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_options(parser, EvalConfig, "eval")

@@ -52,3 +52,8 @@ def apply(config, args: argparse.Namespace, path: str):
     """`config` with the fields of component `path` replaced by the flags the user gave."""
     values = given(args, path)
     return dataclasses.replace(config, **values) if values else config
+
+
+def add_command(commands, name: str, help: str, examples: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with its copy-pasteable examples."""
+    return commands.add_parser(name, help=help, epilog=examples, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
@@ -15,15 +14,10 @@ MAX_IMAGES = 100_000
 
 
 def register(commands) -> None:
-    from aigc.cli.options import add_options
+    from aigc.cli.options import add_command, add_options
     from aigc.sampling.samplers import SampleConfig
 
-    parser = commands.add_parser(
-        "sample",
-        help="draw images from a model",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(commands, "sample", "draw images from a model", EXAMPLES)
     parser.add_argument("model", type=Path, help="run directory (newest checkpoint) or checkpoint .safetensors")
     parser.add_argument("--n", type=int, help="number of images (default: 64, or as many as --seeds)")
     parser.add_argument("--seeds", help="seeds, e.g. 0-63 or 1,5,9 (default: 0..n-1)")

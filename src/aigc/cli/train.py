@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import re
 import shutil
@@ -18,7 +17,7 @@ EXAMPLES = """examples:
 
 
 def register(commands) -> None:
-    from aigc.cli.options import add_options
+    from aigc.cli.options import add_command, add_options
     from aigc.data.datasets import DataConfig
     from aigc.models.diffusion import ModelConfig
     from aigc.models.precond import PrecondConfig
@@ -26,9 +25,7 @@ def register(commands) -> None:
     from aigc.training.losses import LossConfig
     from aigc.training.optim import TrainConfig
 
-    parser = commands.add_parser(
-        "train", help="train a model", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = add_command(commands, "train", "train a model", EXAMPLES)
     parser.add_argument("method", choices=["diffusion"], help="what to train")
     parser.add_argument("--out", type=Path, help="run directory (default: runs/<data>)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
