@@ -121,6 +121,7 @@ ERRORS = [
     (["sample", "{run}", "--out", "/proc/forbidden/grid.png"], "cannot create /proc/forbidden"),
     (["sample", "{run}", "--seeds", "a-b"], "bad --seeds"),
     (["eval", "{tmp}/pics"], "pass --data NAME"),
+    (["eval", "real:digits/val", "--data", "digits"], "unknown split 'val'"),
     (["eval", "{run}", "--metrics", "fid,lpips"], "unknown metric"),
     (["eval", "real:cifar10/test", "--data", "cifar10"], "no aigc feature extractor for 'cifar10'"),
 ]

@@ -59,6 +59,8 @@ class ImageDataset:
 def load_dataset(config: DataConfig, split: Split = "train") -> ImageDataset:
     """Load a registered data set (or a folder) and serve it at `config.image_size`."""
     name = config.name
+    if split not in ("train", "test"):
+        raise UserError(f"unknown split {split!r}; choose train or test")
     if name.startswith("folder:"):
         return load_folder(Path(name.removeprefix("folder:")), config)
     if name not in DATASETS:

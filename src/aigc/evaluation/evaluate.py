@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -72,7 +73,8 @@ def reference_features(extractor: Extractor, config: EvalConfig) -> tuple[torch.
     split = reference_split(config)
     images = dataset_images(config.data, split, config.data_dir)
     checksum = hashlib.sha256(images.numpy().tobytes()).hexdigest()[:16]
-    path = cache_dir() / f"{config.data}-{split}-{checksum}-{extractor.sha256[:16]}.safetensors"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.data)  # folder:PATH names hold slashes
+    path = cache_dir() / f"{name}-{split}-{checksum}-{extractor.sha256[:16]}.safetensors"
     if path.is_file():
         try:
             cached = load_file(str(path))
