@@ -75,7 +75,7 @@ def test_resume_extends_the_budget(run_dir, tmp_path):
 
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
-    result = aigc("train", "diffusion", "--resume", run, "--kimg", "0.032", "--no-progress")
+    result = aigc("train", "diffusion", "--data", "digits", "--resume", run, "--kimg", "0.032", "--no-progress")
     assert "resuming" in result.stdout and (run / "checkpoints" / "000006.safetensors").is_file()
 
 
@@ -108,6 +108,7 @@ ERRORS = [
     (["train", "diffusion", "--preset", "huge", "--out", "{tmp}/r"], "unknown preset 'huge'"),
     (["train", "diffusion", "--sampler", "lms"], "unknown sampler 'lms'"),
     (["train", "diffusion", "--resume", "{tmp}/none"], "not a run directory"),
+    (["train", "diffusion", "--resume", "{run}", "--data", "mnist"], "--data cannot change on --resume"),
     (["train", "diffusion", "--bogus"], "unrecognized arguments: --bogus"),
     (["sample", "{tmp}/missing.safetensors"], "does not exist"),
     (["sample", "{tmp}/garbage.safetensors"], "not a readable safetensors checkpoint"),

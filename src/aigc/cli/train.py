@@ -59,17 +59,18 @@ def run(args) -> int:
         run_dir = args.resume
         if args.out and args.out != run_dir:
             raise UserError("--out and --resume name different directories; a resumed run stays in its directory")
-        changed = {
-            f"{path}.{k}"
-            for path in ("data", "model", "model.precond", "loss", "train", "sample")
-            for k in given(args, path)
-        } - CHANGEABLE_ON_RESUME
-        if changed:
-            flags = ", ".join("--" + c.split(".")[-1].replace("_", "-") for c in sorted(changed))
-            raise UserError(f"{flags} cannot change on --resume (the run keeps its config); start a new run instead")
         if not (run_dir / "config.json").is_file():
             raise UserError(f"{run_dir} is not a run directory (no config.json); check the path")
         config = load_json(run_dir / "config.json")
+        changed = sorted(
+            flag_of(component(config, path), key)
+            for path in ("data", "model", "model.precond", "loss", "train", "sample")
+            for key, value in given(args, path).items()
+            if f"{path}.{key}" not in CHANGEABLE_ON_RESUME and value != getattr(component(config, path), key)
+        )
+        if changed:
+            flags = ", ".join(changed)
+            raise UserError(f"{flags} cannot change on --resume (the run keeps its config); start a new run instead")
         config = dataclasses.replace(config, data=apply(config.data, args, "data"))
         config = dataclasses.replace(config, train=extend_budget(config, run_dir, budget))
     else:
@@ -90,6 +91,19 @@ def run(args) -> int:
     outcome = train(config, run_dir, resume=bool(args.resume), progress=not args.no_progress)
     report(outcome)
     return 0
+
+
+def component(config, path: str):
+    """config.model.precond for path 'model.precond'."""
+    for part in path.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def flag_of(config, key: str) -> str:
+    """The command-line flag of a config field (see cli/options.py)."""
+    field = next(f for f in dataclasses.fields(config) if f.name == key)
+    return field.metadata.get("flag", "--" + key.replace("_", "-"))
 
 
 def extend_budget(config, run_dir: Path, budget: dict):
