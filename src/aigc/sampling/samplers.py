@@ -97,7 +97,6 @@ SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
     "ddim": sample_ddim,
     "ddpm": sample_ddpm,
 }
-STOCHASTIC = {"ddpm"}
 
 
 def network_evaluations(sampler: str, num_steps: int) -> int:
