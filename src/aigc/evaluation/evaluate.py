@@ -237,23 +237,23 @@ def is_model(path: Path) -> bool:
 
 
 class InLoopEvaluator:
-    """FID (and class coverage, when the data is labelled) of a model during training: the reference features
-    are extracted once, each call generates `n` images from fixed seeds with the run's sampler."""
+    """FID (and class coverage, when the data is labelled) of a model during training: the reference statistics
+    are computed once, each call generates `n` images from fixed seeds with the run's sampler."""
 
     def __init__(self, data: str, data_dir: str | None, n: int, labelled: bool):
-        self.config = EvalConfig(data=data, data_dir=data_dir, n=n, metrics="fid,coverage" if labelled else "fid")
+        self.n, self.labelled = n, labelled
         self.extractor = load_extractor(data)
-        reference_features(self.extractor, self.config)  # fail early, and fill the cache
+        _, self.reference_stats = reference(self.extractor, EvalConfig(data=data, data_dir=data_dir), False)
 
     def __call__(self, model, sample) -> dict:
         from aigc.sampling.pipeline import generate
 
         started = time.perf_counter()
-        images = generate(model, range(self.config.n), sample=sample, batch_size=250)
-        results = score(images, self.extractor, self.config, parse_metrics(self.config.metrics))
-        values = {"fid": results["fid"]}
-        if "coverage" in results:
-            values["classes_present"] = results["coverage"]["classes_present"]
-            values["class_entropy"] = results["coverage"]["normalized_entropy"]
+        features, probs = self.extractor(generate(model, range(self.n), sample=sample, batch_size=250))
+        values = {"fid": metrics.frechet_distance(self.reference_stats, metrics.gaussian_stats(features))}
+        if self.labelled:
+            coverage = metrics.class_coverage(probs)
+            values["classes_present"] = coverage.classes_present
+            values["class_entropy"] = coverage.normalized_entropy
         values["eval_seconds"] = time.perf_counter() - started
         return values
