@@ -46,6 +46,41 @@ def run_dir(tmp_path_factory):
     return out
 
 
+GAN_TINY = ["--data", "digits", "--image-size", "8", "--width", "8", "--z-dim", "8", "--batch", "16", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def gan_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "gan"
+    aigc("train", "gan", *GAN_TINY, "--conditional", "--snapshot-kimg", "0.032", "--kimg", "0.064", "--out", out)
+    return out
+
+
+def test_gan_train_sample_eval(gan_run, tmp_path, monkeypatch):
+    import json
+
+    config = json.loads((gan_run / "config.json").read_text())
+    assert config["method"] == "gan" and config["recipe"] == "stable" and config["model"]["num_classes"] == 10
+    assert sorted(p.name for p in (gan_run / "samples").iterdir()) == ["000002.png", "000004.png"]
+    aigc("sample", gan_run, "--n", "16", "--truncation", "0.8", "--out", tmp_path / "grid.png")
+    width, height = Image.open(tmp_path / "grid.png").size
+    assert width == height > 4 * 8
+    aigc("sample", gan_run, "--seeds", "3,7", "--class", "2", "--out", str(tmp_path / "each") + "/")
+    assert Image.open(tmp_path / "each" / "000007.png").size == (8, 8)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    result = aigc("eval", gan_run, "--n", "20", "--metrics", "fid,coverage", "--truncation", "1.5", "--json")
+    report = json.loads(result.stdout)
+    assert report["sampling"] == {"truncation": 1.5, "seeds": "0-19"} and report["fid"] > 0
+    resumed = aigc("train", "gan", "--resume", gan_run, "--kimg", "0.016", "--recipe", "stable", "--no-progress")
+    assert "resuming" in resumed.stdout
+
+
+def test_each_gan_recipe_trains(tmp_path):
+    for recipe in ("seed", "dcgan"):
+        aigc("train", "gan", "--recipe", recipe, *GAN_TINY, "--kimg", "0.032", "--out", tmp_path / recipe)
+        assert (tmp_path / recipe / "checkpoints" / "000002.safetensors").is_file()
+
+
 def test_train_then_sample_a_grid_and_per_seed_files(run_dir, tmp_path):
     result = aigc(
         "sample",
@@ -110,6 +145,16 @@ ERRORS = [
     (["train", "diffusion", "--resume", "{tmp}/none"], "not a run directory"),
     (["train", "diffusion", "--resume", "{run}", "--data", "mnist"], "--data cannot change on --resume"),
     (["train", "diffusion", "--bogus"], "unrecognized arguments: --bogus"),
+    (["train", "gan", "--recipe", "wgan"], "invalid choice: 'wgan'"),
+    (["train", "gan", "--loss", "wasserstein"], "invalid choice: 'wasserstein'"),
+    (["train", "gan", "--augment", "blur"], "unknown augmentation 'blur'"),
+    (["train", "gan", "--generator", "vit", "--out", "{tmp}/r"], "unknown generator 'vit'"),
+    (["train", "gan", "--data", "folder:{tmp}/flat", "--conditional", "--out", "{tmp}/r"], "drop --conditional"),
+    (["train", "gan", "--precision", "bf16"], "GANs train in fp32"),
+    (["train", "gan", "--truncation", "0"], "--truncation 0.0: use 0.05 or more"),
+    (["train", "gan", "--resume", "{run}"], "is a diffusion run; resume it with aigc train diffusion"),
+    (["train", "diffusion", "--steps", "3", "--truncation", "1"], "unrecognized arguments: --truncation"),
+    (["sample", "{run}", "--truncation", "0.5"], "--truncation: not a setting of diffusion models"),
     (["sample", "{tmp}/missing.safetensors"], "does not exist"),
     (["sample", "{tmp}/garbage.safetensors"], "not a readable safetensors checkpoint"),
     (["sample", "{tmp}/truncated.safetensors"], "not a readable safetensors checkpoint"),
@@ -136,6 +181,8 @@ def test_user_errors_are_one_line_and_exit_2(args, message, run_dir, tmp_path, m
     (tmp_path / "pics").mkdir()
     Image.new("L", (20, 20)).save(tmp_path / "pics" / "ok.png")
     (tmp_path / "pics" / "bad.png").write_bytes(b"not a png")
+    (tmp_path / "flat").mkdir()
+    Image.new("L", (16, 16)).save(tmp_path / "flat" / "a.png")
     monkeypatch.setenv("AIGC_DATA_DIR", str(tmp_path / "empty"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("AIGC_OFFLINE", "1")
@@ -145,6 +192,19 @@ def test_user_errors_are_one_line_and_exit_2(args, message, run_dir, tmp_path, m
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--steps", "5"], "--steps: not a setting of gan models"),
+        (["--guidance", "2"], "--guidance: not a setting of gan models"),
+        (["--class", "12"], "classes 0..9"),
+    ],
+)
+def test_gan_sampling_errors(gan_run, tmp_path, args, message):
+    result = aigc("sample", gan_run, *args, "--out", tmp_path / "x.png", check=False)
+    assert result.returncode == 2 and message in result.stderr.strip().splitlines()[-1], result.stderr
 
 
 def test_data_list(tmp_path):

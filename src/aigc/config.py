@@ -1,7 +1,9 @@
-"""The run config: the component dataclasses composed into one object, dumped to and loaded from JSON.
+"""The run configs, one per method: the component dataclasses composed into one object, dumped to and loaded from
+JSON; and the GAN recipes, which are named starting points for a GAN run's config.
 
-Each component lives next to its consumer (DataConfig in data/, ModelConfig in models/, LossConfig and
-TrainConfig in training/, SampleConfig in sampling/); this module only composes and (de)serialises them.
+Each component lives next to its consumer (DataConfig in data/, ModelConfig and GANModelConfig in models/,
+LossConfig, AdversarialConfig and TrainConfig in training/, SampleConfig in sampling/); this module only
+composes and (de)serialises them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any, Literal
 from aigc.data.datasets import DataConfig
 from aigc.errors import UserError
 from aigc.models.diffusion import ModelConfig
+from aigc.models.gan import GANModelConfig
 from aigc.sampling.samplers import SampleConfig
+from aigc.training.gan import AdversarialConfig
 from aigc.training.losses import LossConfig
 from aigc.training.optim import TrainConfig
 
@@ -24,7 +28,7 @@ FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class DiffusionRunConfig:
     method: Literal["diffusion"] = "diffusion"
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -32,6 +36,53 @@ class RunConfig:
     train: TrainConfig = TrainConfig()
     sample: SampleConfig = SampleConfig()
     format_version: int = FORMAT_VERSION
+
+
+@dataclass(frozen=True)
+class GANRunConfig:
+    method: Literal["gan"] = "gan"
+    recipe: str = "stable"
+    data: DataConfig = DataConfig()
+    model: GANModelConfig = GANModelConfig()
+    adversarial: AdversarialConfig = AdversarialConfig()
+    train: TrainConfig = TrainConfig()
+    sample: SampleConfig = SampleConfig()
+    format_version: int = FORMAT_VERSION
+
+
+RunConfig = DiffusionRunConfig | GANRunConfig
+RUN_CONFIGS = {"diffusion": DiffusionRunConfig, "gan": GANRunConfig}
+
+# GAN training outside these recipes is a matter of flags: each recipe only sets the starting values.
+# seed: the tutorial's MLP GAN as described (Adam 2e-4 with torch's default betas, BCE, no EMA or augmentation).
+# dcgan: Radford et al. (2016): Adam 2e-4, beta1 0.5, batch 128, BCE.
+# stable: spectral norm + R1 + non-saturating logistic loss, EMA of G, DiffAugment, D learning faster (TTUR).
+_GAN_TRAIN = dict(warmup_kimg=0.0, grad_clip=0.0)
+GAN_RECIPES = {
+    "seed": dict(
+        model=dict(generator="mlp", discriminator="mlp", z_dim=100, width=256, spectral_norm=False),
+        adversarial=dict(loss="bce", lr_d=2e-4, beta1=0.9, beta2=0.999, r1_gamma=0.0, augment="none"),
+        train=dict(_GAN_TRAIN, lr=2e-4, batch=64, ema_halflife_kimg=0.0),
+    ),
+    "dcgan": dict(
+        model=dict(generator="dcgan", discriminator="dcgan", z_dim=100, width=64, spectral_norm=False),
+        adversarial=dict(loss="bce", lr_d=2e-4, beta1=0.5, beta2=0.999, r1_gamma=0.0, augment="none"),
+        train=dict(_GAN_TRAIN, lr=2e-4, batch=128, ema_halflife_kimg=0.0),
+    ),
+    "stable": dict(
+        model=dict(generator="dcgan", discriminator="dcgan", z_dim=128, width=32, spectral_norm=True),
+        adversarial=dict(loss="logistic", lr_d=4e-4, beta1=0.0, beta2=0.99, r1_gamma=0.1, augment="translation,color"),
+        train=dict(_GAN_TRAIN, lr=1e-4, batch=64, ema_halflife_kimg=10.0),
+    ),
+}
+
+
+def gan_recipe(name: str) -> GANRunConfig:
+    if name not in GAN_RECIPES:
+        raise UserError(f"unknown recipe {name!r}; choose one of {', '.join(GAN_RECIPES)}")
+    base = GANRunConfig(recipe=name)
+    parts = {part: dataclasses.replace(getattr(base, part), **values) for part, values in GAN_RECIPES[name].items()}
+    return dataclasses.replace(base, **parts)
 
 
 def to_dict(config) -> dict[str, Any]:
@@ -81,4 +132,6 @@ def from_json_dict(data: dict, where: str) -> RunConfig:
             f"{where}: config format {data.get('format_version')!r} is not {FORMAT_VERSION}; "
             "it was written by an incompatible aigc version"
         )
-    return from_dict(RunConfig, data, where)
+    if data.get("method") not in RUN_CONFIGS:
+        raise UserError(f"{where}: unknown method {data.get('method')!r}; expected one of {', '.join(RUN_CONFIGS)}")
+    return from_dict(RUN_CONFIGS[data["method"]], data, where)

@@ -7,3 +7,17 @@ and keeps its traceback.
 
 class UserError(ValueError):
     """A problem with user input (a flag, a file, a request): the message says what and how to fix it."""
+
+
+class Diverged(UserError):
+    """Training produced a non-finite loss or a collapsed discriminator. `intact`: no update of the failing step
+    was applied, so the weights in memory are the state before it (the loop then checkpoints them)."""
+
+    def __init__(self, message: str, intact: bool = True):
+        super().__init__(message)
+        self.intact = intact
+
+
+def check_finite(name: str, value: float, step: int, intact: bool = True) -> None:
+    if value != value or value in (float("inf"), float("-inf")):
+        raise Diverged(f"{name} became {value} at step {step}", intact)

@@ -3,7 +3,7 @@ import copy
 import pytest
 import torch
 
-from aigc.config import RunConfig
+from aigc.config import DiffusionRunConfig as RunConfig
 from aigc.data.datasets import DataConfig
 from aigc.errors import UserError
 from aigc.models.diffusion import ModelConfig
@@ -48,7 +48,8 @@ def test_save_load_round_trip_gives_identical_outputs(tiny_run, tmp_path):
     model, config = load_model(tiny_run)
     before = generate(model, [0, 1, 2], sample=config.sample)
     checkpoint = load_checkpoint(latest_checkpoint(tiny_run))
-    path = save_checkpoint(tmp_path, config, model, copy.deepcopy(model), 7, checkpoint.nimg, {"train_seconds": 1.0})
+    modules = {"model": model, "ema": copy.deepcopy(model)}
+    path = save_checkpoint(tmp_path, config, modules, 7, checkpoint.nimg, {"train_seconds": 1.0})
     reloaded, _ = load_model(path)
     assert torch.equal(generate(reloaded, [0, 1, 2], sample=config.sample), before)
     for a, b in zip(model.state_dict().values(), reloaded.state_dict().values(), strict=True):
@@ -94,7 +95,7 @@ def test_train_state_round_trips_optimizer_and_rng(tiny_run):
     state = load_state(latest_checkpoint(tiny_run))
     assert state["train_seconds"] > 0
     assert state["generator"].dtype == torch.uint8 and state["torch_rng"].dtype == torch.uint8
-    assert len(state["optimizer"]["state"]) > 0
+    assert len(state["optimizers"]["model"]["state"]) > 0
 
 
 def test_checkpoint_from_an_incompatible_config_is_refused(tiny_run, tmp_path):

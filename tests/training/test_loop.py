@@ -20,9 +20,10 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
     a = load_checkpoint(latest_checkpoint(straight))
     b = load_checkpoint(latest_checkpoint(split))
     assert a.step == b.step == 4
-    for key in a.model:
-        assert torch.equal(a.model[key], b.model[key]), key
-        assert torch.equal(a.ema[key], b.ema[key]), key
+    assert a.modules.keys() == b.modules.keys() == {"model", "ema"}
+    for name, weights in a.modules.items():
+        for key in weights:
+            assert torch.equal(weights[key], b.modules[name][key]), (name, key)
 
 
 def test_data_order_is_a_function_of_position():

@@ -18,12 +18,13 @@ def _plain_type(hint):
     return hint
 
 
-def add_options(parser: argparse.ArgumentParser, cls, path: str) -> None:
-    """Add a flag per documented field of `cls`; values land in args as '<path>.<field>'."""
+def add_options(parser: argparse.ArgumentParser, cls, path: str, only: set[str] | None = None) -> None:
+    """Add a flag per documented field of `cls` (or of those named in `only`); values land in args as
+    '<path>.<field>'."""
     hints = typing.get_type_hints(cls)
     group = parser.add_argument_group(path)
     for f in dataclasses.fields(cls):
-        if "help" not in f.metadata:
+        if "help" not in f.metadata or (only is not None and f.name not in only):
             continue
         flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
         kind = _plain_type(hints[f.name])

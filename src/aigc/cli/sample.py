@@ -9,6 +9,7 @@ EXAMPLES = """examples:
   aigc sample runs/mnist --n 64 --seeds 0-63 --sampler dpmpp-2m --steps 10 --out grid.png
   aigc sample runs/mnist/checkpoints/004000.safetensors --n 1000 --out samples/   # one PNG per seed
   aigc sample runs/mnist --class 7 --guidance 2.0 --n 16 --out sevens.png
+  aigc sample runs/mnist-gan --n 64 --truncation 0.8 --out grid.png       # a GAN: one pass, optional truncation
 """
 MAX_IMAGES = 100_000
 
@@ -38,9 +39,9 @@ def run(args) -> int:
 
     import torch
 
-    from aigc.cli.options import apply
+    from aigc.cli.options import apply, given
     from aigc.errors import UserError
-    from aigc.sampling.pipeline import generate, load_model
+    from aigc.sampling.pipeline import check_sample_fields, generate, load_model
     from aigc.sampling.rng import parse_seeds
     from aigc.utils.images import save_grid, save_per_seed
 
@@ -61,6 +62,7 @@ def run(args) -> int:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu")
     model, config = load_model(args.model, device)
+    check_sample_fields(given(args, "sample"), config.method)
     sample = apply(config.sample, args, "sample")
     labels = None if args.class_label is None else [args.class_label] * len(seeds)
     images = generate(model, seeds, labels, sample, batch_size=args.batch_size, device=device, progress=True)

@@ -1,4 +1,4 @@
-"""`aigc train diffusion`: train a model on a data set into a run directory, or resume one."""
+"""`aigc train diffusion|gan`: train a model on a data set into a run directory, or resume one."""
 
 from __future__ import annotations
 
@@ -7,40 +7,66 @@ import re
 import shutil
 from pathlib import Path
 
-EXAMPLES = """examples:
+EXAMPLES = {
+    "diffusion": """examples:
   aigc train diffusion --data digits --kimg 150 --out runs/digits
   aigc train diffusion --data mnist --data-dir DIR --minutes 10 --out runs/mnist
   aigc train diffusion --data folder:path/to/photos --image-size 64 --kimg 500
   aigc train diffusion --resume runs/mnist                # continue where it stopped
   aigc train diffusion --resume runs/mnist --kimg 100     # ... and train 100 kimg more
-"""
+""",
+    "gan": """examples:
+  aigc train gan --recipe seed --data mnist --minutes 5 --out runs/gan-seed    # the tutorial's MLP GAN
+  aigc train gan --recipe dcgan --data mnist --minutes 5
+  aigc train gan --data mnist --minutes 5 --eval-every 50     # stable recipe; FID + class coverage in the log
+  aigc train gan --data fashion-mnist --conditional --loss hinge
+  aigc train gan --data folder:path/to/photos --image-size 64
+  aigc train gan --resume runs/mnist-gan --minutes 5
+""",
+}
+# Components of each method's run config that take flags, by their path in the config.
+COMPONENTS = {
+    "diffusion": ("data", "model", "model.precond", "loss", "train", "sample"),
+    "gan": ("data", "model", "adversarial", "train", "sample"),
+}
 
 
 def register(commands) -> None:
-    from aigc.cli.options import add_command, add_options
-    from aigc.data.datasets import DataConfig
-    from aigc.models.diffusion import ModelConfig
-    from aigc.models.precond import PrecondConfig
-    from aigc.sampling.samplers import SampleConfig
-    from aigc.training.losses import LossConfig
-    from aigc.training.optim import TrainConfig
+    from aigc.cli.options import add_command
 
-    parser = add_command(commands, "train", "train a model", EXAMPLES)
-    parser.add_argument("method", choices=["diffusion"], help="what to train")
-    parser.add_argument("--out", type=Path, help="run directory (default: runs/<data>)")
+    parser = add_command(commands, "train", "train a model", "methods: diffusion, gan (see aigc train METHOD --help)")
+    methods = parser.add_subparsers(dest="method", required=True, metavar="METHOD")
+    for method in COMPONENTS:
+        add_method(methods, method)
+
+
+def add_method(methods, method: str) -> None:
+    from aigc.cli.options import add_command, add_options
+    from aigc.config import GAN_RECIPES, RUN_CONFIGS
+    from aigc.sampling.pipeline import sample_fields
+
+    help = {"diffusion": "a diffusion model (EDM or DDPM)", "gan": "a GAN (recipes: seed, dcgan, stable)"}[method]
+    parser = add_command(methods, method, help, EXAMPLES[method])
+    parser.add_argument("--out", type=Path, help="run directory (default: runs/<data> or runs/<data>-gan)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    for cls, path in [
-        (DataConfig, "data"),
-        (ModelConfig, "model"),
-        (PrecondConfig, "model.precond"),
-        (LossConfig, "loss"),
-        (TrainConfig, "train"),
-        (SampleConfig, "sample"),
-    ]:
-        add_options(parser, cls, path)
+    if method == "gan":
+        recipes = ", ".join(GAN_RECIPES)
+        parser.add_argument("--recipe", choices=list(GAN_RECIPES), help=f"starting config: {recipes} (default: stable)")
+    for path in COMPONENTS[method]:
+        only = sample_fields(method) if path == "sample" else None
+        add_options(parser, component_class(RUN_CONFIGS[method], path), path, only)
     parser.set_defaults(run=run)
+
+
+def component_class(cls, path: str):
+    """The dataclass at `path` ('model.precond') of config class `cls`."""
+    import typing
+
+    for part in path.split("."):
+        cls = typing.get_type_hints(cls)[part]
+    return cls
 
 
 BUDGET = ("kimg", "minutes")
@@ -49,12 +75,10 @@ CHANGEABLE_ON_RESUME = {"data.data_dir", "train.kimg", "train.minutes", "train.t
 
 def run(args) -> int:
     from aigc.cli.options import apply, given
-    from aigc.config import RunConfig, load_json
+    from aigc.config import load_json
     from aigc.errors import UserError
     from aigc.training.loop import report, train
-    from aigc.training.optim import DEFAULT_MINUTES
 
-    budget = given(args, "train")
     if args.resume:
         run_dir = args.resume
         if args.out and args.out != run_dir:
@@ -62,35 +86,59 @@ def run(args) -> int:
         if not (run_dir / "config.json").is_file():
             raise UserError(f"{run_dir} is not a run directory (no config.json); check the path")
         config = load_json(run_dir / "config.json")
-        changed = sorted(
-            flag_of(component(config, path), key)
-            for path in ("data", "model", "model.precond", "loss", "train", "sample")
-            for key, value in given(args, path).items()
-            if f"{path}.{key}" not in CHANGEABLE_ON_RESUME and value != getattr(component(config, path), key)
-        )
-        if changed:
-            flags = ", ".join(changed)
-            raise UserError(f"{flags} cannot change on --resume (the run keeps its config); start a new run instead")
-        config = dataclasses.replace(config, data=apply(config.data, args, "data"))
-        config = dataclasses.replace(config, train=extend_budget(config, run_dir, budget))
+        if config.method != args.method:
+            raise UserError(f"{run_dir} is a {config.method} run; resume it with aigc train {config.method} --resume")
+        check_unchanged(config, args)
+        config = replace_at(config, "data", apply(config.data, args, "data"))
+        config = dataclasses.replace(config, train=extend_budget(config, run_dir, given(args, "train")))
     else:
-        config = RunConfig()
-        for path in ("data", "loss", "sample"):
-            config = dataclasses.replace(config, **{path: apply(getattr(config, path), args, path)})
-        model = apply(config.model, args, "model")
-        config = dataclasses.replace(
-            config, model=dataclasses.replace(model, precond=apply(model.precond, args, "model.precond"))
-        )
-        train_config = apply(config.train, args, "train")
-        if train_config.kimg is None and train_config.minutes is None:
-            train_config = dataclasses.replace(train_config, minutes=DEFAULT_MINUTES)
-        config = dataclasses.replace(config, train=train_config)
-        validate(config)
-        run_dir = args.out or Path("runs") / re.sub(r"[^A-Za-z0-9_.-]+", "-", config.data.name.split("/")[-1] or "run")
+        config = new_config(args)
+        suffix = "-gan" if config.method == "gan" else ""
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.data.name.split("/")[-1] or "run") + suffix
+        run_dir = args.out or Path("runs") / name
         prepare_run_dir(run_dir, args.overwrite)
     outcome = train(config, run_dir, resume=bool(args.resume), progress=not args.no_progress)
     report(outcome)
     return 0
+
+
+def new_config(args):
+    """The method's default (or recipe) config with every flag the user gave applied, validated."""
+    from aigc.cli.options import apply
+    from aigc.config import DiffusionRunConfig, gan_recipe
+    from aigc.training.optim import DEFAULT_MINUTES
+
+    config = gan_recipe(args.recipe or "stable") if args.method == "gan" else DiffusionRunConfig()
+    for path in COMPONENTS[args.method]:
+        config = replace_at(config, path, apply(component(config, path), args, path))
+    if config.train.kimg is None and config.train.minutes is None:
+        config = replace_at(config, "train.minutes", DEFAULT_MINUTES)
+    validate(config)
+    return config
+
+
+def replace_at(config, path: str, value):
+    """`config` with the field at `path` ('model.precond') replaced by `value`."""
+    head, _, rest = path.partition(".")
+    return dataclasses.replace(config, **{head: replace_at(getattr(config, head), rest, value) if rest else value})
+
+
+def check_unchanged(config, args) -> None:
+    """On --resume, flags may only repeat the run's own values (except the budget, threads and data location)."""
+    from aigc.cli.options import given
+    from aigc.errors import UserError
+
+    changed = sorted(
+        flag_of(component(config, path), key)
+        for path in COMPONENTS[config.method]
+        for key, value in given(args, path).items()
+        if f"{path}.{key}" not in CHANGEABLE_ON_RESUME and value != getattr(component(config, path), key)
+    )
+    if getattr(args, "recipe", None) and args.recipe != config.recipe:
+        changed.append("--recipe")
+    if changed:
+        flags = ", ".join(changed)
+        raise UserError(f"{flags} cannot change on --resume (the run keeps its config); start a new run instead")
 
 
 def component(config, path: str):
@@ -138,10 +186,34 @@ def validate(config) -> None:
         raise UserError("--snapshot-kimg must be positive")
     if t.eval_every_kimg is not None and (t.eval_every_kimg <= 0 or t.eval_n < 2):
         raise UserError("--eval-every must be positive and --eval-n at least 2")
+    if config.method == "gan":
+        validate_gan(config)
+        return
     if config.sample.sampler not in SAMPLERS:
         raise UserError(f"unknown sampler {config.sample.sampler!r}; choose one of {', '.join(SAMPLERS)}")
     if not 0 <= config.loss.label_dropout < 1:
         raise UserError("--label-dropout must lie in [0, 1)")
+
+
+def validate_gan(config) -> None:
+    from aigc.data.augment import parse_policy
+    from aigc.errors import UserError
+    from aigc.sampling.pipeline import MIN_TRUNCATION
+
+    a = config.adversarial
+    if a.lr_d <= 0:
+        raise UserError(f"--lr-d {a.lr_d}: use a positive learning rate")
+    if not (0 <= a.beta1 < 1 and 0 <= a.beta2 < 1):
+        raise UserError("--beta1 and --beta2 must lie in [0, 1)")
+    if a.r1_gamma < 0 or a.r1_every < 1:
+        raise UserError("--r1-gamma must be >= 0 and --r1-every >= 1")
+    if a.collapse_steps < 0:
+        raise UserError("--collapse-steps must be >= 0 (0: never stop)")
+    parse_policy(a.augment)
+    if config.train.precision != "fp32":
+        raise UserError("GANs train in fp32 here; drop --precision")
+    if config.sample.truncation is not None and config.sample.truncation < MIN_TRUNCATION:
+        raise UserError(f"--truncation {config.sample.truncation}: use {MIN_TRUNCATION} or more")
 
 
 def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:

@@ -185,7 +185,7 @@ def evaluate(
     """Score generated or stored images. `source`: a run directory or checkpoint (images are generated with
     seeds seed..seed+n-1 and the run's sampling settings, updated by `sample_overrides`), a folder or .npz of
     images, `real:NAME/SPLIT`, or a uint8 tensor [N, C, H, W]."""
-    from aigc.sampling.pipeline import generate, load_model
+    from aigc.sampling.pipeline import check_sample_fields, generate, load_model, sample_fields
 
     started = time.perf_counter()
     names = parse_metrics(config.metrics)
@@ -194,6 +194,7 @@ def evaluate(
     model = None
     if not isinstance(source, torch.Tensor) and is_model(Path(source)):
         model, run_config = load_model(source)
+        check_sample_fields(sample_overrides or {}, run_config.method)
         if config.data is None:
             data_dir = config.data_dir or run_config.data.data_dir
             config = dataclasses.replace(config, data=run_config.data.name, data_dir=data_dir)
@@ -207,13 +208,8 @@ def evaluate(
         sample = dataclasses.replace(run_config.sample, **(sample_overrides or {}))
         seeds = range(config.seed, config.seed + config.n)
         images = generate(model, seeds, sample=sample, batch_size=250, progress=progress)
-        report["sampling"] = {
-            "sampler": sample.sampler,
-            "steps": sample.steps,
-            "guidance": sample.guidance,
-            "schedule": sample.schedule,
-            "seeds": f"{seeds.start}-{seeds.stop - 1}",
-        }
+        settings = {name: getattr(sample, name) for name in sorted(sample_fields(run_config.method))}
+        report["sampling"] = {**settings, "seeds": f"{seeds.start}-{seeds.stop - 1}"}
     elif str(source).startswith("real:"):
         name, _, split = str(source).removeprefix("real:").partition("/")
         images = dataset_images(name, split or "train", config.data_dir)

@@ -1,8 +1,9 @@
-"""generate(): the one way images come out of a diffusion model. The CLI, evaluation and the service use it,
+"""generate(): the one way images come out of a model, diffusion or GAN. The CLI, evaluation and the service use it,
 so they can never disagree about what a model produces."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from tqdm import tqdm
 from aigc.config import RunConfig
 from aigc.errors import UserError
 from aigc.models.diffusion import build_denoiser
+from aigc.models.gan import Generator, build_generator
 from aigc.models.precond import Denoiser
 from aigc.sampling.guidance import conditioned
 from aigc.sampling.rng import PerSampleNoise
@@ -21,43 +23,103 @@ from aigc.training.checkpoint import latest_checkpoint, load_checkpoint
 from aigc.utils.images import to_uint8
 
 MAX_STEPS = 1000
+MIN_TRUNCATION = 0.05  # below this, redrawing latents until they fit takes thousands of rounds
+
+Model = Denoiser | Generator
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Denoiser, RunConfig]:
-    """The EMA denoiser of a run directory (its newest complete checkpoint) or of a checkpoint file."""
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Model, RunConfig]:
+    """The EMA model (a diffusion denoiser or a GAN generator) of a run directory (its newest complete checkpoint)
+    or of a checkpoint file."""
     path = Path(path)
     weights = latest_checkpoint(path) if path.is_dir() else path
     checkpoint = load_checkpoint(weights)
-    denoiser = build_denoiser(checkpoint.config.model)
+    config = checkpoint.config
+    model = build_generator(config.model) if config.method == "gan" else build_denoiser(config.model)
     try:
-        denoiser.load_state_dict(checkpoint.ema)
+        model.load_state_dict(checkpoint.modules["ema"])
     except RuntimeError:
         raise UserError(f"{weights}: weights do not match the model its config describes (incompatible)") from None
     # channels-last convolutions are markedly faster for inference on CPUs
-    denoiser = denoiser.to(device, memory_format=torch.channels_last)
-    return denoiser.eval().requires_grad_(False), checkpoint.config
+    model = model.to(device, memory_format=torch.channels_last)
+    return model.eval().requires_grad_(False), config
 
 
-def default_labels(denoiser: Denoiser, seeds: Sequence[int]) -> torch.Tensor | None:
+def sample_fields(method: str) -> set[str]:
+    """The SampleConfig fields that apply to a method's models."""
+    names = {f.name for f in dataclasses.fields(SampleConfig)}
+    return {"truncation"} if method == "gan" else names - {"truncation"}
+
+
+def check_sample_fields(names, method: str) -> None:
+    """A setting of the other family (steps for a GAN, truncation for diffusion) is an error, not ignored."""
+    stray = sorted(set(names) - sample_fields(method))
+    if stray:
+        flags = ", ".join("--" + name.replace("_", "-") for name in stray)
+        raise UserError(f"{flags}: not a setting of {method} models; drop it")
+
+
+def num_classes(model: Model) -> int:
+    return model.num_classes if isinstance(model, Generator) else model.net.num_classes
+
+
+def default_labels(model: Model, seeds: Sequence[int]) -> torch.Tensor | None:
     """A conditional model draws class seed % num_classes by default, so every grid shows all classes."""
-    num_classes = denoiser.net.num_classes
-    return torch.tensor([s % num_classes for s in seeds]) if num_classes else None
+    classes = num_classes(model)
+    return torch.tensor([s % classes for s in seeds]) if classes else None
 
 
-def check_labels(denoiser: Denoiser, class_labels: torch.Tensor | None, guidance: float) -> None:
-    num_classes = denoiser.net.num_classes
+def check_request(model: Model, class_labels: torch.Tensor | None, sample: SampleConfig) -> None:
+    classes = num_classes(model)
     if class_labels is not None:
-        if not num_classes:
+        if not classes:
             raise UserError("this model is unconditional; drop --class (train with labels to use classes)")
-        if int(class_labels.min()) < 0 or int(class_labels.max()) >= num_classes:
-            raise UserError(f"class out of range; this model has classes 0..{num_classes - 1}")
-    if guidance != 1.0 and not num_classes:
+        if int(class_labels.min()) < 0 or int(class_labels.max()) >= classes:
+            raise UserError(f"class out of range; this model has classes 0..{classes - 1}")
+    if isinstance(model, Generator):
+        if sample.guidance != 1.0:
+            raise UserError("guidance applies to diffusion models; a GAN draws with --truncation instead")
+        if sample.truncation is not None and not MIN_TRUNCATION <= sample.truncation:
+            raise UserError(f"--truncation {sample.truncation}: use {MIN_TRUNCATION} or more (lower: less variety)")
+        return
+    if sample.truncation is not None:
+        raise UserError("--truncation applies to GANs; a diffusion model trades variety with --guidance")
+    if sample.sampler not in SAMPLERS:
+        raise UserError(f"unknown sampler {sample.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if not 1 <= sample.steps <= MAX_STEPS:
+        raise UserError(f"--steps {sample.steps} out of range; use 1..{MAX_STEPS}")
+    if sample.guidance != 1.0 and not classes:
         raise UserError("guidance needs a class-conditional model; drop --guidance")
+
+
+def diffusion_drawer(denoiser: Denoiser, sample: SampleConfig):
+    """(noise, labels) -> images in [-1, 1]: the sampler run from the prior at the first noise level."""
+    schedule = sample.schedule or ("karras" if denoiser.config.kind == "edm" else "trailing")
+    sigmas = make_sigmas(schedule, sample.steps, denoiser)
+
+    def draw(noise: PerSampleNoise, labels: torch.Tensor | None) -> torch.Tensor:
+        x = noise.randn(denoiser.net.image_shape) * denoiser.initial_noise_scale(float(sigmas[0]))
+        return SAMPLERS[sample.sampler](conditioned(denoiser, labels, sample.guidance), x, sigmas, noise=noise)
+
+    return draw
+
+
+def gan_drawer(generator: Generator, sample: SampleConfig):
+    """(noise, labels) -> images in [-1, 1]: one pass of G on each seed's latent (truncated when asked)."""
+
+    def draw(noise: PerSampleNoise, labels: torch.Tensor | None) -> torch.Tensor:
+        if sample.truncation is None:
+            z = noise.randn((generator.z_dim,))
+        else:
+            z = noise.truncated_randn((generator.z_dim,), sample.truncation)
+        return generator(z, labels)
+
+    return draw
 
 
 @torch.no_grad()
 def generate(
-    model: Denoiser | str | Path,
+    model: Model | str | Path,
     seeds: Sequence[int],
     class_labels: torch.Tensor | Sequence[int] | None = None,
     sample: SampleConfig = SampleConfig(),
@@ -71,26 +133,20 @@ def generate(
     if isinstance(model, (str, Path)):
         model, _ = load_model(model, device or "cpu")
     device = torch.device(device) if device else next(model.parameters()).device
-    if sample.sampler not in SAMPLERS:
-        raise UserError(f"unknown sampler {sample.sampler!r}; choose one of {', '.join(SAMPLERS)}")
-    if not 1 <= sample.steps <= MAX_STEPS:
-        raise UserError(f"--steps {sample.steps} out of range; use 1..{MAX_STEPS}")
     if class_labels is not None:
         class_labels = torch.as_tensor(class_labels, dtype=torch.long)
         if len(class_labels) != len(seeds):
             raise UserError(f"{len(class_labels)} labels for {len(seeds)} seeds; give one label per seed")
-    check_labels(model, class_labels, sample.guidance)
+    check_request(model, class_labels, sample)
     if class_labels is None:
         class_labels = default_labels(model, seeds)
-    schedule = sample.schedule or ("karras" if model.config.kind == "edm" else "trailing")
-    sigmas = make_sigmas(schedule, sample.steps, model)
+    was_training = model.training
+    model.eval()  # BatchNorm in a GAN generator uses its running statistics: images independent of the batch
+    draw = gan_drawer(model, sample) if isinstance(model, Generator) else diffusion_drawer(model, sample)
     images = []
     for start in tqdm(range(0, len(seeds), batch_size), desc="sampling", disable=not progress, unit="batch"):
         batch_seeds = seeds[start : start + batch_size]
         labels = None if class_labels is None else class_labels[start : start + batch_size].to(device)
-        noise = PerSampleNoise(batch_seeds, device)
-        x = noise.randn(model.net.image_shape) * model.initial_noise_scale(float(sigmas[0]))
-        denoiser = conditioned(model, labels, sample.guidance)
-        x = SAMPLERS[sample.sampler](denoiser, x, sigmas, noise=noise)
-        images.append(to_uint8(x).cpu())
+        images.append(to_uint8(draw(PerSampleNoise(batch_seeds, device), labels)).cpu())
+    model.train(was_training)
     return torch.cat(images)

@@ -20,6 +20,19 @@ class PerSampleNoise:
         """Standard normal [len(seeds), *shape], float32."""
         return torch.stack([torch.randn(tuple(shape), generator=g, device=self.device) for g in self.generators])
 
+    def truncated_randn(self, shape: Sequence[int], threshold: float) -> torch.Tensor:
+        """Standard normal truncated to [-threshold, threshold]: entries outside are redrawn from the sample's own
+        generator until none is left (BigGAN's truncation trick), so each sample still depends only on its seed."""
+        samples = []
+        for generator in self.generators:
+            z = torch.randn(tuple(shape), generator=generator, device=self.device)
+            outside = z.abs() > threshold
+            while outside.any():
+                z[outside] = torch.randn(int(outside.sum()), generator=generator, device=self.device)
+                outside = z.abs() > threshold
+            samples.append(z)
+        return torch.stack(samples)
+
     def __call__(self, like: torch.Tensor) -> torch.Tensor:
         return self.randn(like.shape[1:]).to(like.dtype)
 

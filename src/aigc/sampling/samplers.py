@@ -106,9 +106,13 @@ def network_evaluations(sampler: str, num_steps: int) -> int:
 
 @dataclass(frozen=True)
 class SampleConfig:
-    """How images are drawn: the defaults of `aigc sample`, the snapshot grids and the service."""
+    """How images are drawn: the defaults of `aigc sample`, the snapshot grids and the service. GANs draw in
+    one forward pass and use only `truncation`; diffusion models use the rest."""
 
     sampler: str = field(default="dpmpp-2m", metadata={"help": f"one of {', '.join(SAMPLERS)}"})
     steps: int = field(default=10, metadata={"help": "number of sampling steps"})
     schedule: str | None = field(default=None, metadata={"help": "karras | linspace | leading | trailing (vp)"})
     guidance: float = field(default=1.0, metadata={"help": "classifier-free guidance scale (1: none)"})
+    truncation: float | None = field(
+        default=None, metadata={"help": "GANs: redraw latent entries beyond this many std devs (lower: less variety)"}
+    )

@@ -1,4 +1,5 @@
-"""Checkpoints: `NNNNNN.safetensors` (model + EMA weights, the resolved run config in its metadata) and
+"""Checkpoints: `NNNNNN.safetensors` (the weights of every module of a run - diffusion: model and EMA; GAN:
+generator, discriminator and EMA of the generator - with the resolved run config in its metadata) and
 `NNNNNN.state.safetensors` (optimizer, counters, RNG states) for exact resumption. No pickle anywhere.
 
 Both are written atomically, the state file first: a weights file on disk therefore always has its state
@@ -27,8 +28,7 @@ CHECKPOINT_NAME = re.compile(r"^(\d{6,})\.safetensors$")
 @dataclass
 class Checkpoint:
     config: RunConfig
-    model: dict[str, torch.Tensor]
-    ema: dict[str, torch.Tensor]
+    modules: dict[str, dict[str, torch.Tensor]]  # module name -> its state dict; "ema" is the one to sample
     step: int
     nimg: int
     path: Path
@@ -42,20 +42,23 @@ def state_path(weights: Path) -> Path:
     return weights.with_name(weights.name.replace(".safetensors", ".state.safetensors"))
 
 
-def save_checkpoint(run_dir: Path, config: RunConfig, model, ema, step: int, nimg: int, state: dict) -> Path:
+def save_checkpoint(run_dir: Path, config: RunConfig, modules: dict, step: int, nimg: int, state: dict) -> Path:
     """Write the train state, then the weights; returns the weights path."""
     path = weights_path(run_dir, step)
     meta, tensors = _flatten_state(state)
     atomic_write(state_path(path), lambda tmp: save_file(tensors, tmp, metadata={"state": json.dumps(meta)}))
-    save_weights(path, config, model, ema, step, nimg)
+    save_weights(path, config, modules, step, nimg)
     return path
 
 
-def save_weights(path: Path, config: RunConfig, model, ema, step: int, nimg: int, extra: dict | None = None) -> None:
-    """Model and EMA weights with the run config (and any `extra` string metadata), written atomically."""
-    weights = {f"model.{k}": v for k, v in model.state_dict().items()}
-    weights |= {f"ema.{k}": v for k, v in ema.state_dict().items()}
-    weights = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
+def save_weights(path: Path, config: RunConfig, modules: dict, step: int, nimg: int, extra: dict | None = None) -> None:
+    """The modules' weights ({name: nn.Module}, stored as "name.param") with the run config (and any `extra`
+    string metadata), written atomically."""
+    weights = {
+        f"{name}.{key}": value.detach().cpu().contiguous()
+        for name, module in modules.items()
+        for key, value in module.state_dict().items()
+    }
     metadata = {"format": "aigc", "config": to_json(config), "step": str(step), "nimg": str(nimg), **(extra or {})}
     atomic_write(path, lambda tmp: save_file(weights, tmp, metadata=metadata))
 
@@ -79,9 +82,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         config = from_json_dict(json.loads(metadata["config"]), str(path))
     except (KeyError, json.JSONDecodeError):
         raise UserError(f"{path}: the checkpoint's config is missing or corrupt") from None
-    model = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
-    ema = {k.removeprefix("ema."): v for k, v in tensors.items() if k.startswith("ema.")}
-    return Checkpoint(config, model, ema, int(metadata["step"]), int(metadata["nimg"]), path)
+    modules: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        name, _, parameter = key.partition(".")
+        modules.setdefault(name, {})[parameter] = value
+    if "ema" not in modules:
+        raise UserError(f"{path}: the checkpoint holds no EMA weights (not written by aigc train)")
+    return Checkpoint(config, modules, int(metadata["step"]), int(metadata["nimg"]), path)
 
 
 def load_state(weights: Path) -> dict:
@@ -114,7 +121,7 @@ def latest_checkpoint(run_dir: str | Path, need_state: bool = False) -> Path:
             return path
         except UserError as error:
             print(f"warning: skipping {path.name}: {error}", file=sys.stderr)
-    raise UserError(f"{run_dir} holds no complete checkpoint; train it first (aigc train diffusion --out {run_dir})")
+    raise UserError(f"{run_dir} holds no complete checkpoint; train one first (aigc train ... --out {run_dir})")
 
 
 # The train state mixes tensors (optimizer moments, RNG states) and JSON scalars; nested dicts are

@@ -13,7 +13,7 @@ import math
 import signal
 import sys
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -22,13 +22,11 @@ from tqdm import tqdm
 from aigc.config import RunConfig, to_json
 from aigc.data.augment import random_flip
 from aigc.data.datasets import ImageDataset, load_dataset
-from aigc.errors import UserError
-from aigc.models.diffusion import build_denoiser, resolve_unet
+from aigc.errors import Diverged, UserError
+from aigc.models.diffusion import ModelConfig, resolve_unet
 from aigc.sampling.pipeline import generate
 from aigc.training.checkpoint import latest_checkpoint, load_checkpoint, load_state, save_checkpoint, save_weights
-from aigc.training.ema import EMA, ema_beta
-from aigc.training.losses import make_loss
-from aigc.training.optim import learning_rate, make_optimizer
+from aigc.training.optim import learning_rate
 from aigc.utils.images import save_grid, to_model_space
 from aigc.utils.io import atomic_write_text
 
@@ -58,19 +56,34 @@ class DataOrder:
 
 
 def resolve_model(config: RunConfig, dataset: ImageDataset) -> RunConfig:
-    """Fill in what the data decides: image size, channels, classes; and the U-Net preset's numbers."""
+    """Fill in what the data decides: image size, channels, classes; and a U-Net preset's numbers."""
     channels, height, width = dataset.image_shape
     if height != width:
         raise UserError(f"images are {height}x{width}; only square images are supported (set --image-size)")
     conditional = config.model.class_conditional and dataset.labels is not None
+    if config.model.class_conditional and dataset.labels is None and config.method == "gan":
+        raise UserError(f"--conditional needs labels, and {config.data.name} has none; drop --conditional")
     model = dataclasses.replace(
         config.model,
         image_size=height,
         channels=channels,
         num_classes=dataset.num_classes if conditional else 0,
     )
-    model = dataclasses.replace(model, unet=resolve_unet(model))
+    if isinstance(model, ModelConfig):
+        model = dataclasses.replace(model, unet=resolve_unet(model))
     return dataclasses.replace(config, model=model)
+
+
+def make_trainer(config: RunConfig, device: torch.device):
+    """The method's trainer: `modules` (checkpointed, with the EMA model as "ema"), `optimizers`,
+    `sampling_model`, and `step(images, labels, step, nimg, generator) -> {name: value}`."""
+    if config.method == "gan":
+        from aigc.training.gan import GANTrainer
+
+        return GANTrainer(config, device)
+    from aigc.training.diffusion import DiffusionTrainer
+
+    return DiffusionTrainer(config, device)
 
 
 class StopRequest:
@@ -125,12 +138,15 @@ class Outcome:
     step: int
     nimg: int
     interrupted_by: str | None
+    method: str
 
 
 def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> Outcome:
-    """Train a diffusion model into `run_dir`; with `resume`, continue from its newest complete checkpoint.
+    """Train the config's model (diffusion or GAN) into `run_dir`; with `resume`, continue from its newest
+    complete checkpoint. `config` must already hold the run's budget (`train.kimg` / `train.minutes`) as totals.
 
-    `config` must already hold the run's budget (`train.kimg` / `train.minutes`) as totals.
+    A diverging run (non-finite loss, collapsed discriminator) stops with a checkpoint of its last good state
+    and raises `Diverged`.
     """
     run_dir = Path(run_dir)
     tc = config.train
@@ -142,12 +158,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
     dataset = load_dataset(config.data)
     config = resolve_model(config, dataset)
     torch.manual_seed(tc.seed)
-    denoiser = build_denoiser(config.model).to(device)
-    if tc.memory_format == "channels_last":
-        denoiser = denoiser.to(memory_format=torch.channels_last)
-    ema = EMA(denoiser)
-    optimizer = make_optimizer(denoiser.parameters(), tc)
-    loss_fn = make_loss(config.loss, denoiser)
+    trainer = make_trainer(config, device)
     images = dataset.images.to(device)
     labels = dataset.labels.to(device) if config.model.num_classes else None
     order = DataOrder(len(images), tc.seed)
@@ -165,11 +176,12 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
     if resume:
         weights = latest_checkpoint(run_dir, need_state=True)
         checkpoint, state = load_checkpoint(weights), load_state(weights)
-        denoiser.load_state_dict(checkpoint.model)
-        ema.model.load_state_dict(checkpoint.ema)
-        optimizer_state = state["optimizer"]
-        optimizer_state["state"] = {int(k): v for k, v in optimizer_state["state"].items()}
-        optimizer.load_state_dict(optimizer_state)
+        for name, module in trainer.modules.items():
+            module.load_state_dict(checkpoint.modules[name])
+        for name, optimizer in trainer.optimizers.items():
+            optimizer_state = state["optimizers"][name]
+            optimizer_state["state"] = {int(k): v for k, v in optimizer_state["state"].items()}
+            optimizer.load_state_dict(optimizer_state)
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         step, nimg, train_seconds = checkpoint.step, checkpoint.nimg, state["train_seconds"]
@@ -186,28 +198,27 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
 
     def evaluate_ema() -> None:
         nonlocal best_fid
-        values = evaluator(ema.model, config.sample)
+        values = evaluator(trainer.sampling_model, config.sample)
         tracker.log(step, {**values, "kimg": nimg / 1000})
         if values["fid"] < best_fid:
             best_fid = values["fid"]
             best = run_dir / "checkpoints" / "best.safetensors"
-            save_weights(best, config, denoiser, ema.model, step, nimg, extra={"fid": str(best_fid)})
+            save_weights(best, config, trainer.modules, step, nimg, extra={"fid": str(best_fid)})
 
     def snapshot() -> Path:
         state = {
-            "optimizer": optimizer.state_dict(),
+            "optimizers": {name: optimizer.state_dict() for name, optimizer in trainer.optimizers.items()},
             "generator": generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "train_seconds": train_seconds,
             "best_fid": best_fid,
         }
-        path = save_checkpoint(run_dir, config, denoiser, ema.model, step, nimg, state)
-        grid = generate(ema.model, range(tc.grid_size), sample=config.sample, device=device)
+        path = save_checkpoint(run_dir, config, trainer.modules, step, nimg, state)
+        grid = generate(trainer.sampling_model, range(tc.grid_size), sample=config.sample, device=device)
         save_grid(grid, run_dir / "samples" / f"{step:06d}.png")
         return path
 
     # Phase 3: optimise.
-    autocast = torch.autocast(device.type, torch.bfloat16) if tc.precision == "bf16" else nullcontext()
     tracker = Tracker(run_dir)
     bar = tqdm(
         total=tc.kimg * 1000 if tc.kimg is not None else tc.minutes * 60,
@@ -218,66 +229,71 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
         desc=f"train {run_dir.name}",
     )
     log_every = max(1, 1000 // tc.batch)
-    window_loss, window_images, window_seconds = 0.0, 0, 0.0
+    window: dict[str, float] = {}
+    window_steps, window_images, window_seconds = 0, 0, 0.0
     next_snapshot = next_multiple(nimg, tc.snapshot_kimg)
     next_eval = next_multiple(nimg, tc.eval_every_kimg) if evaluator else math.inf
-    with StopRequest().installed() as stop:
-        while not budget_spent() and stop.signal_name is None:
-            started = time.perf_counter()
-            denoiser.train()
-            index = order.indices(nimg, tc.batch).to(device)
-            y = to_model_space(images[index])
-            if config.data.flip:
-                y = random_flip(y, generator)
-            if tc.memory_format == "channels_last":
-                y = y.contiguous(memory_format=torch.channels_last)
-            with autocast:
-                loss = loss_fn(denoiser, y, None if labels is None else labels[index], generator).mean()
-            if not torch.isfinite(loss):
-                raise UserError(
-                    f"loss became {loss.item()} at step {step}; the last good checkpoint is kept - "
-                    "lower --lr or raise --warmup-kimg and resume"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(tc, nimg)
-            if tc.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(denoiser.parameters(), tc.grad_clip)
-            optimizer.step()
-            step, nimg = step + 1, nimg + tc.batch
-            ema.update(denoiser, ema_beta(tc.batch, nimg, tc.ema_halflife_kimg, tc.ema_rampup))
+    try:
+        with StopRequest().installed() as stop:
+            while not budget_spent() and stop.signal_name is None:
+                started = time.perf_counter()
+                index = order.indices(nimg, tc.batch).to(device)
+                y = to_model_space(images[index])
+                if config.data.flip:
+                    y = random_flip(y, generator)
+                if tc.memory_format == "channels_last":
+                    y = y.contiguous(memory_format=torch.channels_last)
+                values = trainer.step(y, None if labels is None else labels[index], step, nimg, generator)
+                step, nimg = step + 1, nimg + tc.batch
 
-            seconds = time.perf_counter() - started
-            train_seconds += seconds
-            window_loss += loss.item() * tc.batch
-            window_images += tc.batch
-            window_seconds += seconds
-            bar.update(tc.batch if tc.kimg is not None else seconds)
-            if step % log_every == 0:
-                values = {
-                    "loss": window_loss / window_images,
-                    "lr": learning_rate(tc, nimg),
-                    "kimg": nimg / 1000,
-                    "img_per_s": window_images / window_seconds,
-                    "train_seconds": train_seconds,
-                }
-                tracker.log(step, values)
-                bar.set_postfix(
-                    loss=f"{values['loss']:.4f}", kimg=f"{nimg / 1000:.1f}", ips=f"{values['img_per_s']:.0f}"
+                seconds = time.perf_counter() - started
+                train_seconds += seconds
+                for key, value in values.items():
+                    window[key] = window.get(key, 0.0) + value
+                window_steps, window_images, window_seconds = (
+                    window_steps + 1,
+                    window_images + tc.batch,
+                    window_seconds + seconds,
                 )
-                window_loss, window_images, window_seconds = 0.0, 0, 0.0
-            if nimg >= next_eval:
-                evaluate_ema()
-                next_eval = next_multiple(nimg, tc.eval_every_kimg)
-            if nimg >= next_snapshot:
+                bar.update(tc.batch if tc.kimg is not None else seconds)
+                if step % log_every == 0:
+                    averages = {key: total / window_steps for key, total in window.items()}
+                    tracker.log(
+                        step,
+                        {
+                            **averages,
+                            "lr": learning_rate(tc, nimg),
+                            "kimg": nimg / 1000,
+                            "img_per_s": window_images / window_seconds,
+                            "train_seconds": train_seconds,
+                        },
+                    )
+                    shown = {key: f"{value:.4f}" for key, value in averages.items() if key.startswith("loss")}
+                    bar.set_postfix(**shown, kimg=f"{nimg / 1000:.1f}", ips=f"{window_images / window_seconds:.0f}")
+                    window, window_steps, window_images, window_seconds = {}, 0, 0, 0.0
+                if nimg >= next_eval:
+                    evaluate_ema()
+                    next_eval = next_multiple(nimg, tc.eval_every_kimg)
+                if nimg >= next_snapshot:
+                    last_path = snapshot()
+                    next_snapshot = next_multiple(nimg, tc.snapshot_kimg)
+            if last_path is None or checkpoint_step(last_path) != step:
                 last_path = snapshot()
-                next_snapshot = next_multiple(nimg, tc.snapshot_kimg)
-        if last_path is None or checkpoint_step(last_path) != step:
+    except Diverged as error:
+        # When the failing step applied no update, the weights in memory are the last good state; otherwise the
+        # newest checkpoint on disk is.
+        if error.intact and all_finite(trainer.modules.values()):
             last_path = snapshot()
-    bar.close()
-    tracker.close()
-    return Outcome(run_dir, last_path, step, nimg, stop.signal_name)
+        where = f"the last good state is {last_path}" if last_path else "no checkpoint was written yet"
+        raise Diverged(f"{error}; {where}; start a new run with {trainer.remedy}") from None
+    finally:
+        bar.close()
+        tracker.close()
+    return Outcome(run_dir, last_path, step, nimg, stop.signal_name, config.method)
+
+
+def all_finite(modules) -> bool:
+    return all(bool(torch.isfinite(p).all()) for module in modules for p in module.parameters())
 
 
 def next_multiple(nimg: int, every_kimg: float) -> float:
@@ -294,7 +310,7 @@ def report(outcome: Outcome) -> None:
     if outcome.interrupted_by:
         print(
             f"stopped by {outcome.interrupted_by} at {outcome.nimg / 1000:.1f} kimg; checkpoint {outcome.checkpoint}\n"
-            f"resume with: aigc train diffusion --resume {outcome.run_dir}",
+            f"resume with: aigc train {outcome.method} --resume {outcome.run_dir}",
             file=sys.stderr,
         )
     else:

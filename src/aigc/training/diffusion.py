@@ -1,0 +1,46 @@
+"""Diffusion training: the denoiser, its EMA and optimiser; `step` is one gradient step of the denoising loss."""
+
+from __future__ import annotations
+
+import torch
+
+from aigc.errors import check_finite
+from aigc.models.diffusion import build_denoiser
+from aigc.training.ema import EMA, ema_beta
+from aigc.training.losses import make_loss
+from aigc.training.optim import learning_rate, make_optimizer
+
+
+class DiffusionTrainer:
+    remedy = "a lower --lr or a longer --warmup-kimg"
+
+    def __init__(self, config, device: torch.device):
+        self.train_config = config.train
+        self.denoiser = build_denoiser(config.model).to(device)
+        if self.train_config.memory_format == "channels_last":
+            self.denoiser = self.denoiser.to(memory_format=torch.channels_last)
+        self.ema = EMA(self.denoiser)
+        self.optimizers = {"model": make_optimizer(self.denoiser.parameters(), self.train_config)}
+        self.modules = {"model": self.denoiser, "ema": self.ema.model}
+        self.loss_fn = make_loss(config.loss, self.denoiser)
+        self.autocast = torch.autocast(device.type, torch.bfloat16) if self.train_config.precision == "bf16" else None
+
+    @property
+    def sampling_model(self):
+        return self.ema.model
+
+    def step(self, y: torch.Tensor, labels, step: int, nimg: int, generator: torch.Generator) -> dict[str, float]:
+        tc, optimizer = self.train_config, self.optimizers["model"]
+        self.denoiser.train()
+        with self.autocast or torch.autocast(y.device.type, enabled=False):
+            loss = self.loss_fn(self.denoiser, y, labels, generator).mean()
+        check_finite("loss", loss.item(), step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(tc, nimg)
+        if tc.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.denoiser.parameters(), tc.grad_clip)
+        optimizer.step()
+        self.ema.update(self.denoiser, ema_beta(tc.batch, nimg + tc.batch, tc.ema_halflife_kimg, tc.ema_rampup))
+        return {"loss": loss.item()}

@@ -1,0 +1,150 @@
+"""Adversarial training: the losses, the R1 penalty and one alternating D-then-G step.
+
+Losses (Goodfellow et al. 2014; Lim & Ye 2017), on D's outputs for real (r) and generated (f) images:
+- `bce`: D outputs probabilities; D minimises -log r - log(1 - f), G the non-saturating -log f (the seed's loss).
+- `logistic`: the same objective on logits, written with softplus so it cannot overflow.
+- `hinge`: D minimises relu(1 - r) + relu(1 + f), G minimises -f.
+R1 (Mescheder et al. 2018) penalises gamma/2 * |grad_x D(x)|^2 on real images; computed lazily every k steps and
+scaled by k (Karras et al. 2020), it costs a fraction of a step on average.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from aigc.data.augment import diff_augment, parse_policy
+from aigc.errors import Diverged, check_finite
+from aigc.models.gan import build_discriminator, build_generator
+from aigc.training.ema import EMA, ema_beta
+from aigc.training.optim import TrainConfig, learning_rate
+
+COLLAPSE_LOSS = 1e-3  # a D loss below this means D separates real from fake perfectly
+
+
+@dataclass(frozen=True)
+class AdversarialConfig:
+    loss: Literal["bce", "logistic", "hinge"] = field(default="logistic", metadata={"help": "GAN loss"})
+    lr_d: float = field(default=2e-3, metadata={"help": "discriminator learning rate (--lr is G's)"})
+    beta1: float = field(default=0.0, metadata={"help": "Adam beta1 of both networks"})
+    beta2: float = field(default=0.99, metadata={"help": "Adam beta2 of both networks"})
+    r1_gamma: float = field(default=0.1, metadata={"help": "R1 penalty weight on real images (0: off)"})
+    r1_every: int = field(default=16, metadata={"help": "apply R1 every k steps (lazy regularisation)"})
+    augment: str = field(
+        default="translation,cutout,color", metadata={"help": "DiffAugment policy: translation,cutout,color or none"}
+    )
+    collapse_steps: int = field(
+        default=2000, metadata={"help": "stop when D's loss stays ~0 for this many steps (0: never)"}
+    )
+
+
+def d_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    if kind == "bce":
+        real_loss = F.binary_cross_entropy(real, torch.ones_like(real))
+        return real_loss + F.binary_cross_entropy(fake, torch.zeros_like(fake))
+    if kind == "logistic":
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+
+def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
+    if kind == "bce":
+        return F.binary_cross_entropy(fake, torch.ones_like(fake))
+    if kind == "logistic":
+        return F.softplus(-fake).mean()
+    return -fake.mean()
+
+
+def r1_penalty(discriminator, real: torch.Tensor, labels, augment) -> torch.Tensor:
+    """E |grad_x D(augment(x))|^2 over real images x, kept differentiable for D's update."""
+    real = real.detach().requires_grad_(True)
+    scores = discriminator(augment(real), labels)
+    (grad,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
+    return grad.square().sum(dim=(1, 2, 3)).mean()
+
+
+class GANTrainer:
+    """G, D, the EMA of G and their optimisers; `step` does one D update then one G update on a real batch."""
+
+    remedy = "a lower --lr/--lr-d, a larger --r1-gamma or another --loss"
+
+    def __init__(self, config, device: torch.device):
+        self.adversarial: AdversarialConfig = config.adversarial
+        self.train_config: TrainConfig = config.train
+        self.generator = build_generator(config.model).to(device)
+        self.discriminator = build_discriminator(config.model, self.adversarial.loss == "bce").to(device)
+        if self.train_config.memory_format == "channels_last":
+            self.generator = self.generator.to(memory_format=torch.channels_last)
+            self.discriminator = self.discriminator.to(memory_format=torch.channels_last)
+        self.ema = EMA(self.generator)
+        betas = (self.adversarial.beta1, self.adversarial.beta2)
+        self.optimizers = {
+            "generator": torch.optim.Adam(self.generator.parameters(), lr=self.train_config.lr, betas=betas),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=self.adversarial.lr_d, betas=betas),
+        }
+        self.modules = {"generator": self.generator, "discriminator": self.discriminator, "ema": self.ema.model}
+        self.policy = parse_policy(self.adversarial.augment)
+        self.steps_collapsed = 0
+
+    @property
+    def sampling_model(self):
+        return self.ema.model
+
+    def step(self, real: torch.Tensor, labels, step: int, nimg: int, generator: torch.Generator) -> dict[str, float]:
+        adv, tc = self.adversarial, self.train_config
+        G, D = self.generator.train(), self.discriminator.train()
+        n = real.shape[0]
+        scale = learning_rate(tc, nimg) / tc.lr
+        self.optimizers["generator"].param_groups[0]["lr"] = tc.lr * scale
+        self.optimizers["discriminator"].param_groups[0]["lr"] = adv.lr_d * scale
+
+        def augment(x: torch.Tensor) -> torch.Tensor:
+            return diff_augment(x, self.policy, generator)
+
+        def latents() -> torch.Tensor:
+            return torch.randn(n, G.z_dim, generator=generator, device=generator.device).to(real.device)
+
+        # D: real up, generated down (plus R1 on the lazy steps).
+        with torch.no_grad():
+            fake = G(latents(), labels)
+        loss_d = d_loss(adv.loss, D(augment(real), labels), D(augment(fake), labels))
+        check_finite("discriminator loss", loss_d.item(), step)
+        self._watch_collapse(loss_d.item(), step)
+        values = {"loss_d": loss_d.item()}
+        if adv.r1_gamma > 0 and step % adv.r1_every == 0:
+            penalty = r1_penalty(D, real, labels, augment)
+            check_finite("R1 penalty", penalty.item(), step)
+            loss_d = loss_d + penalty * (adv.r1_gamma / 2 * adv.r1_every)
+            values["r1"] = penalty.item()
+        self._step("discriminator", loss_d)
+
+        # G: fool the updated D.
+        D.requires_grad_(False)
+        loss_g = g_loss(adv.loss, D(augment(G(latents(), labels)), labels))
+        D.requires_grad_(True)
+        check_finite("generator loss", loss_g.item(), step, intact=False)  # D has already been updated
+        self._step("generator", loss_g)
+        values["loss_g"] = loss_g.item()
+
+        self.ema.update(G, ema_beta(n, nimg + n, tc.ema_halflife_kimg, tc.ema_rampup))
+        return values
+
+    def _step(self, name: str, loss: torch.Tensor) -> None:
+        optimizer = self.optimizers[name]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.train_config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.modules[name].parameters(), self.train_config.grad_clip)
+        optimizer.step()
+
+    def _watch_collapse(self, loss_d: float, step: int) -> None:
+        self.steps_collapsed = self.steps_collapsed + 1 if loss_d < COLLAPSE_LOSS else 0
+        limit = self.adversarial.collapse_steps
+        if limit and self.steps_collapsed >= limit:
+            raise Diverged(
+                f"the discriminator's loss stayed below {COLLAPSE_LOSS} for {limit} steps up to step {step}: "
+                "D wins outright and G gets no signal"
+            )

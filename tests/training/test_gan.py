@@ -1,0 +1,132 @@
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aigc.config import gan_recipe
+from aigc.data.augment import cutout, diff_augment, parse_policy, translation
+from aigc.data.datasets import DataConfig
+from aigc.errors import Diverged, UserError
+from aigc.training import gan
+from aigc.training.checkpoint import latest_checkpoint, load_checkpoint, load_state
+from aigc.training.loop import train
+
+
+def tiny(recipe: str = "stable", kimg: float = 0.064, **adversarial):
+    config = gan_recipe(recipe)
+    return dataclasses.replace(
+        config,
+        data=DataConfig(name="digits", image_size=8),
+        model=dataclasses.replace(config.model, z_dim=8, width=8),
+        adversarial=dataclasses.replace(config.adversarial, **{"r1_every": 2, **adversarial}),
+        train=dataclasses.replace(config.train, batch=16, kimg=kimg, snapshot_kimg=0.032, grid_size=4),
+    )
+
+
+def test_bce_on_probabilities_equals_logistic_on_logits():
+    real, fake = torch.randn(8), torch.randn(8)
+    assert torch.allclose(gan.d_loss("bce", real.sigmoid(), fake.sigmoid()), gan.d_loss("logistic", real, fake))
+    assert torch.allclose(gan.g_loss("bce", fake.sigmoid()), gan.g_loss("logistic", fake))
+
+
+def test_hinge_loss_is_zero_beyond_the_margins():
+    assert gan.d_loss("hinge", torch.full((4,), 1.5), torch.full((4,), -2.0)) == 0
+    assert gan.d_loss("hinge", torch.zeros(4), torch.zeros(4)) == 2
+    assert gan.g_loss("hinge", torch.full((4,), 3.0)) == -3
+
+
+def test_r1_penalty_is_the_squared_input_gradient_and_differentiable():
+    """For D(x) = <w, x> + b, grad_x D = w, so R1 = |w|^2 and dR1/dw = 2w."""
+    D = nn.Sequential(nn.Flatten(), nn.Linear(12, 1))
+    discriminator = lambda x, labels: D(x).squeeze(1)  # noqa: E731
+    penalty = gan.r1_penalty(discriminator, torch.randn(5, 3, 2, 2), None, lambda x: x)
+    w = D[1].weight
+    assert torch.allclose(penalty, w.square().sum())
+    (grad,) = torch.autograd.grad(penalty, w)
+    assert torch.allclose(grad, 2 * w)
+
+
+def test_r1_changes_the_discriminator_update_on_its_steps():
+    def d_after_one_step(gamma):
+        config = tiny(r1_gamma=gamma, r1_every=1, augment="none")
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, image_size=8, channels=1))
+        torch.manual_seed(0)
+        trainer = gan.GANTrainer(config, torch.device("cpu"))
+        values = trainer.step(torch.rand(16, 1, 8, 8) * 2 - 1, None, 0, 0, torch.Generator().manual_seed(1))
+        return values, [p.detach().clone() for p in trainer.discriminator.parameters()]
+
+    plain, plain_d = d_after_one_step(0.0)
+    penalised, penalised_d = d_after_one_step(10.0)
+    assert "r1" not in plain and penalised["r1"] > 0
+    assert plain["loss_d"] == penalised["loss_d"]  # same batch, same D before the update
+    assert any(not torch.equal(a, b) for a, b in zip(plain_d, penalised_d, strict=True))
+
+
+def test_diff_augment_is_differentiable_deterministic_and_keeps_shape():
+    x = torch.randn(6, 3, 16, 16, requires_grad=True)
+    policy = parse_policy("translation,cutout,color")
+    a = diff_augment(x, policy, torch.Generator().manual_seed(0))
+    b = diff_augment(x, policy, torch.Generator().manual_seed(0))
+    assert a.shape == x.shape and torch.equal(a, b)
+    a.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert parse_policy("none") == () and parse_policy("") == ()
+    with pytest.raises(UserError, match="unknown augmentation 'blur'"):
+        parse_policy("translation,blur")
+
+
+def test_translation_shifts_whole_images_and_cutout_zeroes_a_square():
+    x = torch.zeros(32, 1, 16, 16)
+    x[:, :, 7:9, 7:9] = 1  # a 2x2 dot in the middle survives any shift of at most 2 pixels
+    moved = translation(x, torch.Generator().manual_seed(0))
+    assert torch.equal(moved.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))
+    assert not torch.equal(moved, x)
+    holes = cutout(torch.ones(32, 1, 16, 16), torch.Generator().manual_seed(0))
+    zeroed = (holes == 0).sum(dim=(1, 2, 3))
+    assert zeroed.max() == 64 and 0 < zeroed.min() < 64  # an 8x8 square, clipped at the borders
+
+
+@pytest.mark.parametrize("recipe", ["seed", "stable"])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, recipe):
+    train(tiny(recipe), tmp_path / "straight", progress=False)
+    train(tiny(recipe, kimg=0.032), tmp_path / "split", progress=False)
+    train(tiny(recipe), tmp_path / "split", resume=True, progress=False)
+    a = load_checkpoint(latest_checkpoint(tmp_path / "straight"))
+    b = load_checkpoint(latest_checkpoint(tmp_path / "split"))
+    assert a.step == b.step == 4
+    assert a.modules.keys() == {"generator", "discriminator", "ema"}
+    for name, weights in a.modules.items():
+        for key, value in weights.items():
+            assert torch.equal(value, b.modules[name][key]), (name, key)
+
+
+def test_a_nan_loss_stops_with_a_checkpoint_of_the_last_good_state(tmp_path, monkeypatch):
+    real_d_loss = gan.d_loss
+
+    def poisoned(kind, real, fake):
+        poisoned.calls += 1
+        loss = real_d_loss(kind, real, fake)
+        return loss * float("nan") if poisoned.calls == 3 else loss
+
+    poisoned.calls = 0
+    monkeypatch.setattr(gan, "d_loss", poisoned)
+    with pytest.raises(Diverged, match=r"discriminator loss became nan at step 2; the last good state is .*000002"):
+        train(tiny(kimg=1), tmp_path / "run", progress=False)
+    path = latest_checkpoint(tmp_path / "run", need_state=True)
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.step == 2 and load_state(path)["train_seconds"] > 0
+    assert all(torch.isfinite(v).all() for weights in checkpoint.modules.values() for v in weights.values())
+
+
+def test_a_collapsed_discriminator_stops_the_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(gan, "d_loss", lambda kind, real, fake: 0 * (real.sum() + fake.sum()))
+    with pytest.raises(Diverged, match="stayed below 0.001 for 3 steps up to step 2"):
+        train(tiny(kimg=1, collapse_steps=3), tmp_path / "run", progress=False)
+    assert load_checkpoint(latest_checkpoint(tmp_path / "run")).step == 2  # the state before the step that tripped
+
+
+def test_softplus_logistic_loss_is_finite_for_huge_logits():
+    assert torch.isfinite(gan.d_loss("logistic", torch.tensor([1e4]), torch.tensor([-1e4])))
+    assert F.softplus(torch.tensor(1e4)) == 1e4
