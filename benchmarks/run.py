@@ -3,6 +3,7 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
 
   python benchmarks/run.py                    # training throughput of the default recipes, by setting
   python benchmarks/run.py --mnist-minutes 10 # plus the headline: a timed MNIST run, sampled with dpmpp-2m x 10
+  python benchmarks/run.py --gan-minutes 5    # plus the GAN recipes (seed, dcgan, stable), same budget each
 """
 
 from __future__ import annotations
@@ -80,48 +81,34 @@ def bench_throughput(seconds: float) -> dict:
     return {"rows": rows}
 
 
+def aigc(*args) -> str:
+    """Run an aigc command as a user would; its stdout."""
+    result = subprocess.run(
+        [sys.executable, "-m", "aigc", *map(str, args)], check=True, stdout=subprocess.PIPE, text=True
+    )
+    return result.stdout
+
+
 def bench_mnist(minutes: float, data_dir: str) -> dict:
     """The foundation issue's bar: a timed MNIST run with the defaults, sampled with dpmpp-2m at 10 steps."""
     run = Path("runs") / "bench-mnist"
-    aigc = [sys.executable, "-m", "aigc"]
     started = time.perf_counter()
-    subprocess.run(
-        [
-            *aigc,
-            "train",
-            "diffusion",
-            "--data",
-            "mnist",
-            "--data-dir",
-            data_dir,
-            "--minutes",
-            str(minutes),
-            "--out",
-            str(run),
-            "--overwrite",
-            "--no-progress",
-        ],
-        check=True,
+    aigc(
+        "train",
+        "diffusion",
+        "--data",
+        "mnist",
+        "--data-dir",
+        data_dir,
+        "--minutes",
+        minutes,
+        "--out",
+        run,
+        "--overwrite",
+        "--no-progress",
     )
     grid = RESULTS / "mnist_grid.png"
-    subprocess.run(
-        [
-            *aigc,
-            "sample",
-            str(run),
-            "--n",
-            "100",
-            "--seeds",
-            "0-99",
-            "--sampler",
-            "dpmpp-2m",
-            "--steps",
-            "10",
-            "--out",
-            str(grid),
-        ],
-        check=True,
-    )
+    aigc("sample", run, "--n", 100, "--seeds", "0-99", "--sampler", "dpmpp-2m", "--steps", 10, "--out", grid)
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     return {
         "minutes": minutes,
@@ -132,10 +119,65 @@ def bench_mnist(minutes: float, data_dir: str) -> dict:
     }
 
 
+def bench_gan(minutes: float, data_dir: str, n: int) -> dict:
+    """The GAN issue's bar: each recipe trains on MNIST for the same wall-clock budget, then `aigc eval` scores n
+    images of its EMA generator against the MNIST test split with the shipped extractor."""
+    rows = []
+    for recipe in ("seed", "dcgan", "stable"):
+        run = Path("runs") / f"bench-gan-{recipe}"
+        aigc(
+            "train",
+            "gan",
+            "--recipe",
+            recipe,
+            "--data",
+            "mnist",
+            "--data-dir",
+            data_dir,
+            "--minutes",
+            minutes,
+            "--out",
+            run,
+            "--overwrite",
+            "--no-progress",
+        )
+        grid = RESULTS / f"gan_{recipe}_grid.png"
+        aigc("sample", run, "--n", 100, "--seeds", "0-99", "--out", grid)
+        report = json.loads(aigc("eval", run, "--data-dir", data_dir, "--n", n, "--json"))
+        last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+        rows.append(
+            {
+                "recipe": recipe,
+                "kimg": last["kimg"],
+                "img_per_s": round(last["img_per_s"], 1),
+                "fid": round(report["fid"], 2),
+                "kid": round(report["kid"], 3),
+                "precision": report["precision"],
+                "recall": report["recall"],
+                "classes_present": report["coverage"]["classes_present"],
+                "class_entropy": round(report["coverage"]["normalized_entropy"], 3),
+                "grid": grid.name,
+            }
+        )
+        print(rows[-1], flush=True)
+    seed = rows[0]
+    for row in rows:
+        row["fid_ratio_to_seed"] = round(row["fid"] / seed["fid"], 3)
+    return {
+        "minutes": minutes,
+        "n": n,
+        "reference": report["reference"],
+        "extractor": report["extractor"],
+        "rows": rows,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=8.0, help="timing window per throughput setting")
     parser.add_argument("--mnist-minutes", type=float, default=0, help="also run the timed MNIST benchmark")
+    parser.add_argument("--gan-minutes", type=float, default=0, help="also compare the GAN recipes on MNIST")
+    parser.add_argument("--gan-n", type=int, default=10_000, help="images scored per GAN recipe")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -150,6 +192,9 @@ def main() -> None:
     if args.mnist_minutes:
         mnist = {"machine": machine, **bench_mnist(args.mnist_minutes, args.data_dir)}
         (RESULTS / "mnist.json").write_text(json.dumps(mnist, indent=2) + "\n")
+    if args.gan_minutes:
+        gan = {"machine": machine, **bench_gan(args.gan_minutes, args.data_dir, args.gan_n)}
+        (RESULTS / "gan.json").write_text(json.dumps(gan, indent=2) + "\n")
     print(f"results in {RESULTS}/")
 
 

@@ -72,6 +72,18 @@ def mlp_generator(in_features: int, channels: int, image_size: int, width: int) 
     )
 
 
+def dcgan_init(network: nn.Sequential) -> nn.Sequential:
+    """DCGAN's initialisation: weights ~ N(0, 0.02), BatchNorm scales ~ N(1, 0.02), biases 0."""
+    for module in network.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(module.weight, 0.0, 0.02)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.normal_(module.weight, 1.0, 0.02)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+    return network
+
+
 def dcgan_generator(in_features: int, channels: int, image_size: int, width: int) -> nn.Module:
     start, levels = start_resolution(image_size)
     widths = level_channels(width, levels)
@@ -84,7 +96,7 @@ def dcgan_generator(in_features: int, channels: int, image_size: int, width: int
     for c_in, c_out in pairwise(widths[:-1]):
         layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
     to_image = nn.ConvTranspose2d(widths[-2], channels, 4, 2, 1) if levels else nn.Conv2d(widths[0], channels, 3, 1, 1)
-    return nn.Sequential(*layers, to_image, nn.Tanh())
+    return dcgan_init(nn.Sequential(*layers, to_image, nn.Tanh()))
 
 
 class UpBlock(nn.Module):
@@ -143,7 +155,7 @@ def dcgan_trunk(channels: int, image_size: int, width: int, batch_norm: bool) ->
         norm = [nn.BatchNorm2d(c_out)] if batch_norm and i > 0 else []
         layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not norm), *norm, nn.LeakyReLU(0.2)]
     layers.append(nn.Flatten())
-    return nn.Sequential(*layers), widths[-1] * start * start
+    return dcgan_init(nn.Sequential(*layers)), widths[-1] * start * start
 
 
 class DownBlock(nn.Module):

@@ -229,8 +229,8 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
         desc=f"train {run_dir.name}",
     )
     log_every = max(1, 1000 // tc.batch)
-    window: dict[str, float] = {}
-    window_steps, window_images, window_seconds = 0, 0, 0.0
+    window: dict[str, tuple[float, int]] = {}
+    window_images, window_seconds = 0, 0.0
     next_snapshot = next_multiple(nimg, tc.snapshot_kimg)
     next_eval = next_multiple(nimg, tc.eval_every_kimg) if evaluator else math.inf
     try:
@@ -248,16 +248,13 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
 
                 seconds = time.perf_counter() - started
                 train_seconds += seconds
-                for key, value in values.items():
-                    window[key] = window.get(key, 0.0) + value
-                window_steps, window_images, window_seconds = (
-                    window_steps + 1,
-                    window_images + tc.batch,
-                    window_seconds + seconds,
-                )
+                for key, value in values.items():  # some values (R1) come only every few steps
+                    total, count = window.get(key, (0.0, 0))
+                    window[key] = (total + value, count + 1)
+                window_images, window_seconds = window_images + tc.batch, window_seconds + seconds
                 bar.update(tc.batch if tc.kimg is not None else seconds)
                 if step % log_every == 0:
-                    averages = {key: total / window_steps for key, total in window.items()}
+                    averages = {key: total / count for key, (total, count) in window.items()}
                     tracker.log(
                         step,
                         {
@@ -270,7 +267,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
                     )
                     shown = {key: f"{value:.4f}" for key, value in averages.items() if key.startswith("loss")}
                     bar.set_postfix(**shown, kimg=f"{nimg / 1000:.1f}", ips=f"{window_images / window_seconds:.0f}")
-                    window, window_steps, window_images, window_seconds = {}, 0, 0, 0.0
+                    window, window_images, window_seconds = {}, 0, 0.0
                 if nimg >= next_eval:
                     evaluate_ema()
                     next_eval = next_multiple(nimg, tc.eval_every_kimg)

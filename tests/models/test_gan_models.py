@@ -80,6 +80,8 @@ def test_without_spectral_norm_raw_weights_are_used():
     D = build_discriminator(config)
     assert not any(hasattr(m, "parametrizations") for m in D.modules())
     assert any(isinstance(m, nn.BatchNorm2d) for m in D.modules())  # plain DCGAN keeps BatchNorm in D
+    convs = [m for m in [*D.modules(), *build_generator(config).modules()] if isinstance(m, nn.modules.conv._ConvNd)]
+    assert convs and all(abs(float(m.weight.detach().std()) - 0.02) < 0.004 for m in convs)  # DCGAN's N(0, 0.02) init
 
 
 def test_unknown_architecture_and_tiny_images_are_user_errors():
