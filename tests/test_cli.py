@@ -81,6 +81,21 @@ def test_each_gan_recipe_trains(tmp_path):
         assert (tmp_path / recipe / "checkpoints" / "000002.safetensors").is_file()
 
 
+def test_gan_on_a_folder_of_colour_photos(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "photos").mkdir()
+    for k in range(20):
+        Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(tmp_path / "photos" / f"{k}.jpg")
+    photos = f"folder:{tmp_path / 'photos'}"
+    flags = ["--image-size", "16", "--width", "8", "--batch", "8", "--kimg", "0.016", "--no-progress"]
+    aigc("train", "gan", "--data", photos, *flags, "--out", tmp_path / "run")
+    aigc("sample", tmp_path / "run", "--seeds", "0", "--out", str(tmp_path / "out") + "/")
+    assert Image.open(tmp_path / "out" / "000000.png").size == (16, 16)
+    assert Image.open(tmp_path / "out" / "000000.png").mode == "RGB"
+
+
 def test_train_then_sample_a_grid_and_per_seed_files(run_dir, tmp_path):
     result = aigc(
         "sample",

@@ -56,24 +56,24 @@ RUN_CONFIGS = {"diffusion": DiffusionRunConfig, "gan": GANRunConfig}
 # GAN training outside these recipes is a matter of flags: each recipe only sets the starting values.
 # seed: the tutorial's MLP GAN as described (Adam 2e-4 with torch's default betas, BCE, no EMA or augmentation).
 # dcgan: Radford et al. (2016): Adam 2e-4, beta1 0.5, batch 128, BCE.
-# stable: spectral norm + R1 + non-saturating logistic loss, EMA of G, DiffAugment, D learning faster (TTUR).
+# stable: the GANModelConfig and AdversarialConfig defaults (spectral norm, R1, hinge loss, DiffAugment), EMA of G.
 _GAN_TRAIN = dict(warmup_kimg=0.0, grad_clip=0.0)
 GAN_RECIPES = {
     "seed": dict(
-        model=dict(generator="mlp", discriminator="mlp", z_dim=100, width=256, spectral_norm=False),
+        model=dict(
+            generator="mlp", discriminator="mlp", z_dim=100, width=256, spectral_norm=False, minibatch_std=False
+        ),
         adversarial=dict(loss="bce", lr_d=2e-4, beta1=0.9, beta2=0.999, r1_gamma=0.0, augment="none"),
         train=dict(_GAN_TRAIN, lr=2e-4, batch=64, ema_halflife_kimg=0.0),
     ),
     "dcgan": dict(
-        model=dict(generator="dcgan", discriminator="dcgan", z_dim=100, width=64, spectral_norm=False),
+        model=dict(
+            generator="dcgan", discriminator="dcgan", z_dim=100, width=64, spectral_norm=False, minibatch_std=False
+        ),
         adversarial=dict(loss="bce", lr_d=2e-4, beta1=0.5, beta2=0.999, r1_gamma=0.0, augment="none"),
         train=dict(_GAN_TRAIN, lr=2e-4, batch=128, ema_halflife_kimg=0.0),
     ),
-    "stable": dict(
-        model=dict(generator="dcgan", discriminator="dcgan", z_dim=128, width=32, spectral_norm=True),
-        adversarial=dict(loss="logistic", lr_d=4e-4, beta1=0.0, beta2=0.99, r1_gamma=0.1, augment="translation,color"),
-        train=dict(_GAN_TRAIN, lr=1e-4, batch=64, ema_halflife_kimg=10.0),
-    ),
+    "stable": dict(train=dict(_GAN_TRAIN, lr=4e-4, batch=64, ema_halflife_kimg=10.0)),
 }
 
 

@@ -6,14 +6,30 @@ from torch import nn
 
 from aigc.config import gan_recipe
 from aigc.errors import UserError
-from aigc.models.gan import ARCHITECTURES, GANModelConfig, build_discriminator, build_generator, start_resolution
+from aigc.models.gan import (
+    ARCHITECTURES,
+    GANModelConfig,
+    build_discriminator,
+    build_generator,
+    minibatch_std,
+    start_resolution,
+)
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 @pytest.mark.parametrize("size", [8, 16, 28, 32, 64])
 def test_every_generator_and_discriminator_fits_every_size(architecture, size):
     for channels, classes in ((1, 0), (3, 5)):
-        config = GANModelConfig(architecture, architecture, 16, 8, True, classes > 0, size, channels, classes)
+        config = GANModelConfig(
+            generator=architecture,
+            discriminator=architecture,
+            z_dim=16,
+            width=8,
+            class_conditional=classes > 0,
+            image_size=size,
+            channels=channels,
+            num_classes=classes,
+        )
         labels = torch.tensor([0, 4]) if classes else None
         x = build_generator(config)(torch.randn(2, 16), labels)
         assert x.shape == (2, channels, size, size)
@@ -56,7 +72,9 @@ def test_seed_recipe_is_the_tutorials_mlp_layer_by_layer():
 
 
 def test_spectral_norm_bounds_every_d_layer_and_makes_d_scale_invariant():
-    config = GANModelConfig("dcgan", "resnet", 16, 8, True, True, 16, 1, 3)
+    config = GANModelConfig(
+        "dcgan", "resnet", z_dim=16, width=8, class_conditional=True, image_size=16, channels=1, num_classes=3
+    )
     D = build_discriminator(config).train()
     x, labels = torch.randn(4, 1, 16, 16), torch.tensor([0, 1, 2, 0])
     for _ in range(30):  # each training-mode forward pass runs one power iteration
@@ -76,7 +94,7 @@ def test_spectral_norm_bounds_every_d_layer_and_makes_d_scale_invariant():
 
 
 def test_without_spectral_norm_raw_weights_are_used():
-    config = GANModelConfig("dcgan", "dcgan", 16, 8, False, False, 16, 1, 0)
+    config = GANModelConfig("dcgan", "dcgan", z_dim=16, width=8, spectral_norm=False, image_size=16, channels=1)
     D = build_discriminator(config)
     assert not any(hasattr(m, "parametrizations") for m in D.modules())
     assert any(isinstance(m, nn.BatchNorm2d) for m in D.modules())  # plain DCGAN keeps BatchNorm in D
@@ -89,3 +107,14 @@ def test_unknown_architecture_and_tiny_images_are_user_errors():
         build_generator(GANModelConfig(generator="vit", image_size=16, channels=1))
     with pytest.raises(UserError, match="too small"):
         build_discriminator(GANModelConfig(image_size=4, channels=1))
+
+
+def test_minibatch_std_appends_the_spread_of_each_group():
+    h = torch.randn(8, 5)
+    out = minibatch_std(h, group=4)
+    assert out.shape == (8, 6) and torch.equal(out[:, :5], h)
+    members = h[[1, 3, 5, 7]]  # with 8 samples in groups of 4, sample i is in group i % 2
+    assert torch.allclose(out[3, 5], members.std(dim=0, unbiased=False).mean(), atol=1e-4)
+    assert torch.equal(out[1, 5], out[7, 5])
+    same = minibatch_std(torch.ones(6, 3))  # 6 samples: groups of 3; identical samples have no spread
+    assert same[:, 3].max() < 1e-3

@@ -130,3 +130,20 @@ def test_a_collapsed_discriminator_stops_the_run(tmp_path, monkeypatch):
 def test_softplus_logistic_loss_is_finite_for_huge_logits():
     assert torch.isfinite(gan.d_loss("logistic", torch.tensor([1e4]), torch.tensor([-1e4])))
     assert F.softplus(torch.tensor(1e4)) == 1e4
+
+
+def test_in_loop_evaluation_logs_fid_and_class_coverage(tmp_path, monkeypatch):
+    import json
+
+    from aigc.sampling.pipeline import load_model
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    config = tiny()
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, eval_every_kimg=0.032, eval_n=20))
+    train(config, tmp_path / "run", progress=False)
+    logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evaluations = [entry for entry in logged if "fid" in entry]
+    assert len(evaluations) == 2
+    assert all(e["fid"] > 0 and 1 <= e["classes_present"] <= 10 and "class_entropy" in e for e in evaluations)
+    generator, _ = load_model(tmp_path / "run" / "checkpoints" / "best.safetensors")
+    assert generator.z_dim == 8

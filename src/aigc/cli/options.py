@@ -18,9 +18,9 @@ def _plain_type(hint):
     return hint
 
 
-def add_options(parser: argparse.ArgumentParser, cls, path: str, only: set[str] | None = None) -> None:
+def add_options(parser: argparse.ArgumentParser, cls, path: str, only: set[str] | None = None, defaults=None) -> None:
     """Add a flag per documented field of `cls` (or of those named in `only`); values land in args as
-    '<path>.<field>'."""
+    '<path>.<field>'. The help shows the values of `defaults` (an instance of `cls`) when given."""
     hints = typing.get_type_hints(cls)
     group = parser.add_argument_group(path)
     for f in dataclasses.fields(cls):
@@ -28,7 +28,8 @@ def add_options(parser: argparse.ArgumentParser, cls, path: str, only: set[str] 
             continue
         flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
         kind = _plain_type(hints[f.name])
-        text = f"{f.metadata['help']} (default: {f.default})"
+        default = getattr(defaults, f.name) if defaults is not None else f.default
+        text = f"{f.metadata['help']} (default: {default})"
         dest = f"{path}.{f.name}"
         if kind is bool:
             group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)

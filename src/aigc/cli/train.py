@@ -42,7 +42,7 @@ def register(commands) -> None:
 
 def add_method(methods, method: str) -> None:
     from aigc.cli.options import add_command, add_options
-    from aigc.config import GAN_RECIPES, RUN_CONFIGS
+    from aigc.config import GAN_RECIPES, RUN_CONFIGS, gan_recipe
     from aigc.sampling.pipeline import sample_fields
 
     help = {"diffusion": "a diffusion model (EDM or DDPM)", "gan": "a GAN (recipes: seed, dcgan, stable)"}[method]
@@ -53,10 +53,12 @@ def add_method(methods, method: str) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     if method == "gan":
         recipes = ", ".join(GAN_RECIPES)
-        parser.add_argument("--recipe", choices=list(GAN_RECIPES), help=f"starting config: {recipes} (default: stable)")
+        help = f"starting config: {recipes}; the defaults shown below are stable's (default: stable)"
+        parser.add_argument("--recipe", choices=list(GAN_RECIPES), help=help)
+    base = gan_recipe("stable") if method == "gan" else RUN_CONFIGS[method]()
     for path in COMPONENTS[method]:
         only = sample_fields(method) if path == "sample" else None
-        add_options(parser, component_class(RUN_CONFIGS[method], path), path, only)
+        add_options(parser, component_class(RUN_CONFIGS[method], path), path, only, component(base, path))
     parser.set_defaults(run=run)
 
 

@@ -27,14 +27,14 @@ COLLAPSE_LOSS = 1e-3  # a D loss below this means D separates real from fake per
 
 @dataclass(frozen=True)
 class AdversarialConfig:
-    loss: Literal["bce", "logistic", "hinge"] = field(default="logistic", metadata={"help": "GAN loss"})
-    lr_d: float = field(default=2e-3, metadata={"help": "discriminator learning rate (--lr is G's)"})
-    beta1: float = field(default=0.0, metadata={"help": "Adam beta1 of both networks"})
-    beta2: float = field(default=0.99, metadata={"help": "Adam beta2 of both networks"})
+    loss: Literal["bce", "logistic", "hinge"] = field(default="hinge", metadata={"help": "GAN loss"})
+    lr_d: float = field(default=4e-4, metadata={"help": "discriminator learning rate (--lr is G's)"})
+    beta1: float = field(default=0.5, metadata={"help": "Adam beta1 of both networks"})
+    beta2: float = field(default=0.999, metadata={"help": "Adam beta2 of both networks"})
     r1_gamma: float = field(default=0.1, metadata={"help": "R1 penalty weight on real images (0: off)"})
     r1_every: int = field(default=16, metadata={"help": "apply R1 every k steps (lazy regularisation)"})
     augment: str = field(
-        default="translation,cutout,color", metadata={"help": "DiffAugment policy: translation,cutout,color or none"}
+        default="translation", metadata={"help": "DiffAugment: comma list of translation,cutout,color, or none"}
     )
     collapse_steps: int = field(
         default=2000, metadata={"help": "stop when D's loss stays ~0 for this many steps (0: never)"}

@@ -11,7 +11,7 @@ import torch
 @dataclass(frozen=True)
 class TrainConfig:
     batch: int = field(default=64, metadata={"help": "images per optimiser step"})
-    lr: float = field(default=2e-3, metadata={"help": "peak learning rate (AdamW)"})
+    lr: float = field(default=2e-3, metadata={"help": "peak learning rate (a GAN: of G)"})
     warmup_kimg: float = field(default=5.0, metadata={"help": "linear learning-rate warm-up, thousands of images"})
     weight_decay: float = 0.0
     grad_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm (0: off)"})
