@@ -60,16 +60,12 @@ RUN_CONFIGS = {"diffusion": DiffusionRunConfig, "gan": GANRunConfig}
 _GAN_TRAIN = dict(warmup_kimg=0.0, grad_clip=0.0)
 GAN_RECIPES = {
     "seed": dict(
-        model=dict(
-            generator="mlp", discriminator="mlp", z_dim=100, width=256, spectral_norm=False, minibatch_std=False
-        ),
+        model=dict(generator="mlp", discriminator="mlp", z_dim=100, width=256, spectral_norm=False),
         adversarial=dict(loss="bce", lr_d=2e-4, beta1=0.9, beta2=0.999, r1_gamma=0.0, augment="none"),
         train=dict(_GAN_TRAIN, lr=2e-4, batch=64, ema_halflife_kimg=0.0),
     ),
     "dcgan": dict(
-        model=dict(
-            generator="dcgan", discriminator="dcgan", z_dim=100, width=64, spectral_norm=False, minibatch_std=False
-        ),
+        model=dict(generator="dcgan", discriminator="dcgan", z_dim=100, width=64, spectral_norm=False),
         adversarial=dict(loss="bce", lr_d=2e-4, beta1=0.5, beta2=0.999, r1_gamma=0.0, augment="none"),
         train=dict(_GAN_TRAIN, lr=2e-4, batch=128, ema_halflife_kimg=0.0),
     ),

@@ -11,7 +11,6 @@ from aigc.models.gan import (
     GANModelConfig,
     build_discriminator,
     build_generator,
-    minibatch_std,
     start_resolution,
 )
 
@@ -107,14 +106,3 @@ def test_unknown_architecture_and_tiny_images_are_user_errors():
         build_generator(GANModelConfig(generator="vit", image_size=16, channels=1))
     with pytest.raises(UserError, match="too small"):
         build_discriminator(GANModelConfig(image_size=4, channels=1))
-
-
-def test_minibatch_std_appends_the_spread_of_each_group():
-    h = torch.randn(8, 5)
-    out = minibatch_std(h, group=4)
-    assert out.shape == (8, 6) and torch.equal(out[:, :5], h)
-    members = h[[1, 3, 5, 7]]  # with 8 samples in groups of 4, sample i is in group i % 2
-    assert torch.allclose(out[3, 5], members.std(dim=0, unbiased=False).mean(), atol=1e-4)
-    assert torch.equal(out[1, 5], out[7, 5])
-    same = minibatch_std(torch.ones(6, 3))  # 6 samples: groups of 3; identical samples have no spread
-    assert same[:, 3].max() < 1e-3
