@@ -58,17 +58,9 @@ def add_method(methods, method: str) -> None:
     base = gan_recipe("stable") if method == "gan" else RUN_CONFIGS[method]()
     for path in COMPONENTS[method]:
         only = sample_fields(method) if path == "sample" else None
-        add_options(parser, component_class(RUN_CONFIGS[method], path), path, only, component(base, path))
+        defaults = component(base, path)
+        add_options(parser, type(defaults), path, only, defaults)
     parser.set_defaults(run=run)
-
-
-def component_class(cls, path: str):
-    """The dataclass at `path` ('model.precond') of config class `cls`."""
-    import typing
-
-    for part in path.split("."):
-        cls = typing.get_type_hints(cls)[part]
-    return cls
 
 
 BUDGET = ("kimg", "minutes")
