@@ -89,13 +89,10 @@ def aigc(*args) -> str:
     return result.stdout
 
 
-def bench_mnist(minutes: float, data_dir: str) -> dict:
-    """The foundation issue's bar: a timed MNIST run with the defaults, sampled with dpmpp-2m at 10 steps."""
-    run = Path("runs") / "bench-mnist"
-    started = time.perf_counter()
+def train_on_mnist(run: Path, minutes: float, data_dir: str, *method_and_flags) -> None:
     aigc(
         "train",
-        "diffusion",
+        *method_and_flags,
         "--data",
         "mnist",
         "--data-dir",
@@ -107,6 +104,13 @@ def bench_mnist(minutes: float, data_dir: str) -> dict:
         "--overwrite",
         "--no-progress",
     )
+
+
+def bench_mnist(minutes: float, data_dir: str) -> dict:
+    """The foundation issue's bar: a timed MNIST run with the defaults, sampled with dpmpp-2m at 10 steps."""
+    run = Path("runs") / "bench-mnist"
+    started = time.perf_counter()
+    train_on_mnist(run, minutes, data_dir, "diffusion")
     grid = RESULTS / "mnist_grid.png"
     aigc("sample", run, "--n", 100, "--seeds", "0-99", "--sampler", "dpmpp-2m", "--steps", 10, "--out", grid)
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
@@ -125,22 +129,7 @@ def bench_gan(minutes: float, data_dir: str, n: int) -> dict:
     rows = []
     for recipe in ("seed", "dcgan", "stable"):
         run = Path("runs") / f"bench-gan-{recipe}"
-        aigc(
-            "train",
-            "gan",
-            "--recipe",
-            recipe,
-            "--data",
-            "mnist",
-            "--data-dir",
-            data_dir,
-            "--minutes",
-            minutes,
-            "--out",
-            run,
-            "--overwrite",
-            "--no-progress",
-        )
+        train_on_mnist(run, minutes, data_dir, "gan", "--recipe", recipe)
         grid = RESULTS / f"gan_{recipe}_grid.png"
         aigc("sample", run, "--n", 100, "--seeds", "0-99", "--out", grid)
         report = json.loads(aigc("eval", run, "--data-dir", data_dir, "--n", n, "--json"))

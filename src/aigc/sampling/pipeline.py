@@ -79,7 +79,7 @@ def check_request(model: Model, class_labels: torch.Tensor | None, sample: Sampl
     if isinstance(model, Generator):
         if sample.guidance != 1.0:
             raise UserError("guidance applies to diffusion models; a GAN draws with --truncation instead")
-        if sample.truncation is not None and not MIN_TRUNCATION <= sample.truncation:
+        if sample.truncation is not None and sample.truncation < MIN_TRUNCATION:
             raise UserError(f"--truncation {sample.truncation}: use {MIN_TRUNCATION} or more (lower: less variety)")
         return
     if sample.truncation is not None:
