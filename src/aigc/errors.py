@@ -18,6 +18,9 @@ class Diverged(UserError):
         self.intact = intact
 
 
-def check_finite(name: str, value: float, step: int, intact: bool = True) -> None:
+def check_finite(name: str, loss, step: int, intact: bool = True) -> float:
+    """The loss (a scalar tensor) as a float, read from the device once; Diverged when it is NaN or infinite."""
+    value = loss.item()
     if value != value or value in (float("inf"), float("-inf")):
         raise Diverged(f"{name} became {value} at step {step}", intact)
+    return value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from aigc.errors import check_finite
@@ -23,7 +25,8 @@ class DiffusionTrainer:
         self.optimizers = {"model": make_optimizer(self.denoiser.parameters(), self.train_config)}
         self.modules = {"model": self.denoiser, "ema": self.ema.model}
         self.loss_fn = make_loss(config.loss, self.denoiser)
-        self.autocast = torch.autocast(device.type, torch.bfloat16) if self.train_config.precision == "bf16" else None
+        bf16 = self.train_config.precision == "bf16"
+        self.autocast = torch.autocast(device.type, torch.bfloat16) if bf16 else contextlib.nullcontext()
 
     @property
     def sampling_model(self):
@@ -32,9 +35,9 @@ class DiffusionTrainer:
     def step(self, y: torch.Tensor, labels, step: int, nimg: int, generator: torch.Generator) -> dict[str, float]:
         tc, optimizer = self.train_config, self.optimizers["model"]
         self.denoiser.train()
-        with self.autocast or torch.autocast(y.device.type, enabled=False):
+        with self.autocast:
             loss = self.loss_fn(self.denoiser, y, labels, generator).mean()
-        check_finite("loss", loss.item(), step)
+        value = check_finite("loss", loss, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         for group in optimizer.param_groups:
@@ -43,4 +46,4 @@ class DiffusionTrainer:
             torch.nn.utils.clip_grad_norm_(self.denoiser.parameters(), tc.grad_clip)
         optimizer.step()
         self.ema.update(self.denoiser, ema_beta(tc.batch, nimg + tc.batch, tc.ema_halflife_kimg, tc.ema_rampup))
-        return {"loss": loss.item()}
+        return {"loss": value}

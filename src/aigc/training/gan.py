@@ -111,23 +111,20 @@ class GANTrainer:
         with torch.no_grad():
             fake = G(latents(), labels)
         loss_d = d_loss(adv.loss, D(augment(real), labels), D(augment(fake), labels))
-        check_finite("discriminator loss", loss_d.item(), step)
-        self._watch_collapse(loss_d.item(), step)
-        values = {"loss_d": loss_d.item()}
+        values = {"loss_d": check_finite("discriminator loss", loss_d, step)}
+        self._watch_collapse(values["loss_d"], step)
         if adv.r1_gamma > 0 and step % adv.r1_every == 0:
             penalty = r1_penalty(D, real, labels, augment)
-            check_finite("R1 penalty", penalty.item(), step)
+            values["r1"] = check_finite("R1 penalty", penalty, step)
             loss_d = loss_d + penalty * (adv.r1_gamma / 2 * adv.r1_every)
-            values["r1"] = penalty.item()
         self._step("discriminator", loss_d)
 
         # G: fool the updated D.
         D.requires_grad_(False)
         loss_g = g_loss(adv.loss, D(augment(G(latents(), labels)), labels))
         D.requires_grad_(True)
-        check_finite("generator loss", loss_g.item(), step, intact=False)  # D has already been updated
+        values["loss_g"] = check_finite("generator loss", loss_g, step, intact=False)  # D was already updated
         self._step("generator", loss_g)
-        values["loss_g"] = loss_g.item()
 
         self.ema.update(G, ema_beta(n, nimg + n, tc.ema_halflife_kimg, tc.ema_rampup))
         return values
