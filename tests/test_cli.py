@@ -165,7 +165,6 @@ ERRORS = [
     (["train", "gan", "--augment", "blur"], "unknown augmentation 'blur'"),
     (["train", "gan", "--generator", "vit", "--out", "{tmp}/r"], "unknown generator 'vit'"),
     (["train", "gan", "--data", "folder:{tmp}/flat", "--conditional", "--out", "{tmp}/r"], "drop --conditional"),
-    (["train", "gan", "--precision", "bf16"], "GANs train in fp32"),
     (["train", "gan", "--truncation", "0"], "--truncation 0.0: use 0.05 or more"),
     (["train", "gan", "--resume", "{run}"], "is a diffusion run; resume it with aigc train diffusion"),
     (["train", "diffusion", "--steps", "3", "--truncation", "1"], "unrecognized arguments: --truncation"),

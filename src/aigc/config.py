@@ -56,7 +56,8 @@ RUN_CONFIGS = {"diffusion": DiffusionRunConfig, "gan": GANRunConfig}
 # GAN training outside these recipes is a matter of flags: each recipe only sets the starting values.
 # seed: the tutorial's MLP GAN as described (Adam 2e-4 with torch's default betas, BCE, no EMA or augmentation).
 # dcgan: Radford et al. (2016): Adam 2e-4, beta1 0.5, batch 128, BCE.
-# stable: the GANModelConfig and AdversarialConfig defaults (spectral norm, R1, hinge loss, DiffAugment), EMA of G.
+# stable: the GANModelConfig and AdversarialConfig defaults (spectral norm, R1, hinge loss, DiffAugment), EMA of G,
+# bf16 where the hardware has it natively.
 _GAN_TRAIN = dict(warmup_kimg=0.0, grad_clip=0.0)
 GAN_RECIPES = {
     "seed": dict(
@@ -69,7 +70,7 @@ GAN_RECIPES = {
         adversarial=dict(loss="bce", lr_d=2e-4, beta1=0.5, beta2=0.999, r1_gamma=0.0, augment="none"),
         train=dict(_GAN_TRAIN, lr=2e-4, batch=128, ema_halflife_kimg=0.0),
     ),
-    "stable": dict(train=dict(_GAN_TRAIN, lr=4e-4, batch=64, ema_halflife_kimg=10.0)),
+    "stable": dict(train=dict(_GAN_TRAIN, lr=4e-4, batch=64, ema_halflife_kimg=10.0, precision="auto")),
 }
 
 

@@ -40,8 +40,7 @@ def test_hinge_loss_is_zero_beyond_the_margins():
 def test_r1_penalty_is_the_squared_input_gradient_and_differentiable():
     """For D(x) = <w, x> + b, grad_x D = w, so R1 = |w|^2 and dR1/dw = 2w."""
     D = nn.Sequential(nn.Flatten(), nn.Linear(12, 1))
-    discriminator = lambda x, labels: D(x).squeeze(1)  # noqa: E731
-    penalty = gan.r1_penalty(discriminator, torch.randn(5, 3, 2, 2), None, lambda x: x)
+    penalty = gan.r1_penalty(torch.randn(5, 3, 2, 2), lambda x: D(x).squeeze(1))
     w = D[1].weight
     assert torch.allclose(penalty, w.square().sum())
     (grad,) = torch.autograd.grad(penalty, w)
@@ -62,6 +61,30 @@ def test_r1_changes_the_discriminator_update_on_its_steps():
     assert "r1" not in plain and penalised["r1"] > 0
     assert plain["loss_d"] == penalised["loss_d"]  # same batch, same D before the update
     assert any(not torch.equal(a, b) for a, b in zip(plain_d, penalised_d, strict=True))
+
+
+def test_bf16_runs_the_networks_in_bf16_and_keeps_losses_and_weights_in_float32():
+    def one_step(precision):
+        config = tiny(r1_every=1)
+        config = dataclasses.replace(
+            config,
+            model=dataclasses.replace(config.model, image_size=8, channels=1),
+            train=dataclasses.replace(config.train, precision=precision),
+        )
+        torch.manual_seed(0)
+        trainer = gan.GANTrainer(config, torch.device("cpu"))
+        dtypes = []
+        trainer.discriminator.trunk.register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
+        values = trainer.step(torch.rand(16, 1, 8, 8) * 2 - 1, None, 0, 0, torch.Generator().manual_seed(1))
+        return values, dtypes, trainer
+
+    exact, exact_dtypes, _ = one_step("fp32")
+    fast, fast_dtypes, trainer = one_step("bf16")
+    assert set(exact_dtypes) == {torch.float32} and set(fast_dtypes) == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in trainer.generator.parameters())
+    assert fast.keys() == exact.keys() == {"loss_d", "r1", "loss_g"}
+    for key in exact:
+        assert fast[key] == pytest.approx(exact[key], rel=0.05, abs=1e-3)
 
 
 def test_diff_augment_is_differentiable_deterministic_and_keeps_shape():

@@ -7,7 +7,7 @@ from tests.training.test_checkpoint import TINY
 from aigc.training.checkpoint import latest_checkpoint, load_checkpoint
 from aigc.training.ema import ema_beta
 from aigc.training.loop import DataOrder, train
-from aigc.training.optim import learning_rate
+from aigc.training.optim import TrainConfig, autocast, learning_rate
 
 
 def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
@@ -45,6 +45,23 @@ def test_learning_rate_warms_up_then_stays():
     assert learning_rate(config, 0) == 0
     assert learning_rate(config, 5) == pytest.approx(config.lr / 2)
     assert learning_rate(config, 10**6) == config.lr
+
+
+@pytest.mark.parametrize(
+    ("precision", "capabilities", "bf16"),
+    [
+        ("auto", {"avx512_bf16": True}, True),
+        ("auto", {"amx_bf16": True}, True),
+        ("auto", {"avx2": True, "avx512_bf16": False}, False),
+        ("fp32", {"avx512_bf16": True}, False),
+        ("bf16", {}, True),
+    ],
+)
+def test_auto_precision_uses_bf16_only_where_the_cpu_has_it(monkeypatch, precision, capabilities, bf16):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    with autocast(TrainConfig(precision=precision), torch.device("cpu")):
+        product = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert (product.dtype == torch.bfloat16) == bf16
 
 
 def test_in_loop_evaluation_logs_fid_and_keeps_the_best(tmp_path, monkeypatch):

@@ -204,8 +204,6 @@ def validate_gan(config) -> None:
     if a.collapse_steps < 0:
         raise UserError("--collapse-steps must be >= 0 (0: never stop)")
     parse_policy(a.augment)
-    if config.train.precision != "fp32":
-        raise UserError("GANs train in fp32 here; drop --precision")
     if config.sample.truncation is not None and config.sample.truncation < MIN_TRUNCATION:
         raise UserError(f"--truncation {config.sample.truncation}: use {MIN_TRUNCATION} or more")
 

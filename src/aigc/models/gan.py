@@ -34,7 +34,10 @@ class GANModelConfig:
     generator: str = field(default="dcgan", metadata={"help": f"G architecture: {', '.join(ARCHITECTURES)}"})
     discriminator: str = field(default="dcgan", metadata={"help": f"D architecture: {', '.join(ARCHITECTURES)}"})
     z_dim: int = field(default=128, metadata={"help": "latent dimensions"})
-    width: int = field(default=32, metadata={"help": "MLP units, or conv channels at full resolution (x2 per halving)"})
+    width: int = field(
+        default=16,
+        metadata={"help": "MLP units; conv nets: 2x this at half the image size, x2 per halving, at most 8x"},
+    )
     spectral_norm: bool = field(default=True, metadata={"help": "spectral normalisation of every D layer"})
     class_conditional: bool = field(
         default=False, metadata={"help": "condition G and D on class labels", "flag": "--conditional"}

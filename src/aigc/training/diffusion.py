@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 
 from aigc.errors import check_finite
 from aigc.models.diffusion import build_denoiser
 from aigc.training.ema import EMA, ema_beta
 from aigc.training.losses import make_loss
-from aigc.training.optim import learning_rate, make_optimizer
+from aigc.training.optim import autocast, learning_rate, make_optimizer
 
 
 class DiffusionTrainer:
@@ -25,8 +23,7 @@ class DiffusionTrainer:
         self.optimizers = {"model": make_optimizer(self.denoiser.parameters(), self.train_config)}
         self.modules = {"model": self.denoiser, "ema": self.ema.model}
         self.loss_fn = make_loss(config.loss, self.denoiser)
-        bf16 = self.train_config.precision == "bf16"
-        self.autocast = torch.autocast(device.type, torch.bfloat16) if bf16 else contextlib.nullcontext()
+        self.autocast = autocast(self.train_config, device)
 
     @property
     def sampling_model(self):

@@ -20,7 +20,7 @@ from aigc.data.augment import diff_augment, parse_policy
 from aigc.errors import Diverged, check_finite
 from aigc.models.gan import build_discriminator, build_generator
 from aigc.training.ema import EMA, ema_beta
-from aigc.training.optim import TrainConfig, learning_rate
+from aigc.training.optim import TrainConfig, autocast, learning_rate
 
 COLLAPSE_LOSS = 1e-3  # a D loss below this means D separates real from fake perfectly
 
@@ -58,10 +58,10 @@ def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean()
 
 
-def r1_penalty(discriminator, real: torch.Tensor, labels, augment) -> torch.Tensor:
-    """E |grad_x D(augment(x))|^2 over real images x, kept differentiable for D's update."""
+def r1_penalty(real: torch.Tensor, score) -> torch.Tensor:
+    """E |grad_x score(x)|^2 over real images x, kept differentiable for D's update."""
     real = real.detach().requires_grad_(True)
-    scores = discriminator(augment(real), labels)
+    scores = score(real)
     (grad,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
     return grad.square().sum(dim=(1, 2, 3)).mean()
 
@@ -87,6 +87,7 @@ class GANTrainer:
         }
         self.modules = {"generator": self.generator, "discriminator": self.discriminator, "ema": self.ema.model}
         self.policy = parse_policy(self.adversarial.augment)
+        self.autocast = autocast(self.train_config, device)
         self.steps_collapsed = 0
 
     @property
@@ -101,27 +102,31 @@ class GANTrainer:
         self.optimizers["generator"].param_groups[0]["lr"] = tc.lr * scale
         self.optimizers["discriminator"].param_groups[0]["lr"] = adv.lr_d * scale
 
-        def augment(x: torch.Tensor) -> torch.Tensor:
-            return diff_augment(x, self.policy, generator)
+        def score(images: torch.Tensor) -> torch.Tensor:
+            """D's float32 scores of augmented images; the losses and R1's gradient stay in float32."""
+            with self.autocast:
+                return D(diff_augment(images, self.policy, generator), labels).float()
 
-        def latents() -> torch.Tensor:
-            return torch.randn(n, G.z_dim, generator=generator, device=generator.device).to(real.device)
+        def generate() -> torch.Tensor:
+            z = torch.randn(n, G.z_dim, generator=generator, device=generator.device).to(real.device)
+            with self.autocast:
+                return G(z, labels)
 
         # D: real up, generated down (plus R1 on the lazy steps).
         with torch.no_grad():
-            fake = G(latents(), labels)
-        loss_d = d_loss(adv.loss, D(augment(real), labels), D(augment(fake), labels))
+            fake = generate()
+        loss_d = d_loss(adv.loss, score(real), score(fake))
         values = {"loss_d": check_finite("discriminator loss", loss_d, step)}
         self._watch_collapse(values["loss_d"], step)
         if adv.r1_gamma > 0 and step % adv.r1_every == 0:
-            penalty = r1_penalty(D, real, labels, augment)
+            penalty = r1_penalty(real, score)
             values["r1"] = check_finite("R1 penalty", penalty, step)
             loss_d = loss_d + penalty * (adv.r1_gamma / 2 * adv.r1_every)
         self._step("discriminator", loss_d)
 
         # G: fool the updated D.
         D.requires_grad_(False)
-        loss_g = g_loss(adv.loss, D(augment(G(latents(), labels)), labels))
+        loss_g = g_loss(adv.loss, score(generate()))
         D.requires_grad_(True)
         values["loss_g"] = check_finite("generator loss", loss_g, step, intact=False)  # D was already updated
         self._step("generator", loss_g)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -20,7 +21,9 @@ class TrainConfig:
     kimg: float | None = field(default=None, metadata={"help": "stop after this many thousand images"})
     minutes: float | None = field(default=None, metadata={"help": "stop after this many minutes of training"})
     seed: int = field(default=0, metadata={"help": "seed of initialisation, data order and noise"})
-    precision: Literal["fp32", "bf16"] = field(default="fp32", metadata={"help": "fp32 or bf16 (autocast)"})
+    precision: Literal["auto", "fp32", "bf16"] = field(
+        default="fp32", metadata={"help": "fp32, bf16 (autocast), or auto: bf16 where the hardware has it natively"}
+    )
     memory_format: Literal["contiguous", "channels_last"] = field(
         default="channels_last", metadata={"help": "contiguous or channels_last"}
     )
@@ -45,3 +48,18 @@ def learning_rate(config: TrainConfig, nimg: int) -> float:
     if config.warmup_kimg <= 0:
         return config.lr
     return config.lr * min(1.0, nimg / (config.warmup_kimg * 1000))
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes in bf16 natively; elsewhere bf16 autocast is emulated and slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    capabilities = torch.cpu.get_capabilities()
+    return device.type == "cpu" and bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+
+
+def autocast(config: TrainConfig, device: torch.device):
+    """The forward passes' precision context: bf16 autocast, or a no-op for fp32."""
+    if config.precision == "bf16" or (config.precision == "auto" and native_bf16(device)):
+        return torch.autocast(device.type, torch.bfloat16)
+    return contextlib.nullcontext()
