@@ -70,7 +70,7 @@ GAN_RECIPES = {
         adversarial=dict(loss="bce", lr_d=2e-4, beta1=0.5, beta2=0.999, r1_gamma=0.0, augment="none"),
         train=dict(_GAN_TRAIN, lr=2e-4, batch=128, ema_halflife_kimg=0.0),
     ),
-    "stable": dict(train=dict(_GAN_TRAIN, lr=4e-4, batch=64, ema_halflife_kimg=10.0, precision="auto")),
+    "stable": dict(train=dict(_GAN_TRAIN, lr=4e-4, batch=32, ema_halflife_kimg=10.0, precision="auto")),
 }
 
 
