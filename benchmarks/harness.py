@@ -1,0 +1,90 @@
+"""What every benchmark shares: aigc run as a user runs it, timed MNIST training runs, and scoring with the shipped
+MNIST extractor. Results go to benchmarks/results/."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).parent / "results"
+RUNS = Path("runs")
+
+
+def machine() -> dict:
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+
+
+def resident_mib(pid: int, field: str = "VmRSS") -> float | None:
+    """A process's resident memory (VmRSS) or its peak so far (VmHWM), MiB; None once it has exited."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    line = next((line for line in status.splitlines() if line.startswith(field + ":")), None)
+    return int(line.split()[1]) / 1024 if line else None
+
+
+def monitored(*args) -> tuple[str, dict]:
+    """Run an aigc command as a user would; its stdout and its memory: peak RSS, and RSS at 10% and at the end of
+    its wall time (growth between the two is a leak)."""
+    trace, peak = [], 0.0
+    with subprocess.Popen([sys.executable, "-m", "aigc", *map(str, args)], stdout=subprocess.PIPE, text=True) as child:
+        while True:
+            try:
+                stdout, _ = child.communicate(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                rss, hwm = resident_mib(child.pid), resident_mib(child.pid, "VmHWM")
+                if rss is not None:
+                    trace.append(rss)
+                    peak = max(peak, hwm or rss)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, child.args)
+    memory = {"peak_rss_mib": round(peak)}
+    if trace:
+        memory |= {"rss_mib_at_10pct": round(trace[len(trace) // 10]), "rss_mib_at_end": round(trace[-1])}
+    return stdout, memory
+
+
+def aigc(*args) -> str:
+    return monitored(*args)[0]
+
+
+def train_on_mnist(run: Path, minutes: float, data_dir: str, *method_and_flags) -> dict:
+    """Train for `minutes` of wall-clock time; the last metrics.jsonl record (kimg, img_per_s, ...) and memory."""
+    _, memory = monitored(
+        "train", *method_and_flags, "--data", "mnist", "--data-dir", data_dir,
+        "--minutes", minutes, "--out", run, "--overwrite", "--no-progress",
+    )  # fmt: skip
+    return json.loads((run / "metrics.jsonl").read_text().splitlines()[-1]) | memory
+
+
+def save_npz(images: np.ndarray, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, images=images)
+    return path
+
+
+def score(source: Path, data_dir: str, n: int) -> tuple[dict, dict]:
+    """`aigc eval` of a run or an .npz against the MNIST test split: the figures the README tables quote, and
+    the extractor and reference split that make them comparable."""
+    report = json.loads(aigc("eval", source, "--data", "mnist", "--data-dir", data_dir, "--n", n, "--json"))
+    figures = {
+        "fid": round(report["fid"], 2),
+        "kid": round(report["kid"], 3),
+        "precision": report["precision"],
+        "recall": report["recall"],
+        "classes_present": report["coverage"]["classes_present"],
+        "class_entropy": round(report["coverage"]["normalized_entropy"], 3),
+    }
+    return figures, {"extractor": report["extractor"], "reference": report["reference"]}
