@@ -16,8 +16,15 @@ def bench_gan(minutes: float, data_dir: str, n: int) -> dict:
         grid = RESULTS / f"gan_{recipe}_grid.png"
         aigc("sample", run, "--n", 100, "--seeds", "0-99", "--out", grid)
         figures, provenance = score(run, data_dir, n)
-        rows.append({"recipe": recipe, "kimg": last["kimg"], "img_per_s": round(last["img_per_s"], 1), **figures})
-        rows[-1]["grid"] = grid.name
+        rows.append(
+            {
+                "recipe": recipe,
+                "kimg": last["kimg"],
+                "img_per_s": round(last["img_per_s"], 1),
+                **figures,
+                "grid": grid.name,
+            }
+        )
         print(rows[-1], flush=True)
     for row in rows:
         row["fid_ratio_to_seed"] = round(row["fid"] / rows[0]["fid"], 3)

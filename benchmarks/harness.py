@@ -14,6 +14,7 @@ import torch
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = Path("runs")
+SAMPLING_BATCH = 250  # images per forward pass whenever a benchmark generates
 
 
 def machine() -> dict:

@@ -42,6 +42,11 @@ def build_unet() -> UNet2DModel:
     )
 
 
+def noise_schedule() -> DDPMScheduler:
+    """The training noise schedule; the samplers are built from its config."""
+    return DDPMScheduler(num_train_timesteps=1000)
+
+
 def mnist_padded(data_dir: str) -> torch.Tensor:
     """MNIST train as float [-1, 1], [60000, 1, 32, 32]."""
     images = load_dataset(DataConfig(name="mnist", data_dir=data_dir)).images.float() / 127.5 - 1
@@ -54,7 +59,7 @@ def train(setting: str, minutes: float, data_dir: str, seed: int = 0) -> tuple[U
     torch.manual_seed(seed)
     data = mnist_padded(data_dir)
     unet = build_unet()
-    noise_scheduler = DDPMScheduler(num_train_timesteps=1000)
+    noise_scheduler = noise_schedule()
     optimizer = torch.optim.AdamW(unet.parameters(), lr=options["lr"], betas=(0.95, 0.999), weight_decay=1e-6, eps=1e-8)
     ema = EMAModel(unet.parameters(), decay=0.9999, use_ema_warmup=True, inv_gamma=1.0, power=3 / 4)
     batch, steps, position, order = options["batch"], 0, 0, torch.randperm(len(data))
@@ -81,10 +86,10 @@ def train(setting: str, minutes: float, data_dir: str, seed: int = 0) -> tuple[U
 
 
 @torch.no_grad()
-def sample(unet: UNet2DModel, setting: str, n: int, seed: int = 0, batch: int = 250) -> tuple[np.ndarray, float]:
+def sample(unet: UNet2DModel, setting: str, n: int, batch: int, seed: int = 0) -> tuple[np.ndarray, float]:
     """n images as uint8 [n, 1, 28, 28] (padding cropped) with the setting's scheduler, and the seconds it took."""
     options = SETTINGS[setting]
-    scheduler = options["scheduler"].from_config(DDPMScheduler(num_train_timesteps=1000).config)
+    scheduler = options["scheduler"].from_config(noise_schedule().config)
     generator = torch.Generator().manual_seed(seed)
     started, images = time.perf_counter(), []
     for start in range(0, n, batch):

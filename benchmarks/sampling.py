@@ -9,10 +9,9 @@ from pathlib import Path
 
 from aigc.sampling.pipeline import generate, load_model
 from aigc.sampling.samplers import SAMPLERS, network_evaluations
-from harness import RUNS, monitored, save_npz, score
+from harness import RUNS, SAMPLING_BATCH, monitored, save_npz, score
 
 NFES = (5, 10, 20, 35, 100)
-BATCH = 250
 
 
 def steps_for(sampler: str, nfe: int) -> int:
@@ -28,7 +27,7 @@ def bench_sampling(run: Path, data_dir: str, n: int) -> dict:
         for nfe in NFES:
             sample = dataclasses.replace(config.sample, sampler=sampler, steps=steps_for(sampler, nfe))
             started = time.perf_counter()
-            images = generate(model, range(n), sample=sample, batch_size=BATCH)
+            images = generate(model, range(n), sample=sample, batch_size=SAMPLING_BATCH)
             seconds = time.perf_counter() - started
             figures, provenance = score(save_npz(images.numpy(), RUNS / "bench-sampling" / "images.npz"), data_dir, n)
             rows.append(
@@ -46,7 +45,7 @@ def bench_sampling(run: Path, data_dir: str, n: int) -> dict:
     for row in default:
         row["fid_ratio_to_own_100_nfe"] = round(row["fid"] / at_100["fid"], 3)
     folder = f"{RUNS / 'bench-sampling' / '10k'}/"  # the trailing slash asks for one PNG per seed
-    _, memory = monitored("sample", run, "--n", 10_000, "--out", folder, "--batch-size", BATCH)
+    _, memory = monitored("sample", run, "--n", 10_000, "--out", folder, "--batch-size", SAMPLING_BATCH)
     return {
         "run": str(run),
         "default_sampler": config.sample.sampler,

@@ -17,11 +17,10 @@ import reference_diffusers as reference
 from aigc.sampling.pipeline import generate, load_model
 from aigc.sampling.samplers import network_evaluations
 from aigc.utils.images import save_grid
-from harness import RESULTS, RUNS, aigc, save_npz, score, train_on_mnist
+from harness import RESULTS, RUNS, SAMPLING_BATCH, aigc, save_npz, score, train_on_mnist
 
 AIGC_RUNS = {"aigc": (), "aigc-unconditional": ("--no-class-conditional",)}
 AIGC_DEFAULT_RUN = "bench-ttq-aigc"
-SAMPLING_BATCH = 250
 
 
 def run_aigc(name: str, flags: tuple[str, ...], minutes: float, data_dir: str, n: int) -> dict:
