@@ -56,19 +56,20 @@ RUN_CONFIGS = {"diffusion": DiffusionRunConfig, "gan": GANRunConfig}
 # GAN training outside these recipes is a matter of flags: each recipe only sets the starting values.
 # seed: the tutorial's MLP GAN as described (Adam 2e-4 with torch's default betas, BCE, no EMA or augmentation).
 # dcgan: Radford et al. (2016): Adam 2e-4, beta1 0.5, batch 128, BCE.
-# stable: the GANModelConfig and AdversarialConfig defaults (spectral norm, R1, hinge loss, DiffAugment), EMA of G,
-# bf16 where the hardware has it natively.
-_GAN_TRAIN = dict(warmup_kimg=0.0, grad_clip=0.0)
+# stable: the GANModelConfig and AdversarialConfig defaults (spectral norm, R1, hinge loss, DiffAugment), EMA of G.
+# The recipes keep the precision and memory format their benchmark runs used: seed and dcgan fp32, stable bf16
+# where the hardware has it natively, all channels-last.
+_GAN_TRAIN = dict(warmup_kimg=0.0, grad_clip=0.0, memory_format="channels_last")
 GAN_RECIPES = {
     "seed": dict(
         model=dict(generator="mlp", discriminator="mlp", z_dim=100, width=256, spectral_norm=False),
         adversarial=dict(loss="bce", lr_d=2e-4, beta1=0.9, beta2=0.999, r1_gamma=0.0, augment="none"),
-        train=dict(_GAN_TRAIN, lr=2e-4, batch=64, ema_halflife_kimg=0.0),
+        train=dict(_GAN_TRAIN, lr=2e-4, batch=64, ema_halflife_kimg=0.0, precision="fp32"),
     ),
     "dcgan": dict(
         model=dict(generator="dcgan", discriminator="dcgan", z_dim=100, width=64, spectral_norm=False),
         adversarial=dict(loss="bce", lr_d=2e-4, beta1=0.5, beta2=0.999, r1_gamma=0.0, augment="none"),
-        train=dict(_GAN_TRAIN, lr=2e-4, batch=128, ema_halflife_kimg=0.0),
+        train=dict(_GAN_TRAIN, lr=2e-4, batch=128, ema_halflife_kimg=0.0, precision="fp32"),
     ),
     "stable": dict(train=dict(_GAN_TRAIN, lr=4e-4, batch=32, ema_halflife_kimg=10.0, precision="auto")),
 }

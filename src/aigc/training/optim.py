@@ -22,10 +22,10 @@ class TrainConfig:
     minutes: float | None = field(default=None, metadata={"help": "stop after this many minutes of training"})
     seed: int = field(default=0, metadata={"help": "seed of initialisation, data order and noise"})
     precision: Literal["auto", "fp32", "bf16"] = field(
-        default="fp32", metadata={"help": "fp32, bf16 (autocast), or auto: bf16 where the hardware has it natively"}
+        default="auto", metadata={"help": "fp32, bf16 (autocast), or auto: bf16 where the hardware has it natively"}
     )
     memory_format: Literal["contiguous", "channels_last"] = field(
-        default="channels_last", metadata={"help": "contiguous or channels_last"}
+        default="contiguous", metadata={"help": "contiguous or channels_last"}
     )
     snapshot_kimg: float = field(default=20.0, metadata={"help": "checkpoint and sample grid every N kimg"})
     grid_size: int = 64  # images in each snapshot grid, seeds 0..grid_size-1
