@@ -35,11 +35,27 @@ def resident_mib(pid: int, field: str = "VmRSS") -> float | None:
     return int(line.split()[1]) / 1024 if line else None
 
 
-def monitored(*args) -> tuple[str, dict]:
+def launcher(processes: int = 1) -> list[str]:
+    """The command line that starts aigc: itself, or torchrun with `processes` processes on this machine."""
+    if processes == 1:
+        return [sys.executable, "-m", "aigc"]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(processes),
+        "-m",
+        "aigc",
+    ]
+
+
+def monitored(*args, processes: int = 1) -> tuple[str, dict]:
     """Run an aigc command as a user would; its stdout and its memory: peak RSS, and RSS at 10% and at the end of
-    its wall time (growth between the two is a leak)."""
+    its wall time (growth between the two is a leak). Under torchrun (`processes` > 1) the memory is torchrun's."""
     trace, peak = [], 0.0
-    with subprocess.Popen([sys.executable, "-m", "aigc", *map(str, args)], stdout=subprocess.PIPE, text=True) as child:
+    with subprocess.Popen([*launcher(processes), *map(str, args)], stdout=subprocess.PIPE, text=True) as child:
         while True:
             try:
                 stdout, _ = child.communicate(timeout=1.0)
@@ -61,11 +77,11 @@ def aigc(*args) -> str:
     return monitored(*args)[0]
 
 
-def train_on_mnist(run: Path, minutes: float, data_dir: str, *method_and_flags) -> dict:
+def train_on_mnist(run: Path, minutes: float, data_dir: str, *method_and_flags, processes: int = 1) -> dict:
     """Train for `minutes` of wall-clock time; the last metrics.jsonl record (kimg, img_per_s, ...) and memory."""
     _, memory = monitored(
         "train", *method_and_flags, "--data", "mnist", "--data-dir", data_dir,
-        "--minutes", minutes, "--out", run, "--overwrite", "--no-progress",
+        "--minutes", minutes, "--out", run, "--overwrite", "--no-progress", processes=processes,
     )  # fmt: skip
     return json.loads((run / "metrics.jsonl").read_text().splitlines()[-1]) | memory
 

@@ -5,6 +5,7 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
   python benchmarks/run.py --mnist-minutes 10   # plus the headline, aigc vs the diffusers reference on MNIST,
                                                 # then FID vs NFE for every sampler on aigc's model, and memory
   python benchmarks/run.py --gan-minutes 10     # plus the GAN recipes (seed, dcgan, stable), same budget each
+  python benchmarks/run.py --ddp-minutes 2      # plus 1 vs 2 processes (torchrun) training the MNIST recipe
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 
 import torch
 
+from data_parallel import bench_data_parallel
 from gan_recipes import bench_gan
 from harness import RESULTS, RUNS, machine
 from sampling import bench_sampling
@@ -34,6 +36,7 @@ def main() -> None:
     parser.add_argument("--nfe-n", type=int, default=1000, help="images scored per sampler and NFE")
     parser.add_argument("--gan-minutes", type=float, default=0, help="also compare the GAN recipes on MNIST")
     parser.add_argument("--gan-n", type=int, default=10_000, help="images scored per GAN recipe")
+    parser.add_argument("--ddp-minutes", type=float, default=0, help="also compare 1 and 2 training processes")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -45,6 +48,8 @@ def main() -> None:
         write("sampling", bench_sampling(RUNS / AIGC_DEFAULT_RUN, args.data_dir, args.nfe_n))
     if args.gan_minutes:
         write("gan", bench_gan(args.gan_minutes, args.data_dir, args.gan_n))
+    if args.ddp_minutes:
+        write("data_parallel", bench_data_parallel(args.ddp_minutes, args.data_dir))
     print(f"results in {RESULTS}/")
 
 

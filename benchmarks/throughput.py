@@ -14,9 +14,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from aigc.models.diffusion import ModelConfig, build_denoiser
 from aigc.models.unet import default_preset
 from aigc.training.losses import LossConfig, make_loss
-from aigc.training.optim import TrainConfig, autocast
+from aigc.training.optim import TrainConfig, autocast, resolved_precision
 
 DEFAULT = TrainConfig()
+DEFAULT_SETTING = (resolved_precision(DEFAULT, torch.device("cpu")), DEFAULT.memory_format, False)
 
 SETTINGS = [  # (precision, memory format, compiled)
     ("fp32", "contiguous", False),
@@ -140,7 +141,7 @@ def bench_throughput(seconds: float) -> dict:
                 "precision": precision,
                 "memory_format": memory_format,
                 "compiled": compiled,
-                "default": (precision, memory_format, compiled) == (DEFAULT.precision, DEFAULT.memory_format, False),
+                "default": (precision, memory_format, compiled) == DEFAULT_SETTING,
                 "img_per_s": round(ips, 1),
                 "warmup_seconds": round(warmup, 1),
                 "gflop_per_image": round(flops / 1e9, 3),

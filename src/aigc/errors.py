@@ -1,12 +1,15 @@
-"""The one exception type that means "the user asked for something we cannot do".
-
-The CLI prints it as a single `error: ...` line and exits with status 2; anything else is a bug
-and keeps its traceback.
+"""The exceptions the CLI turns into one `error: ...` line: UserError ("the user asked for something we cannot
+do", exit status 2) and LostProcesses (a torchrun job lost one of its processes, exit status 1). Anything else
+is a bug and keeps its traceback.
 """
 
 
 class UserError(ValueError):
     """A problem with user input (a flag, a file, a request): the message says what and how to fix it."""
+
+
+class LostProcesses(RuntimeError):
+    """A process of a torchrun job failed to hear from the others (one died, or a collective timed out)."""
 
 
 class Diverged(UserError):
@@ -18,9 +21,9 @@ class Diverged(UserError):
         self.intact = intact
 
 
-def check_finite(name: str, loss, step: int, intact: bool = True) -> float:
-    """The loss (a scalar tensor) as a float, read from the device once; Diverged when it is NaN or infinite."""
-    value = loss.item()
+def check_finite(name: str, loss: float, step: int, intact: bool = True) -> float:
+    """The loss, or Diverged when it is NaN or infinite."""
+    value = float(loss)
     if value != value or value in (float("inf"), float("-inf")):
         raise Diverged(f"{name} became {value} at step {step}", intact)
     return value

@@ -91,10 +91,9 @@ def test_not_a_checkpoint(tmp_path):
         load_checkpoint(tmp_path / "foreign.safetensors")
 
 
-def test_train_state_round_trips_optimizer_and_rng(tiny_run):
+def test_train_state_round_trips_optimizer_and_counters(tiny_run):
     state = load_state(latest_checkpoint(tiny_run))
-    assert state["train_seconds"] > 0
-    assert state["generator"].dtype == torch.uint8 and state["torch_rng"].dtype == torch.uint8
+    assert state["train_seconds"] > 0 and state["best_fid"] == float("inf")
     assert len(state["optimizers"]["model"]["state"]) > 0
 
 

@@ -12,6 +12,7 @@ from aigc.errors import Diverged, UserError
 from aigc.training import gan
 from aigc.training.checkpoint import latest_checkpoint, load_checkpoint, load_state
 from aigc.training.loop import train
+from aigc.training.optim import MicroBatch
 
 
 def tiny(recipe: str = "stable", kimg: float = 0.064, **adversarial):
@@ -23,6 +24,11 @@ def tiny(recipe: str = "stable", kimg: float = 0.064, **adversarial):
         adversarial=dataclasses.replace(config.adversarial, **{"r1_every": 2, **adversarial}),
         train=dataclasses.replace(config.train, batch=16, kimg=kimg, snapshot_kimg=0.032, grid_size=4),
     )
+
+
+def one_batch() -> list[MicroBatch]:
+    images = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    return [MicroBatch(images, None, torch.Generator().manual_seed(1))]
 
 
 def test_bce_on_probabilities_equals_logistic_on_logits():
@@ -53,7 +59,7 @@ def test_r1_changes_the_discriminator_update_on_its_steps():
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, image_size=8, channels=1))
         torch.manual_seed(0)
         trainer = gan.GANTrainer(config, torch.device("cpu"))
-        values = trainer.step(torch.rand(16, 1, 8, 8) * 2 - 1, None, 0, 0, torch.Generator().manual_seed(1))
+        values = trainer.step(one_batch(), 0, 0)
         return values, [p.detach().clone() for p in trainer.discriminator.parameters()]
 
     plain, plain_d = d_after_one_step(0.0)
@@ -75,7 +81,7 @@ def test_bf16_runs_the_networks_in_bf16_and_keeps_losses_and_weights_in_float32(
         trainer = gan.GANTrainer(config, torch.device("cpu"))
         dtypes = []
         trainer.discriminator.trunk.register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
-        values = trainer.step(torch.rand(16, 1, 8, 8) * 2 - 1, None, 0, 0, torch.Generator().manual_seed(1))
+        values = trainer.step(one_batch(), 0, 0)
         return values, dtypes, trainer
 
     exact, exact_dtypes, _ = one_step("fp32")

@@ -1,15 +1,17 @@
 """`aigc`: the command line. Each subcommand lives in its own module: parse -> config -> one library call.
 
-Our UserError becomes one line `error: ...` and exit status 2; anything else is a bug and keeps its traceback.
+Our UserError becomes one line `error: ...` and exit status 2; a process of a torchrun job that loses the others
+exits 1 with one line; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from aigc import __version__
-from aigc.errors import UserError
+from aigc.errors import LostProcesses, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,12 +34,20 @@ class Parser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    # Under torchrun every process runs this; each says which it is, since any one of them may fail alone.
+    who = f"rank {os.environ['RANK']}: " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
     try:
         args = parser.parse_args(argv)
-        return args.run(args) or 0
+        from aigc.training.distributed import process_group
+
+        with process_group():
+            return args.run(args) or 0
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{who}error: {error}", file=sys.stderr)
         return 2
+    except LostProcesses as error:
+        print(f"{who}error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"{who}interrupted", file=sys.stderr)
         return 130

@@ -28,9 +28,12 @@ def run(args) -> int:
 
     from aigc.cli.options import apply, given
     from aigc.evaluation.evaluate import EvalConfig, evaluate
+    from aigc.training.distributed import is_main
 
     config = apply(EvalConfig(), args, "eval")
     report = evaluate(args.source, config, sample_overrides=given(args, "sample"), progress=not args.json)
+    if not is_main():  # under torchrun every rank holds the same report
+        return 0
     if args.json:
         print(json.dumps(report))
     else:

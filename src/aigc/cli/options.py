@@ -1,6 +1,7 @@
 """Command-line flags derived from the config dataclasses, so defaults and help live in one place.
 
-A field becomes a flag when its metadata has "help"; `--field-name` unless metadata names another flag.
+A field becomes a flag when its metadata has "help"; `--field-name` unless metadata names another flag, plus any
+"aliases".
 Flags default to "not given", so only what the user typed overrides a config.
 """
 
@@ -26,18 +27,18 @@ def add_options(parser: argparse.ArgumentParser, cls, path: str, only: set[str] 
     for f in dataclasses.fields(cls):
         if "help" not in f.metadata or (only is not None and f.name not in only):
             continue
-        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        flags = (f.metadata.get("flag", "--" + f.name.replace("_", "-")), *f.metadata.get("aliases", ()))
         kind = _plain_type(hints[f.name])
         default = getattr(defaults, f.name) if defaults is not None else f.default
         text = f"{f.metadata['help']} (default: {default})"
         dest = f"{path}.{f.name}"
         if kind is bool:
-            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
+            group.add_argument(*flags, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif typing.get_origin(kind) is typing.Literal:
             choices = typing.get_args(kind)
-            group.add_argument(flag, dest=dest, choices=choices, default=None, help=text)
+            group.add_argument(*flags, dest=dest, choices=choices, default=None, help=text)
         else:
-            group.add_argument(flag, dest=dest, type=kind, default=None, help=text, metavar=f.name.upper())
+            group.add_argument(*flags, dest=dest, type=kind, default=None, help=text, metavar=f.name.upper())
 
 
 def given(args: argparse.Namespace, path: str) -> dict:

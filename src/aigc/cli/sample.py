@@ -20,7 +20,7 @@ def register(commands) -> None:
 
     parser = add_command(commands, "sample", "draw images from a model", EXAMPLES)
     parser.add_argument("model", type=Path, help="run directory (newest checkpoint) or checkpoint .safetensors")
-    parser.add_argument("--n", type=int, help="number of images (default: 64, or as many as --seeds)")
+    parser.add_argument("--n", "-n", type=int, help="number of images (default: 64, or as many as --seeds)")
     parser.add_argument("--seeds", help="seeds, e.g. 0-63 or 1,5,9 (default: 0..n-1)")
     parser.add_argument("--class", dest="class_label", type=int, help="draw only this class")
     parser.add_argument(

@@ -64,13 +64,14 @@ def add_method(methods, method: str) -> None:
 
 
 BUDGET = ("kimg", "minutes")
-CHANGEABLE_ON_RESUME = {"data.data_dir", "train.kimg", "train.minutes", "train.threads"}
+CHANGEABLE_ON_RESUME = {"data.data_dir", "train.kimg", "train.minutes", "train.threads", "train.batch_per_device"}
 
 
 def run(args) -> int:
     from aigc.cli.options import apply, given
     from aigc.config import load_json
     from aigc.errors import UserError
+    from aigc.training.distributed import is_main
     from aigc.training.loop import report, train
 
     if args.resume:
@@ -92,7 +93,8 @@ def run(args) -> int:
         run_dir = args.out or Path("runs") / name
         prepare_run_dir(run_dir, args.overwrite)
     outcome = train(config, run_dir, resume=bool(args.resume), progress=not args.no_progress)
-    report(outcome)
+    if is_main():
+        report(outcome)
     return 0
 
 
@@ -149,10 +151,15 @@ def flag_of(config, key: str) -> str:
 
 
 def extend_budget(config, run_dir: Path, budget: dict):
-    """With --resume, --kimg/--minutes add to what the run has already done; without them it finishes its budget."""
+    """With --resume, --kimg/--minutes add to what the run has already done; without them it finishes its budget.
+    --threads and --batch-per-device (how the same run is spread over this machine) may change too."""
     from aigc.training.checkpoint import latest_checkpoint, load_checkpoint, load_state
 
-    train_config = dataclasses.replace(config.train, threads=budget.get("threads", config.train.threads))
+    train_config = dataclasses.replace(
+        config.train,
+        threads=budget.get("threads", config.train.threads),
+        batch_per_device=budget.get("batch_per_device", config.train.batch_per_device),
+    )
     if not any(k in budget for k in BUDGET):
         return train_config
     weights = latest_checkpoint(run_dir, need_state=True)
@@ -172,6 +179,8 @@ def validate(config) -> None:
     t = config.train
     if t.batch < 1:
         raise UserError(f"--batch {t.batch}: use a positive batch size")
+    if t.batch_per_device is not None and t.batch_per_device < 1:
+        raise UserError(f"--batch-per-device {t.batch_per_device}: use a positive batch size")
     if (t.kimg is not None and t.kimg <= 0) or (t.minutes is not None and t.minutes <= 0):
         raise UserError("--kimg and --minutes must be positive")
     if t.lr <= 0:
@@ -210,13 +219,18 @@ def validate_gan(config) -> None:
 
 def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
     from aigc.errors import UserError
+    from aigc.training import distributed
 
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise UserError(
-                f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
-                "or pass --overwrite to start afresh, or choose another --out"
-            )
+    occupied = run_dir.exists() and any(run_dir.iterdir())
+    if occupied and not overwrite:
+        raise UserError(
+            f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
+            "or pass --overwrite to start afresh, or choose another --out"
+        )
+    distributed.barrier()  # every rank has looked before rank 0 changes anything
+    if not distributed.is_main():
+        return
+    if occupied:
         shutil.rmtree(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from aigc.data.datasets import IMAGE_SUFFIXES, DataConfig, load_dataset
 from aigc.errors import UserError
 from aigc.evaluation import metrics
 from aigc.evaluation.features import Extractor, InceptionExtractor, load_extractor
+from aigc.training import distributed
 from aigc.utils.io import atomic_write
 
 METRICS = ("fid", "kid", "pr", "coverage", "is")
@@ -34,7 +35,8 @@ class EvalConfig:
     data: str | None = field(default=None, metadata={"help": "reference data set (default: the run's own)"})
     data_dir: str | None = field(default=None, metadata={"help": "root holding the data set files"})
     split: str | None = field(default=None, metadata={"help": "reference split (default: test, or train)"})
-    n: int = field(default=10_000, metadata={"help": "images to generate / use"})
+    # -n too: under torchrun, whose own parser reads --n as an ambiguous abbreviation of its options
+    n: int = field(default=10_000, metadata={"help": "images to generate / use", "aliases": ("-n",)})
     metrics: str = field(default="fid,kid,pr,coverage", metadata={"help": f"comma-separated: {','.join(METRICS)}"})
     seed: int = field(default=0, metadata={"help": "first seed of the generated images"})
     features: Literal["aigc", "inception"] = field(
@@ -61,7 +63,8 @@ def dataset_images(data: str, split: str, data_dir: str | None) -> torch.Tensor:
 
 
 def make_extractor(config: EvalConfig):
-    return InceptionExtractor() if config.features == "inception" else load_extractor(config.data)
+    device = distributed.device()
+    return InceptionExtractor(device) if config.features == "inception" else load_extractor(config.data, device)
 
 
 def cache_dir() -> Path:
@@ -156,11 +159,18 @@ def _load_npz(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images))
 
 
-def score(
-    images: torch.Tensor, extractor: Extractor, config: EvalConfig, names: tuple[str, ...], progress: bool = False
-) -> dict[str, float | dict]:
-    """The requested metrics of uint8 images [N, C, H, W] against the reference split."""
+def extract(images: torch.Tensor, extractor: Extractor, total: int, progress: bool = False):
+    """Features and class probabilities of all `total` images, in order, from this rank's share `images` (under
+    torchrun each rank extracts its share; alone, `images` are all of them)."""
     features, probs = extractor(images, progress=progress)
+    return distributed.gather(features, total), distributed.gather(probs, total)
+
+
+def score(
+    features: torch.Tensor, probs: torch.Tensor, extractor: Extractor, config: EvalConfig, names: tuple[str, ...]
+) -> dict[str, float | dict]:
+    """The requested metrics of the images whose features and class probabilities are given, against the
+    reference split."""
     results: dict = {}
     need_features = bool({"kid", "pr"} & set(names))
     if need_features or "fid" in names:
@@ -184,16 +194,18 @@ def evaluate(
 ) -> dict:
     """Score generated or stored images. `source`: a run directory or checkpoint (images are generated with
     seeds seed..seed+n-1 and the run's sampling settings, updated by `sample_overrides`), a folder or .npz of
-    images, `real:NAME/SPLIT`, or a uint8 tensor [N, C, H, W]."""
+    images, `real:NAME/SPLIT`, or a uint8 tensor [N, C, H, W]. Under torchrun the ranks share the work (each
+    generates and extracts a contiguous share of the seeds or images) and all return the same report."""
     from aigc.sampling.pipeline import check_sample_fields, generate, load_model, sample_fields
 
     started = time.perf_counter()
+    progress = progress and distributed.is_main()
     names = parse_metrics(config.metrics)
-    if config.n < 2:
-        raise UserError(f"--n {config.n}: evaluation needs at least 2 images")
+    if config.n < max(2, distributed.world_size()):
+        raise UserError(f"--n {config.n}: evaluation needs at least 2 images, and one per process")
     model = None
     if not isinstance(source, torch.Tensor) and is_model(Path(source)):
-        model, run_config = load_model(source)
+        model, run_config = load_model(source, distributed.device())
         check_sample_fields(sample_overrides or {}, run_config.method)
         if config.data is None:
             data_dir = config.data_dir or run_config.data.data_dir
@@ -207,7 +219,7 @@ def evaluate(
     elif model is not None:
         sample = dataclasses.replace(run_config.sample, **(sample_overrides or {}))
         seeds = range(config.seed, config.seed + config.n)
-        images = generate(model, seeds, sample=sample, batch_size=250, progress=progress)
+        images = generate(model, distributed.shard(seeds), sample=sample, batch_size=250, progress=progress)
         settings = {name: getattr(sample, name) for name in sorted(sample_fields(run_config.method))}
         report["sampling"] = {**settings, "seeds": f"{seeds.start}-{seeds.stop - 1}"}
     elif str(source).startswith("real:"):
@@ -221,8 +233,13 @@ def evaluate(
         images = images[: config.n]
     if not isinstance(source, torch.Tensor):
         report["source"] = str(source)
-    report["n"] = len(images)
-    report.update(score(images, extractor, config, names, progress))
+    if model is None:
+        report["n"] = len(images)
+        images = images[distributed.shard(range(len(images)))]
+    else:
+        report["n"] = config.n
+    features, probs = extract(images, extractor, report["n"], progress)
+    report.update(score(features, probs, extractor, config, names))
     report["seconds"] = round(time.perf_counter() - started, 2)
     return report
 
@@ -238,14 +255,15 @@ class InLoopEvaluator:
 
     def __init__(self, data: str, data_dir: str | None, n: int, labelled: bool):
         self.n, self.labelled = n, labelled
-        self.extractor = load_extractor(data)
+        self.extractor = load_extractor(data, distributed.device())
         _, self.reference_stats = reference(self.extractor, EvalConfig(data=data, data_dir=data_dir), False)
 
     def __call__(self, model, sample) -> dict:
         from aigc.sampling.pipeline import generate
 
         started = time.perf_counter()
-        features, probs = self.extractor(generate(model, range(self.n), sample=sample, batch_size=250))
+        images = generate(model, distributed.shard(range(self.n)), sample=sample, batch_size=250)
+        features, probs = extract(images, self.extractor, self.n)
         values = {"fid": metrics.frechet_distance(self.reference_stats, metrics.gaussian_stats(features))}
         if self.labelled:
             coverage = metrics.class_coverage(probs)

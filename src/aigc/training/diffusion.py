@@ -8,7 +8,14 @@ from aigc.errors import check_finite
 from aigc.models.diffusion import build_denoiser
 from aigc.training.ema import EMA, ema_beta
 from aigc.training.losses import make_loss
-from aigc.training.optim import autocast, learning_rate, make_optimizer
+from aigc.training.optim import (
+    MicroBatch,
+    accumulate_gradients,
+    apply_gradients,
+    autocast,
+    learning_rate,
+    make_optimizer,
+)
 
 
 class DiffusionTrainer:
@@ -29,18 +36,20 @@ class DiffusionTrainer:
     def sampling_model(self):
         return self.ema.model
 
-    def step(self, y: torch.Tensor, labels, step: int, nimg: int, generator: torch.Generator) -> dict[str, float]:
+    def step(self, micro_batches: list[MicroBatch], step: int, nimg: int) -> dict[str, float]:
         tc, optimizer = self.train_config, self.optimizers["model"]
         self.denoiser.train()
-        with self.autocast:
-            loss = self.loss_fn(self.denoiser, y, labels, generator).mean()
-        value = check_finite("loss", loss, step)
+
+        def losses(micro: MicroBatch):
+            with self.autocast:
+                loss = self.loss_fn(self.denoiser, micro.images, micro.labels, micro.generator).mean()
+            return loss, {"loss": loss}
+
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        values = accumulate_gradients(micro_batches, losses)
+        check_finite("loss", values["loss"], step)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(tc, nimg)
-        if tc.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.denoiser.parameters(), tc.grad_clip)
-        optimizer.step()
+        apply_gradients(optimizer, self.denoiser, tc.grad_clip)
         self.ema.update(self.denoiser, ema_beta(tc.batch, nimg + tc.batch, tc.ema_halflife_kimg, tc.ema_rampup))
-        return {"loss": value}
+        return values

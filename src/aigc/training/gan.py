@@ -20,7 +20,14 @@ from aigc.data.augment import diff_augment, parse_policy
 from aigc.errors import Diverged, check_finite
 from aigc.models.gan import build_discriminator, build_generator
 from aigc.training.ema import EMA, ema_beta
-from aigc.training.optim import TrainConfig, autocast, learning_rate
+from aigc.training.optim import (
+    MicroBatch,
+    TrainConfig,
+    accumulate_gradients,
+    apply_gradients,
+    autocast,
+    learning_rate,
+)
 
 COLLAPSE_LOSS = 1e-3  # a D loss below this means D separates real from fake perfectly
 
@@ -94,53 +101,57 @@ class GANTrainer:
     def sampling_model(self):
         return self.ema.model
 
-    def step(self, real: torch.Tensor, labels, step: int, nimg: int, generator: torch.Generator) -> dict[str, float]:
+    def step(self, micro_batches: list[MicroBatch], step: int, nimg: int) -> dict[str, float]:
         adv, tc = self.adversarial, self.train_config
         G, D = self.generator.train(), self.discriminator.train()
-        n = real.shape[0]
         scale = learning_rate(tc, nimg) / tc.lr
         self.optimizers["generator"].param_groups[0]["lr"] = tc.lr * scale
         self.optimizers["discriminator"].param_groups[0]["lr"] = adv.lr_d * scale
+        lazy_r1 = adv.r1_gamma > 0 and step % adv.r1_every == 0
 
-        def score(images: torch.Tensor) -> torch.Tensor:
+        def score(images: torch.Tensor, micro: MicroBatch) -> torch.Tensor:
             """D's float32 scores of augmented images; the losses and R1's gradient stay in float32."""
             with self.autocast:
-                return D(diff_augment(images, self.policy, generator), labels).float()
+                return D(diff_augment(images, self.policy, micro.generator), micro.labels).float()
 
-        def generate() -> torch.Tensor:
-            z = torch.randn(n, G.z_dim, generator=generator, device=generator.device).to(real.device)
+        def generate(micro: MicroBatch) -> torch.Tensor:
+            n, device = len(micro.images), micro.generator.device
+            z = torch.randn(n, G.z_dim, generator=micro.generator, device=device).to(micro.images.device)
             with self.autocast:
-                return G(z, labels)
+                return G(z, micro.labels)
 
-        # D: real up, generated down (plus R1 on the lazy steps).
-        with torch.no_grad():
-            fake = generate()
-        loss_d = d_loss(adv.loss, score(real), score(fake))
-        values = {"loss_d": check_finite("discriminator loss", loss_d, step)}
+        def d_losses(micro: MicroBatch):
+            """Real up, generated down, plus R1 on the lazy steps."""
+            with torch.no_grad():
+                fake = generate(micro)
+            terms = {"loss_d": d_loss(adv.loss, score(micro.images, micro), score(fake, micro))}
+            if not lazy_r1:
+                return terms["loss_d"], terms
+            terms["r1"] = r1_penalty(micro.images, lambda images: score(images, micro))
+            return terms["loss_d"] + terms["r1"] * (adv.r1_gamma / 2 * adv.r1_every), terms
+
+        def g_losses(micro: MicroBatch):
+            """Fool the updated D."""
+            loss = g_loss(adv.loss, score(generate(micro), micro))
+            return loss, {"loss_g": loss}
+
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        values = accumulate_gradients(micro_batches, d_losses)
+        check_finite("discriminator loss", values["loss_d"], step)
         self._watch_collapse(values["loss_d"], step)
-        if adv.r1_gamma > 0 and step % adv.r1_every == 0:
-            penalty = r1_penalty(real, score)
-            values["r1"] = check_finite("R1 penalty", penalty, step)
-            loss_d = loss_d + penalty * (adv.r1_gamma / 2 * adv.r1_every)
-        self._step("discriminator", loss_d)
+        if lazy_r1:
+            check_finite("R1 penalty", values["r1"], step)
+        apply_gradients(self.optimizers["discriminator"], D, tc.grad_clip)
 
-        # G: fool the updated D.
         D.requires_grad_(False)
-        loss_g = g_loss(adv.loss, score(generate()))
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        values |= accumulate_gradients(micro_batches, g_losses)
         D.requires_grad_(True)
-        values["loss_g"] = check_finite("generator loss", loss_g, step, intact=False)  # D was already updated
-        self._step("generator", loss_g)
+        check_finite("generator loss", values["loss_g"], step, intact=False)  # D was already updated
+        apply_gradients(self.optimizers["generator"], G, tc.grad_clip)
 
-        self.ema.update(G, ema_beta(n, nimg + n, tc.ema_halflife_kimg, tc.ema_rampup))
+        self.ema.update(G, ema_beta(tc.batch, nimg + tc.batch, tc.ema_halflife_kimg, tc.ema_rampup))
         return values
-
-    def _step(self, name: str, loss: torch.Tensor) -> None:
-        optimizer = self.optimizers[name]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.train_config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.modules[name].parameters(), self.train_config.grad_clip)
-        optimizer.step()
 
     def _watch_collapse(self, loss_d: float, step: int) -> None:
         self.steps_collapsed = self.steps_collapsed + 1 if loss_d < COLLAPSE_LOSS else 0

@@ -1,8 +1,10 @@
 """The training loop, in phases: set up the run directory and model, restore a checkpoint, then step until the
 budget (images or minutes) is spent or a signal asks to stop, snapshotting as it goes.
 
-Progress is counted in images seen (`nimg`); data order, noise and augmentation are functions of the seed and
-of `nimg`, and every RNG state is checkpointed, so a resumed run continues exactly as if never stopped.
+Progress is counted in images seen (`nimg`); the data order is a function of the seed and `nimg`, and the noise
+and augmentation of each micro-batch a function of the seed, the step and the micro-batch's place in the global
+batch, so a resumed run continues exactly as if never stopped - under torchrun too, where each rank takes its
+slice of every global batch (training/distributed.py) and only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -25,10 +27,20 @@ from aigc.data.datasets import ImageDataset, load_dataset
 from aigc.errors import Diverged, UserError
 from aigc.models.diffusion import ModelConfig, resolve_unet
 from aigc.sampling.pipeline import generate
-from aigc.training.checkpoint import latest_checkpoint, load_checkpoint, load_state, save_checkpoint, save_weights
-from aigc.training.optim import learning_rate
+from aigc.training import distributed
+from aigc.training.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    load_state,
+    save_checkpoint,
+    save_weights,
+    weights_path,
+)
+from aigc.training.optim import MicroBatch, learning_rate, split_batch
 from aigc.utils.images import save_grid, to_model_space
 from aigc.utils.io import atomic_write_text
+
+NOISE_STREAM, DROPOUT_STREAM = 0, 1  # keys that keep the two kinds of per-step random streams apart
 
 
 class DataOrder:
@@ -149,23 +161,26 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
     and raises `Diverged`.
     """
     run_dir = Path(run_dir)
-    tc = config.train
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    device, rank, main = distributed.device(), distributed.rank(), distributed.is_main()
+    micro, accumulation = split_batch(config.train, distributed.world_size())
+    share = micro * accumulation  # this rank's slice of each global batch
 
     # Phase 1: data and model.
     dataset = load_dataset(config.data)
     config = resolve_model(config, dataset)
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, batch_per_device=micro))
+    tc = config.train
     torch.manual_seed(tc.seed)
     trainer = make_trainer(config, device)
     images = dataset.images.to(device)
     labels = dataset.labels.to(device) if config.model.num_classes else None
     order = DataOrder(len(images), tc.seed)
-    generator = torch.Generator(device).manual_seed(tc.seed)
+    generators = [torch.Generator(device) for _ in range(accumulation)]
     step, nimg, train_seconds = 0, 0, 0.0
     best_fid = math.inf
-    last_path = None
+    last_step = None
     evaluator = None
     if tc.eval_every_kimg:
         from aigc.evaluation.evaluate import InLoopEvaluator
@@ -182,50 +197,69 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
             optimizer_state = state["optimizers"][name]
             optimizer_state["state"] = {int(k): v for k, v in optimizer_state["state"].items()}
             optimizer.load_state_dict(optimizer_state)
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
         step, nimg, train_seconds = checkpoint.step, checkpoint.nimg, state["train_seconds"]
         best_fid = state.get("best_fid", math.inf)
-        last_path = weights
-        print(f"resuming {run_dir} from {weights.name} at {nimg / 1000:.1f} kimg")
-    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.json", to_json(config))
+        last_step = step
+        if main:
+            print(f"resuming {run_dir} from {weights.name} at {nimg / 1000:.1f} kimg")
+    distributed.broadcast_modules(trainer.modules.values())  # one starting point, whatever each rank read
+    if main:
+        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.json", to_json(config))
 
     def budget_spent() -> bool:
         return (tc.kimg is not None and nimg >= tc.kimg * 1000) or (
             tc.minutes is not None and train_seconds >= tc.minutes * 60
         )
 
+    def micro_batches() -> list[MicroBatch]:
+        """This rank's slice of the global batch at `nimg`, as micro-batches, each with its own noise stream."""
+        index = order.indices(nimg, tc.batch)[rank * share : (rank + 1) * share].to(device)
+        torch.manual_seed(distributed.stream_seed(tc.seed, step, DROPOUT_STREAM, rank))
+        batches = []
+        for i, (part, generator) in enumerate(zip(index.split(micro), generators, strict=True)):
+            generator.manual_seed(distributed.stream_seed(tc.seed, step, NOISE_STREAM, rank * accumulation + i))
+            y = to_model_space(images[part])
+            if config.data.flip:
+                y = random_flip(y, generator)
+            if tc.memory_format == "channels_last":
+                y = y.contiguous(memory_format=torch.channels_last)
+            batches.append(MicroBatch(y, None if labels is None else labels[part], generator))
+        return batches
+
     def evaluate_ema() -> None:
         nonlocal best_fid
-        values = evaluator(trainer.sampling_model, config.sample)
+        values = evaluator(trainer.sampling_model, config.sample)  # every rank generates its share of the seeds
+        if not main:
+            return
         tracker.log(step, {**values, "kimg": nimg / 1000})
         if values["fid"] < best_fid:
             best_fid = values["fid"]
             best = run_dir / "checkpoints" / "best.safetensors"
             save_weights(best, config, trainer.modules, step, nimg, extra={"fid": str(best_fid)})
 
-    def snapshot() -> Path:
+    def snapshot() -> None:
+        nonlocal last_step
+        last_step = step
+        if not main:
+            return
         state = {
             "optimizers": {name: optimizer.state_dict() for name, optimizer in trainer.optimizers.items()},
-            "generator": generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
             "train_seconds": train_seconds,
             "best_fid": best_fid,
         }
-        path = save_checkpoint(run_dir, config, trainer.modules, step, nimg, state)
+        save_checkpoint(run_dir, config, trainer.modules, step, nimg, state)
         grid = generate(trainer.sampling_model, range(tc.grid_size), sample=config.sample, device=device)
         save_grid(grid, run_dir / "samples" / f"{step:06d}.png")
-        return path
 
     # Phase 3: optimise.
-    tracker = Tracker(run_dir)
+    tracker = Tracker(run_dir) if main else None
     bar = tqdm(
         total=tc.kimg * 1000 if tc.kimg is not None else tc.minutes * 60,
         initial=nimg if tc.kimg is not None else train_seconds,
         unit="img" if tc.kimg is not None else "s",
         unit_scale=True,
-        disable=not progress,
+        disable=not (progress and main),
         desc=f"train {run_dir.name}",
     )
     log_every = max(1, 1000 // tc.batch)
@@ -233,20 +267,19 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
     window_images, window_seconds = 0, 0.0
     next_snapshot = next_multiple(nimg, tc.snapshot_kimg)
     next_eval = next_multiple(nimg, tc.eval_every_kimg) if evaluator else math.inf
+    stopping = False
     try:
         with StopRequest().installed() as stop:
-            while not budget_spent() and stop.signal_name is None:
+            while not budget_spent() and not stopping:
                 started = time.perf_counter()
-                index = order.indices(nimg, tc.batch).to(device)
-                y = to_model_space(images[index])
-                if config.data.flip:
-                    y = random_flip(y, generator)
-                if tc.memory_format == "channels_last":
-                    y = y.contiguous(memory_format=torch.channels_last)
-                values = trainer.step(y, None if labels is None else labels[index], step, nimg, generator)
+                values = trainer.step(micro_batches(), step, nimg)
+                distributed.average_running_statistics(m for name, m in trainer.modules.items() if name != "ema")
                 step, nimg = step + 1, nimg + tc.batch
 
-                seconds = time.perf_counter() - started
+                # The ranks agree on the time spent (the slowest one's) and on stopping when any was signalled.
+                agreed = torch.tensor([time.perf_counter() - started, float(stop.signal_name is not None)])
+                seconds, signalled = distributed.maximum(agreed).tolist()
+                stopping = signalled > 0
                 train_seconds += seconds
                 for key, value in values.items():  # some values (R1) come only every few steps
                     total, count = window.get(key, (0.0, 0))
@@ -255,16 +288,17 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
                 bar.update(tc.batch if tc.kimg is not None else seconds)
                 if step % log_every == 0:
                     averages = {key: total / count for key, (total, count) in window.items()}
-                    tracker.log(
-                        step,
-                        {
-                            **averages,
-                            "lr": learning_rate(tc, nimg),
-                            "kimg": nimg / 1000,
-                            "img_per_s": window_images / window_seconds,
-                            "train_seconds": train_seconds,
-                        },
-                    )
+                    if tracker:
+                        tracker.log(
+                            step,
+                            {
+                                **averages,
+                                "lr": learning_rate(tc, nimg),
+                                "kimg": nimg / 1000,
+                                "img_per_s": window_images / window_seconds,
+                                "train_seconds": train_seconds,
+                            },
+                        )
                     shown = {key: f"{value:.4f}" for key, value in averages.items() if key.startswith("loss")}
                     bar.set_postfix(**shown, kimg=f"{nimg / 1000:.1f}", ips=f"{window_images / window_seconds:.0f}")
                     window, window_images, window_seconds = {}, 0, 0.0
@@ -272,21 +306,25 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
                     evaluate_ema()
                     next_eval = next_multiple(nimg, tc.eval_every_kimg)
                 if nimg >= next_snapshot:
-                    last_path = snapshot()
+                    snapshot()
                     next_snapshot = next_multiple(nimg, tc.snapshot_kimg)
-            if last_path is None or checkpoint_step(last_path) != step:
-                last_path = snapshot()
+            if last_step != step:
+                snapshot()
     except Diverged as error:
         # When the failing step applied no update, the weights in memory are the last good state; otherwise the
         # newest checkpoint on disk is.
         if error.intact and all_finite(trainer.modules.values()):
-            last_path = snapshot()
-        where = f"the last good state is {last_path}" if last_path else "no checkpoint was written yet"
+            snapshot()
+        where = "no checkpoint was written yet"
+        if last_step is not None:
+            where = f"the last good state is {weights_path(run_dir, last_step)}"
         raise Diverged(f"{error}; {where}; start a new run with {trainer.remedy}") from None
     finally:
         bar.close()
-        tracker.close()
-    return Outcome(run_dir, last_path, step, nimg, stop.signal_name, config.method)
+        if tracker:
+            tracker.close()
+    interrupted_by = stop.signal_name or ("a signal to another process" if stopping else None)
+    return Outcome(run_dir, weights_path(run_dir, step), step, nimg, interrupted_by, config.method)
 
 
 def all_finite(modules) -> bool:
@@ -297,10 +335,6 @@ def next_multiple(nimg: int, every_kimg: float) -> float:
     """The first multiple of `every_kimg` thousand images beyond `nimg`."""
     every = every_kimg * 1000
     return (math.floor(nimg / every) + 1) * every
-
-
-def checkpoint_step(path: Path) -> int:
-    return int(path.name.split(".")[0])
 
 
 def report(outcome: Outcome) -> None:
