@@ -47,10 +47,12 @@ def assert_same_parameters(a: Path, b: Path) -> None:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    """The same diffusion run made by 2 processes and by 1 process with --batch-per-device 8."""
+    """The same diffusion run, with an in-loop evaluation, made by 2 processes and by 1 process with
+    --batch-per-device 8."""
     root = tmp_path_factory.mktemp("ddp")
-    two = launch(TORCHRUN, *DIFFUSION, "--kimg", "0.032", "--out", root / "two")
-    launch(ALONE, *DIFFUSION, "--batch-per-device", "8", "--kimg", "0.032", "--out", root / "one")
+    flags = ["--kimg", "0.032", "--eval-every", "0.032", "--eval-n", "21"]
+    two = launch(TORCHRUN, *DIFFUSION, *flags, "--out", root / "two")
+    launch(ALONE, *DIFFUSION, *flags, "--batch-per-device", "8", "--out", root / "one")
     return root / "two", root / "one", two
 
 
@@ -59,8 +61,12 @@ def test_two_processes_train_like_one_that_accumulates_the_same_global_batch(pai
     assert_same_parameters(two, one)
     assert result.stdout.count("done:") == 1  # only rank 0 reports, and writes
     assert len(list((two / "tb").iterdir())) == 1
-    assert sorted(p.name for p in (two / "checkpoints").iterdir()) == ["000002.safetensors", "000002.state.safetensors"]
+    names = sorted(p.name for p in (two / "checkpoints").iterdir())
+    assert names == ["000002.safetensors", "000002.state.safetensors", "best.safetensors"]
     assert json.loads((two / "config.json").read_text())["train"]["batch_per_device"] == 8
+    in_loop = [[json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] for run in (two, one)]
+    assert len(in_loop[0]) == len(in_loop[1]) == 1  # one evaluation, logged once
+    assert in_loop[0][0]["fid"] == pytest.approx(in_loop[1][0]["fid"], rel=1e-5)
 
 
 def test_resume_under_two_processes_continues_like_one(pair):
