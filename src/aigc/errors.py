@@ -3,6 +3,8 @@ do", exit status 2) and LostProcesses (a torchrun job lost one of its processes,
 is a bug and keeps its traceback.
 """
 
+import math
+
 
 class UserError(ValueError):
     """A problem with user input (a flag, a file, a request): the message says what and how to fix it."""
@@ -23,7 +25,6 @@ class Diverged(UserError):
 
 def check_finite(name: str, loss: float, step: int, intact: bool = True) -> float:
     """The loss, or Diverged when it is NaN or infinite."""
-    value = float(loss)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise Diverged(f"{name} became {value} at step {step}", intact)
-    return value
+    if not math.isfinite(loss):
+        raise Diverged(f"{name} became {loss} at step {step}", intact)
+    return loss
