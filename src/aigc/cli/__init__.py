@@ -15,12 +15,12 @@ from aigc.errors import LostProcesses, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from aigc.cli import data, eval, sample, train
+    from aigc.cli import data, eval, keys, sample, serve, train
 
-    parser = Parser(prog="aigc", description="Train, sample and evaluate generative image models.")
+    parser = Parser(prog="aigc", description="Train, sample, evaluate and serve generative image models.")
     parser.add_argument("--version", action="version", version=f"aigc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data, train, sample, eval):
+    for module in (data, train, sample, eval, serve, keys):
         module.register(commands)
     return parser
 

@@ -53,9 +53,24 @@ def grid_upscale(image_size: int) -> int:
     return max(1, 64 // image_size)
 
 
+def grid_png(images: torch.Tensor) -> bytes:
+    """uint8 [N, C, H, W] -> one PNG grid (what `aigc sample` writes and the service returns)."""
+    return png_bytes(make_grid(images), grid_upscale(images.shape[-1]))
+
+
+def image_png(image: torch.Tensor) -> bytes:
+    """uint8 [C, H, W] -> a PNG of that one image at its own size."""
+    return png_bytes(image.permute(1, 2, 0).cpu().numpy())
+
+
+def per_seed_name(seed: int) -> str:
+    """The file name of a seed's image, in a directory or a zip archive alike."""
+    return f"{seed:06d}.png"
+
+
 def save_grid(images: torch.Tensor, path: str | Path) -> None:
     """Write uint8 [N, C, H, W] as one PNG grid."""
-    atomic_write_bytes(path, png_bytes(make_grid(images), grid_upscale(images.shape[-1])))
+    atomic_write_bytes(path, grid_png(images))
 
 
 def save_per_seed(images: torch.Tensor, seeds: Sequence[int], directory: str | Path) -> list[Path]:
@@ -64,7 +79,7 @@ def save_per_seed(images: torch.Tensor, seeds: Sequence[int], directory: str | P
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for image, seed in zip(images, seeds, strict=True):
-        path = directory / f"{seed:06d}.png"
-        atomic_write_bytes(path, png_bytes(image.permute(1, 2, 0).cpu().numpy()))
+        path = directory / per_seed_name(seed)
+        atomic_write_bytes(path, image_png(image))
         paths.append(path)
     return paths

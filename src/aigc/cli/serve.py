@@ -1,0 +1,93 @@
+"""`aigc serve`: serve models over HTTP with uvicorn. Flags are the documented fields of ServeSettings; the settings
+travel to uvicorn's worker processes as AIGC_SERVE_* environment variables."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EXAMPLES = """examples:
+  aigc serve runs/mnist                                   # http://127.0.0.1:8000/ , no keys, loopback only
+  aigc keys add keys.txt --name alice                     # prints a new key once; keys.txt keeps its hash
+  aigc serve runs/mnist runs/gan --api-keys keys.txt --host 0.0.0.0 --workers 2
+  aigc serve digits=runs/mnist/checkpoints/004000.safetensors   # name=path chooses the served name
+"""
+
+
+def register(commands) -> None:
+    from aigc.cli.options import add_command
+    from aigc.serving.settings import ServeSettings
+
+    parser = add_command(commands, "serve", "serve models over HTTP (API, web page, metrics)", EXAMPLES)
+    parser.add_argument("models", nargs="+", metavar="MODEL", help="run directory or checkpoint, optionally NAME=PATH")
+    group = parser.add_argument_group("service")
+    for name, info in ServeSettings.model_fields.items():
+        if not info.description:
+            continue
+        flag, kind = "--" + name.replace("_", "-"), info.annotation
+        text = f"{info.description} (default: {info.default})"
+        if kind is bool:
+            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            convert = Path if "Path" in str(kind) else kind
+            group.add_argument(flag, dest=name, type=convert, default=None, help=text, metavar=name.upper())
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    import os
+    import sys
+    import tempfile
+
+    import uvicorn
+
+    from aigc.serving.access import read_key_file
+    from aigc.serving.app import LOG_CONFIG
+    from aigc.serving.settings import ServeSettings, load_settings
+
+    flags = {
+        name: getattr(args, name)
+        for name, info in ServeSettings.model_fields.items()
+        if info.description and getattr(args, name) is not None
+    }
+    settings = load_settings(models=served_checkpoints(args.models), **flags)
+    if settings.api_keys:
+        read_key_file(settings.api_keys)  # a bad key file fails here, in one line, not in every worker
+    os.environ.update(settings.to_environment())
+    if settings.workers > 1:
+        # each worker counts in its own files; /metrics sums them (see serving/metrics.py)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="aigc-metrics-")
+    access = "API keys required" if settings.api_keys or settings.api_key_hashes else "no API keys"
+    print(
+        f"serving {', '.join(settings.models)} at http://{settings.host}:{settings.port}/ ({access})", file=sys.stderr
+    )
+    uvicorn.run(
+        "aigc.serving.app:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=LOG_CONFIG,
+        access_log=False,  # the app logs each request itself, as JSON
+    )
+    return 0
+
+
+def served_checkpoints(specs: list[str]) -> dict[str, Path]:
+    """{served name: checkpoint file} from `PATH` or `NAME=PATH` arguments; a run directory's newest complete
+    checkpoint, named after the directory."""
+    from aigc.errors import UserError
+    from aigc.training.checkpoint import latest_checkpoint, load_checkpoint
+
+    checkpoints: dict[str, Path] = {}
+    for spec in specs:
+        name, _, path = spec.rpartition("=")
+        path = Path(path)
+        if path.is_dir():
+            checkpoint, name = latest_checkpoint(path), name or path.resolve().name
+        else:
+            checkpoint, name = load_checkpoint(path).path, name or path.stem
+        if name in checkpoints:
+            raise UserError(f"two models are named {name!r}; name them apart with NAME=PATH")
+        checkpoints[name] = checkpoint
+    return checkpoints

@@ -1,0 +1,133 @@
+"""The wire format of /v1/generate: the request schema, derived from SampleConfig so that every sampling setting
+`aigc sample` has is a request field with the same meaning, and the three response encodings."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import json
+import secrets
+import zipfile
+from typing import Annotated, Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from aigc.errors import UserError
+from aigc.sampling.pipeline import default_labels, sample_fields
+from aigc.sampling.samplers import SAMPLERS, SampleConfig
+from aigc.sampling.schedules import SCHEDULES
+from aigc.serving.service import Job, ServedModel
+from aigc.serving.settings import ServeSettings
+from aigc.utils.images import grid_png, image_png, per_seed_name
+
+FORMATS = {"png-grid": "image/png", "png-zip": "application/zip", "json": "application/json"}
+DEFAULT_N = 16
+MAX_SEED = 2**63 - 1
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+
+
+def request_model(model_names: list[str], settings: ServeSettings) -> type[BaseModel]:
+    """The pydantic model of a generate request, with the served model names and the server's limits built in,
+    so that a bad field is a 422 naming it before any work is queued."""
+    limits = {
+        "sampler": (Literal[tuple(SAMPLERS)], {}),
+        "schedule": (Literal[SCHEDULES], {}),
+        "steps": (int, {"ge": 1, "le": settings.max_steps}),
+        "guidance": (float, {"ge": 0.0, "le": 100.0}),
+        "truncation": (float, {"gt": 0.0}),
+    }
+    sampling = {}
+    for f in dataclasses.fields(SampleConfig):
+        kind, bounds = limits[f.name]  # a new SampleConfig field must get its bounds here
+        sampling[f.name] = (
+            kind | None,
+            Field(None, description=f.metadata["help"] + "; default: the model's", **bounds),
+        )
+    return create_model(
+        "GenerateRequest",
+        __config__=ConfigDict(extra="forbid", populate_by_name=True),
+        model=(
+            Literal[tuple(model_names)] | None,
+            Field(None, description="served model; optional when one is served"),
+        ),
+        n=(int | None, Field(None, ge=1, le=settings.max_n, description=f"images (default: {DEFAULT_N})")),
+        seed=(Seed | None, Field(None, description="first seed; images use seed, seed+1, ... (default: random)")),
+        seeds=(list[Seed] | None, Field(None, min_length=1, max_length=settings.max_n, description="explicit seeds")),
+        class_label=(int | None, Field(None, ge=0, alias="class", description="draw only this class")),
+        format=(Literal[tuple(FORMATS)], Field("png-grid", description="png-grid | png-zip | json (base64 PNGs)")),
+        **sampling,
+    )
+
+
+def to_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSettings) -> Job:
+    """The work a valid request asks for, with the model's own sampling defaults filled in; UserError (422) for
+    what the schema alone cannot tell: a missing model name, disagreeing n and seeds, too many pixels, a setting
+    of the other model family."""
+    if request.model is None and len(models) > 1:
+        raise UserError(f"several models are served; name one in 'model': {', '.join(models)}")
+    served = models[request.model or next(iter(models))]
+    seeds = _seeds(request)
+    pixels = len(seeds) * served.config.model.image_size**2
+    if pixels > settings.max_pixels:
+        raise UserError(
+            f"{len(seeds)} images of this model are {pixels} pixels; this server allows {settings.max_pixels}"
+        )
+    given = {name: getattr(request, name) for name in (f.name for f in dataclasses.fields(SampleConfig))}
+    given = {name: value for name, value in given.items() if value is not None}
+    stray = sorted(set(given) - sample_fields(served.family))
+    if stray:
+        raise UserError(f"{', '.join(stray)}: not a setting of {served.family} models; drop it")
+    sample = dataclasses.replace(served.config.sample, **given)
+    if request.class_label is not None:
+        labels = [request.class_label] * len(seeds)
+    else:
+        default = default_labels(served.model, seeds)
+        labels = None if default is None else default.tolist()
+    return Job(served.name, sample, seeds, labels)
+
+
+def _seeds(request: BaseModel) -> list[int]:
+    if request.seeds is not None:
+        if request.seed is not None:
+            raise UserError("give 'seed' (the first of n) or 'seeds' (a list), not both")
+        if request.n is not None and request.n != len(request.seeds):
+            raise UserError(f"n is {request.n} but seeds lists {len(request.seeds)}; drop n or make them agree")
+        return list(request.seeds)
+    n = request.n or DEFAULT_N
+    first = secrets.randbelow(2**31) if request.seed is None else request.seed
+    if first + n - 1 > MAX_SEED:
+        raise UserError(f"seed {first} + n {n} runs past the largest seed {MAX_SEED}")
+    return list(range(first, first + n))
+
+
+def encode(images: torch.Tensor, job: Job, format: str) -> tuple[bytes, str]:
+    """(body, media type) of generated images: one PNG grid (as `aigc sample --out grid.png`), a zip of one PNG
+    per seed (named as `aigc sample --out dir/` names them), or JSON with base64 PNGs."""
+    if format == "png-grid":
+        body = grid_png(images)
+    elif format == "png-zip":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for image, seed in zip(images, job.seeds, strict=True):
+                archive.writestr(per_seed_name(seed), image_png(image))
+        body = buffer.getvalue()
+    else:
+        body = json.dumps(
+            describe(job) | {"images": [base64.b64encode(image_png(i)).decode() for i in images]}
+        ).encode()
+    return body, FORMATS[format]
+
+
+def describe(job: Job) -> dict[str, Any]:
+    """What was drawn: the model, seeds, labels and resolved sampling settings (also sent as response headers)."""
+    return {"model": job.model, "seeds": job.seeds, "labels": job.labels, "sample": dataclasses.asdict(job.sample)}
+
+
+def headers(job: Job) -> dict[str, str]:
+    return {
+        "X-Aigc-Model": job.model,
+        "X-Aigc-Seeds": ",".join(map(str, job.seeds)),
+        "X-Aigc-Sample": json.dumps(dataclasses.asdict(job.sample), separators=(",", ":")),
+    }

@@ -1,0 +1,191 @@
+"""The generation engine behind the HTTP routes: one thread owns the models and draws images; requests wait in a
+bounded queue. Requests with the same model and sampling settings are merged into one generate() call (images
+depend only on their seeds, so merging never changes a picture). A full queue refuses at once, so overload shows
+as fast 503s instead of ever-growing latency.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from aigc.config import RunConfig
+from aigc.sampling.pipeline import Model, check_request, generate, load_model, num_classes, sample_fields
+from aigc.sampling.samplers import SAMPLERS, SampleConfig
+from aigc.serving.metrics import Metrics
+
+
+@dataclass
+class ServedModel:
+    name: str
+    model: Model
+    config: RunConfig
+    checkpoint: str  # the weights file's name, which says the training step
+
+    @property
+    def family(self) -> str:
+        return self.config.method
+
+    def info(self) -> dict:
+        """What a client needs to build a request (GET /v1/models)."""
+        c = self.config.model
+        return {
+            "name": self.name,
+            "family": self.family,
+            "image_size": c.image_size,
+            "channels": c.channels,
+            "classes": num_classes(self.model),
+            "default_sample": {
+                k: v for k, v in dataclasses.asdict(self.config.sample).items() if k in sample_fields(self.family)
+            },
+            "samplers": list(SAMPLERS) if self.family == "diffusion" else [],
+            "checkpoint": self.checkpoint,
+        }
+
+
+@dataclass
+class Job:
+    """One request's share of work: images for `seeds`, with `labels` (one per seed) exactly when the model is
+    class-conditional."""
+
+    model: str
+    sample: SampleConfig
+    seeds: list[int]
+    labels: list[int] | None
+    result: Future = field(default_factory=Future)  # -> uint8 [len(seeds), C, H, W]
+
+
+class QueueFull(Exception):
+    """No room for another request; retry after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"the generation queue is full; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class NotReady(Exception):
+    """The models are still loading (or failed to load)."""
+
+
+class Service:
+    def __init__(
+        self,
+        checkpoints: dict[str, Path],
+        metrics: Metrics,
+        queue_size: int = 16,
+        max_batch: int = 64,
+        device: str = "cpu",
+        threads: int = 0,
+    ):
+        self.checkpoints = checkpoints
+        self.metrics = metrics
+        self.queue_size = queue_size
+        self.max_batch = max_batch
+        self.device = device
+        self.threads = threads
+        self.models: dict[str, ServedModel] = {}
+        self.load_error: str | None = None
+        self.pending: collections.deque[Job] = collections.deque()
+        self.changed = threading.Condition()
+        self.accepting = True
+        self.seconds_per_batch = 1.0  # a running estimate, for Retry-After
+        self.thread = threading.Thread(target=self._run, name="aigc-generate", daemon=True)
+        metrics.queue_capacity.set(queue_size)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def loaded(self) -> dict[str, ServedModel]:
+        """The served models by name; NotReady while they load (or when loading failed)."""
+        if len(self.models) < len(self.checkpoints):
+            raise NotReady(self.load_error or "the models are still loading; retry shortly")
+        return self.models
+
+    def submit(self, job: Job) -> Future:
+        """Queue a job whose request was checked against its model (see `check`); QueueFull when there is no room."""
+        with self.changed:
+            if not self.accepting:
+                raise NotReady("the server is shutting down")
+            if len(self.pending) >= self.queue_size:
+                waits = (len(self.pending) + 1) * self.seconds_per_batch
+                raise QueueFull(max(1, round(waits)))
+            self.pending.append(job)
+            self.metrics.queue_depth.set(len(self.pending))
+            self.changed.notify()
+        return job.result
+
+    def check(self, job: Job) -> None:
+        """UserError when the job asks its model for something it cannot do (a class it lacks, a bad setting)."""
+        served = self.loaded()[job.model]
+        labels = None if job.labels is None else torch.tensor(job.labels)
+        check_request(served.model, labels, job.sample)
+
+    def close(self) -> None:
+        """Stop taking jobs, finish those queued, and stop the thread."""
+        with self.changed:
+            self.accepting = False
+            self.changed.notify()
+        if self.thread.is_alive():
+            self.thread.join()
+
+    def _run(self) -> None:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            self._load()
+        except Exception as error:  # the thread must not die silently: /readyz says why
+            self.load_error = f"loading the models failed: {error}"
+            raise
+        while True:
+            with self.changed:
+                while not self.pending and self.accepting:
+                    self.changed.wait()
+                if not self.pending:
+                    return
+                batch = self._take_batch()
+                self.metrics.queue_depth.set(len(self.pending))
+            self._draw(batch)
+
+    def _load(self) -> None:
+        for name, path in self.checkpoints.items():
+            start = time.perf_counter()
+            model, config = load_model(path, self.device)
+            self.models[name] = ServedModel(name, model, config, Path(path).name)
+            self.metrics.load_seconds.labels(name).set(time.perf_counter() - start)
+
+    def _take_batch(self) -> list[Job]:
+        """The oldest job and every queued job it can share a generate() call with, up to max_batch images."""
+        first = self.pending.popleft()
+        batch, images = [first], len(first.seeds)
+        for job in list(self.pending):
+            compatible = job.model == first.model and job.sample == first.sample
+            if compatible and images + len(job.seeds) <= self.max_batch:
+                self.pending.remove(job)
+                batch.append(job)
+                images += len(job.seeds)
+        return batch
+
+    def _draw(self, batch: list[Job]) -> None:
+        served = self.models[batch[0].model]
+        seeds = [seed for job in batch for seed in job.seeds]
+        labels = None if batch[0].labels is None else [label for job in batch for label in job.labels]
+        start = time.perf_counter()
+        try:
+            images = generate(served.model, seeds, labels, batch[0].sample, batch_size=self.max_batch)
+        except Exception as error:
+            for job in batch:
+                job.result.set_exception(error)
+            return
+        self.seconds_per_batch = 0.8 * self.seconds_per_batch + 0.2 * (time.perf_counter() - start)
+        self.metrics.batch_images.observe(len(seeds))
+        self.metrics.batch_requests.observe(len(batch))
+        self.metrics.images.labels(served.name).inc(len(seeds))
+        for job, part in zip(batch, images.split([len(job.seeds) for job in batch]), strict=True):
+            job.result.set_result(part)
