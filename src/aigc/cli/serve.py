@@ -36,13 +36,13 @@ def register(commands) -> None:
 
 def run(args) -> int:
     import os
-    import sys
+    import signal
     import tempfile
 
     import uvicorn
 
     from aigc.serving.access import read_key_file
-    from aigc.serving.app import LOG_CONFIG
+    from aigc.serving.app import LOG_CONFIG, json_logger
     from aigc.serving.settings import ServeSettings, load_settings
 
     flags = {
@@ -57,10 +57,12 @@ def run(args) -> int:
     if settings.workers > 1:
         # each worker counts in its own files; /metrics sums them (see serving/metrics.py)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="aigc-metrics-")
-    access = "API keys required" if settings.api_keys or settings.api_key_hashes else "no API keys"
-    print(
-        f"serving {', '.join(settings.models)} at http://{settings.host}:{settings.port}/ ({access})", file=sys.stderr
-    )
+    keyed = bool(settings.api_keys or settings.api_key_hashes)
+    url = f"http://{settings.host}:{settings.port}/"
+    json_logger().info(f"serving {', '.join(settings.models)} at {url}", extra={"fields": {"api_keys": keyed}})
+    # uvicorn stops on SIGTERM once the requests in flight are answered, then raises the signal again for its
+    # caller; a stop on request is a clean exit (status 0) here, as process managers and load balancers expect.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.run(
         "aigc.serving.app:app_from_environment",
         factory=True,

@@ -94,7 +94,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         try:
             body = GenerateRequest.model_validate_json(await request.body())
         except ValidationError as error:
-            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)])
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+            raise RequestValidationError(errors) from None
         job = to_job(body, service.loaded(), settings)
         service.check(job)
         request.state.fields = {"model": job.model, "images": len(job.seeds)}

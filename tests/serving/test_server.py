@@ -1,0 +1,171 @@
+"""The service through a real uvicorn process on 127.0.0.1, as a client sees it."""
+
+import base64
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+
+import pytest
+from PIL import Image
+from tests.serving.server import Server
+
+from aigc.cli import main as aigc
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory):
+    """(key file, the key of 'alice'), made by `aigc keys add` as a user would."""
+    path = tmp_path_factory.mktemp("keys") / "keys.txt"
+    made = subprocess.run(
+        [sys.executable, "-m", "aigc", "keys", "add", path, "--name", "alice"], capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stderr
+    return path, made.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def server(diffusion_run, gan_run, key, tmp_path_factory):
+    log = tmp_path_factory.mktemp("log") / "serve.log"
+    with Server(diffusion_run, gan_run, "--api-keys", key[0], "--rate", "6000", "--burst", "1000", log_path=log) as s:
+        yield s
+
+
+def test_every_route_but_health_and_metrics_needs_a_known_key(server, key):
+    for path in ("/healthz", "/readyz", "/metrics", "/"):
+        assert server.call("GET", path).status == 200, path
+    missing = server.call("GET", "/v1/models")
+    assert missing.status == 401 and missing.headers["www-authenticate"] == "Bearer"
+    assert "Authorization: Bearer" in missing.json()["detail"]
+    assert server.call("POST", "/v1/generate", {"model": "digits"}, key="aigc_wrong").status == 401
+    models = server.call("GET", "/v1/models", key=key[1])
+    assert models.status == 200
+    described = {m["name"]: m for m in models.json()}
+    assert described["digits"]["family"] == "diffusion" and described["digits"]["classes"] == 10
+    assert described["gan"]["family"] == "gan" and described["gan"]["default_sample"] == {"truncation": None}
+
+
+def test_the_api_draws_what_aigc_sample_draws(server, key, diffusion_run, gan_run, tmp_path):
+    grid = server.call("POST", "/v1/generate", {"model": "digits", "n": 16, "seed": 0, "steps": 5}, key=key[1])
+    assert grid.status == 200 and grid.headers["content-type"] == "image/png"
+    assert grid.headers["x-aigc-seeds"] == ",".join(map(str, range(16)))
+    assert Image.open(io.BytesIO(grid.body)).size == ((4 * 10 + 2) * 8,) * 2  # 4x4 8-pixel digits, 2 apart, x8
+    assert aigc(["sample", str(diffusion_run), "--n", "16", "--steps", "5", "--out", str(tmp_path / "grid.png")]) == 0
+    assert grid.body == (tmp_path / "grid.png").read_bytes()
+
+    body = {"model": "digits", "seeds": [3, 11], "class": 2, "format": "png-zip", "sampler": "ddpm", "steps": 4}
+    archive = zipfile.ZipFile(io.BytesIO(server.call("POST", "/v1/generate", body, key=key[1]).body))
+    flags = ["--seeds", "3,11", "--class", "2", "--sampler", "ddpm", "--steps", "4"]
+    assert aigc(["sample", str(diffusion_run), *flags, "--out", f"{tmp_path}/each/"]) == 0
+    assert sorted(archive.namelist()) == ["000003.png", "000011.png"]
+    for name in archive.namelist():
+        assert archive.read(name) == (tmp_path / "each" / name).read_bytes()
+
+    body = {"model": "gan", "seeds": [5, 6, 7], "truncation": 0.8, "format": "json"}
+    drawn = server.call("POST", "/v1/generate", body, key=key[1]).json()
+    assert drawn["seeds"] == [5, 6, 7] and drawn["labels"] is None and drawn["sample"]["truncation"] == 0.8
+    assert aigc(["sample", str(gan_run), "--seeds", "5-7", "--truncation", "0.8", "--out", f"{tmp_path}/gan/"]) == 0
+    for seed, png in zip(drawn["seeds"], drawn["images"], strict=True):
+        assert base64.b64decode(png) == (tmp_path / "gan" / f"{seed:06d}.png").read_bytes()
+
+
+def test_without_a_seed_the_server_picks_one_and_says_which(server, key):
+    reply = server.call("POST", "/v1/generate", {"model": "digits", "n": 3, "steps": 2, "format": "json"}, key=key[1])
+    seeds = reply.json()["seeds"]
+    assert len(seeds) == 3 and seeds == list(range(seeds[0], seeds[0] + 3))
+    assert reply.json()["labels"] == [s % 10 for s in seeds]
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"model": "nope"}, "Input should be 'digits' or 'gan'"),
+        ({"n": 4}, "several models are served; name one"),
+        ({"model": "digits", "n": 0}, "greater than or equal to 1"),
+        ({"model": "digits", "n": 65}, "less than or equal to 64"),
+        ({"model": "digits", "steps": 101}, "less than or equal to 100"),
+        ({"model": "digits", "sampler": "plms"}, "Input should be 'euler'"),
+        ({"model": "digits", "schedule": "cosine"}, "Input should be 'karras'"),
+        ({"model": "digits", "schedule": "leading"}, "needs a vp (DDPM) model"),
+        ({"model": "digits", "guidance": -1}, "greater than or equal to 0"),
+        ({"model": "digits", "class": 10}, "class out of range; this model has classes 0..9"),
+        ({"model": "digits", "seed": -1}, "greater than or equal to 0"),
+        ({"model": "digits", "seeds": [1, 2], "n": 3}, "n is 3 but seeds lists 2"),
+        ({"model": "digits", "seeds": [1], "seed": 1}, "not both"),
+        ({"model": "digits", "format": "gif"}, "Input should be 'png-grid'"),
+        ({"model": "digits", "truncation": 0.5}, "truncation: not a setting of diffusion models"),
+        ({"model": "gan", "steps": 5}, "steps: not a setting of gan models"),
+        ({"model": "gan", "truncation": 0.01}, "use 0.05 or more"),
+        ({"model": "gan", "class": 1}, "this model is unconditional"),
+        ({"model": "digits", "colour": "red"}, "Extra inputs are not permitted"),
+        ("{not json", "Invalid JSON"),
+    ],
+)
+def test_each_bad_field_is_a_422_that_says_what_is_wrong(server, key, body, message):
+    raw = body.encode() if isinstance(body, str) else None
+    reply = server.call("POST", "/v1/generate", body if raw is None else None, key=key[1], raw=raw)
+    assert reply.status == 422
+    assert message in json.dumps(reply.json()["detail"])
+
+
+def test_a_huge_body_is_refused_unread(server, key):
+    reply = server.call("POST", "/v1/generate", key=key[1], raw=b'{"model": "' + b"x" * 100_000 + b'"}')
+    assert reply.status == 413 and "request body over 16384 bytes" in reply.json()["detail"]
+
+
+def test_metrics_count_requests_images_and_load_time(server, key):
+    server.call("POST", "/v1/generate", {"model": "digits", "n": 2, "steps": 2}, key=key[1])
+    server.call("GET", "/v1/models")
+    metrics = server.call("GET", "/metrics").body.decode()
+    assert 'aigc_http_requests_total{method="POST",route="/v1/generate",status="200"}' in metrics
+    assert 'aigc_http_requests_total{method="GET",route="/v1/models",status="401"}' in metrics
+    assert 'aigc_http_request_duration_seconds_bucket{le="0.5",route="/v1/generate",status="200"}' in metrics
+    assert 'aigc_images_generated_total{model="digits"}' in metrics
+    assert 'aigc_model_load_seconds{model="gan"}' in metrics
+    assert "aigc_queue_depth 0.0" in metrics and "aigc_batch_images_count" in metrics
+
+
+def test_logs_are_json_lines_that_name_the_caller_but_never_hold_the_key(server, key):
+    server.call("POST", "/v1/generate", {"model": "digits", "n": 1, "steps": 1}, key=key[1])
+    server.log.flush()
+    text = open(server.log.name).read()
+    lines = [json.loads(line) for line in text.splitlines()]
+    generated = [e for e in lines if e.get("route") == "/v1/generate" and e["status"] == 200]
+    assert generated and generated[-1]["caller"] == "alice" and generated[-1]["images"] == 1
+    assert key[1] not in text
+
+
+def test_over_the_rate_a_caller_gets_429(diffusion_run):
+    with Server(diffusion_run, "--rate", "6", "--burst", "2") as server:
+        replies = [server.call("GET", "/v1/models") for _ in range(3)]
+    assert [r.status for r in replies] == [200, 200, 429]
+    assert int(replies[2].headers["retry-after"]) == 10  # 6 a minute: one token every 10 s
+
+
+def test_a_full_queue_answers_503_at_once_and_sigterm_finishes_requests_in_flight(diffusion_run):
+    slow = {"n": 64, "steps": 100, "sampler": "heun", "seed": 0}  # seconds on one thread; one model: no name
+    server = Server(diffusion_run, "--queue-size", "1")
+    replies = {}
+
+    def send(name):
+        replies[name] = server.call("POST", "/v1/generate", slow)
+
+    running = threading.Thread(target=send, args=("running",))
+    running.start()
+    time.sleep(0.5)  # taken by the worker: the queue is empty again
+    queued = threading.Thread(target=send, args=("queued",))
+    queued.start()
+    time.sleep(0.3)
+    start = time.monotonic()
+    refused = server.call("POST", "/v1/generate", slow)
+    assert time.monotonic() - start < 1.0
+    assert refused.status == 503 and int(refused.headers["retry-after"]) >= 1
+    assert "queue is full" in refused.json()["detail"]
+    assert server.stop() == 0  # SIGTERM while one request runs and one waits
+    running.join(), queued.join()
+    assert replies["running"].status == 200 and replies["queued"].status == 200
+    with pytest.raises(OSError):
+        server.call("GET", "/healthz")
