@@ -16,15 +16,19 @@ from tests.serving.server import Server
 from aigc.cli import main as aigc
 
 
-@pytest.fixture(scope="module")
-def key(tmp_path_factory):
+def make_key(directory):
     """(key file, the key of 'alice'), made by `aigc keys add` as a user would."""
-    path = tmp_path_factory.mktemp("keys") / "keys.txt"
+    path = directory / "keys.txt"
     made = subprocess.run(
         [sys.executable, "-m", "aigc", "keys", "add", path, "--name", "alice"], capture_output=True, text=True
     )
     assert made.returncode == 0, made.stderr
     return path, made.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory):
+    return make_key(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture(scope="module")

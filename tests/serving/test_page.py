@@ -1,0 +1,73 @@
+"""The web page in real headless Chromium (Debian's `chromium`, driven by Playwright; .ci/run installs it)."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from tests.serving.server import Server
+
+CHROMIUM = os.environ.get("AIGC_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(os.environ.get("AIGC_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts"))
+# Without its background services Chromium stays off the network, which this machine's sandbox refuses anyway.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM:
+        if os.environ.get("AIGC_REQUIRE_BROWSER"):
+            pytest.fail("no chromium on PATH; .ci/run installs Debian's chromium package")
+        pytest.skip("no chromium on PATH (apt-get install chromium, or set AIGC_CHROMIUM)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def test_the_page_asks_for_a_key_then_generates_images(browser, diffusion_run, gan_run, tmp_path):
+    from tests.serving.test_server import make_key
+
+    key_file, key = make_key(tmp_path)
+    with Server(diffusion_run, gan_run, "--api-keys", key_file) as server:
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        page.wait_for_selector("#status.error")  # no key yet: 401, and the key field appears
+        assert "401" in page.inner_text("#status") and page.is_visible("#key")
+        page.fill("#key", key)
+        page.dispatch_event("#key", "change")
+        page.wait_for_function("document.querySelectorAll('#model option').length === 2")
+
+        page.select_option("#model", "digits")
+        page.fill("#n", "8")
+        page.fill("#seed", "3")
+        page.select_option("#class", "7")
+        page.fill("#steps", "4")
+        page.click("#generate")
+        page.wait_for_function("document.querySelectorAll('#images img').length === 8")
+        captions = page.locator("#images figure").all_inner_texts()
+        assert captions[0] == "seed 3, class 7" and captions[-1] == "seed 10, class 7"
+        assert page.evaluate("[...document.querySelectorAll('#images img')].every(i => i.naturalWidth === 8)")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "serve-page-diffusion.png", full_page=True)
+
+        page.select_option("#model", "gan")
+        assert not page.is_visible("#steps") and page.is_visible("#truncation")
+        page.fill("#n", "100")  # over the server's limit: its message shows on the page
+        page.click("#generate")
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('422')")
+        assert "n: Input should be less than or equal to 64" in page.inner_text("#status")
+        page.fill("#n", "8")
+        page.fill("#truncation", "0.7")
+        page.click("#generate")
+        page.wait_for_function("document.querySelector('#status').textContent.includes('images in')")
+        assert page.locator("#images img").count() == 8
+        page.screenshot(path=ARTIFACTS / "serve-page-gan.png", full_page=True)
