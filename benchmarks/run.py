@@ -6,6 +6,8 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
                                                 # then FID vs NFE for every sampler on aigc's model, and memory
   python benchmarks/run.py --gan-minutes 10     # plus the GAN recipes (seed, dcgan, stable), same budget each
   python benchmarks/run.py --ddp-minutes 2      # plus 1 vs 2 processes (torchrun) training the MNIST recipe
+  python benchmarks/run.py --serve-requests 200 # plus a load test of `aigc serve` on the MNIST model
+                                                # (trained by --mnist-minutes, now or in an earlier run)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from data_parallel import bench_data_parallel
 from gan_recipes import bench_gan
 from harness import RESULTS, RUNS, machine
 from sampling import bench_sampling
+from serving import bench_serving
 from throughput import bench_scaling, bench_throughput
 from time_to_quality import AIGC_DEFAULT_RUN, bench_time_to_quality
 
@@ -37,6 +40,7 @@ def main() -> None:
     parser.add_argument("--gan-minutes", type=float, default=0, help="also compare the GAN recipes on MNIST")
     parser.add_argument("--gan-n", type=int, default=10_000, help="images scored per GAN recipe")
     parser.add_argument("--ddp-minutes", type=float, default=0, help="also compare 1 and 2 training processes")
+    parser.add_argument("--serve-requests", type=int, default=0, help="also load-test the service")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -50,6 +54,11 @@ def main() -> None:
         write("gan", bench_gan(args.gan_minutes, args.data_dir, args.gan_n))
     if args.ddp_minutes:
         write("data_parallel", bench_data_parallel(args.ddp_minutes, args.data_dir))
+    if args.serve_requests:
+        model = RUNS / AIGC_DEFAULT_RUN
+        if not model.is_dir():
+            parser.error(f"{model} does not exist; run with --mnist-minutes first to train the served model")
+        write("serving", bench_serving(model, args.serve_requests))
     print(f"results in {RESULTS}/")
 
 

@@ -35,7 +35,8 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log_path, "w+") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed in stop()
-        command = [sys.executable, "-m", "aigc", "serve", *map(str, args), "--port", str(self.port), "--threads", "1"]
+        # one torch thread unless `args` says otherwise (the last flag wins)
+        command = [sys.executable, "-m", "aigc", "serve", "--threads", "1", *map(str, args), "--port", str(self.port)]
         self.process = subprocess.Popen(command, stdout=self.log, stderr=self.log, env={**os.environ})
         self._wait_ready()
 
