@@ -1,3 +1,4 @@
+import dataclasses
 import gzip
 import struct
 from pathlib import Path
@@ -5,6 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tests.training.test_checkpoint import TINY
+
+from aigc.config import gan_recipe
+from aigc.data.datasets import DataConfig
+from aigc.training.loop import train
 
 torch.set_num_threads(2)
 
@@ -27,3 +33,37 @@ def tiny_mnist(tmp_path) -> Path:
         write_idx(root / "mnist" / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
         write_idx(root / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
     return root
+
+
+@pytest.fixture(scope="session")
+def diffusion_run(tmp_path_factory):
+    """A class-conditional 8x8 digits diffusion run (10 classes), a few steps old."""
+    run_dir = tmp_path_factory.mktemp("served") / "digits"
+    train(TINY, run_dir, progress=False)
+    return run_dir
+
+
+def tiny_gan(recipe: str):
+    base = gan_recipe(recipe)
+    return dataclasses.replace(
+        base,
+        data=DataConfig(name="digits", image_size=8),
+        model=dataclasses.replace(base.model, width=8 if recipe == "stable" else base.model.width, z_dim=8),
+        train=dataclasses.replace(base.train, batch=16, kimg=0.064, snapshot_kimg=0.032, grid_size=4),
+    )
+
+
+@pytest.fixture(scope="session")
+def gan_run(tmp_path_factory):
+    """An unconditional 8x8 digits GAN run of the stable recipe (DCGAN networks), a few steps old."""
+    run_dir = tmp_path_factory.mktemp("served") / "gan"
+    train(tiny_gan("stable"), run_dir, progress=False)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def mlp_gan_run(tmp_path_factory):
+    """An 8x8 digits GAN run of the seed recipe (the tutorial's MLPs: all Linear layers), a few steps old."""
+    run_dir = tmp_path_factory.mktemp("served") / "mlp"
+    train(tiny_gan("seed"), run_dir, progress=False)
+    return run_dir

@@ -75,6 +75,19 @@ def test_gan_train_sample_eval(gan_run, tmp_path, monkeypatch):
     assert "resuming" in resumed.stdout
 
 
+def test_an_optimized_run_is_an_ordinary_run(run_dir, tmp_path, monkeypatch):
+    out = tmp_path / "bf16"
+    made = aigc("optimize", run_dir, "--quantize", "bf16", "--out", out)
+    assert made.stdout.startswith(f"wrote {out}/checkpoints/000004.safetensors")
+    aigc("sample", out, "--n", "4", "--steps", "2", "--out", tmp_path / "grid.png")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert "fid" in aigc("eval", out, "--n", "20", "--metrics", "fid", "--steps", "2").stdout
+    again = aigc("optimize", run_dir, "--prune", "0.3", "--out", out, check=False)
+    assert again.returncode == 2 and "already holds files; choose another --out or pass --overwrite" in again.stderr
+    inside = aigc("optimize", out, "--prune", "0.3", "--out", out, "--overwrite", check=False)
+    assert inside.returncode == 2 and "holds the model being optimised" in inside.stderr
+
+
 def test_each_gan_recipe_trains(tmp_path):
     for recipe in ("seed", "dcgan"):
         aigc("train", "gan", "--recipe", recipe, *GAN_TINY, "--kimg", "0.032", "--out", tmp_path / recipe)

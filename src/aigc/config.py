@@ -2,7 +2,8 @@
 JSON; and the GAN recipes, which are named starting points for a GAN run's config.
 
 Each component lives next to its consumer (DataConfig in data/, ModelConfig and GANModelConfig in models/,
-LossConfig, AdversarialConfig and TrainConfig in training/, SampleConfig in sampling/); this module only
+LossConfig, AdversarialConfig and TrainConfig in training/, SampleConfig in sampling/, OptimizationConfig
+in models/); this module only
 composes and (de)serialises them.
 """
 
@@ -19,6 +20,7 @@ from aigc.data.datasets import DataConfig
 from aigc.errors import UserError
 from aigc.models.diffusion import ModelConfig
 from aigc.models.gan import GANModelConfig
+from aigc.models.optimize import OptimizationConfig
 from aigc.sampling.samplers import SampleConfig
 from aigc.training.gan import AdversarialConfig
 from aigc.training.losses import LossConfig
@@ -35,6 +37,7 @@ class DiffusionRunConfig:
     loss: LossConfig = LossConfig()
     train: TrainConfig = TrainConfig()
     sample: SampleConfig = SampleConfig()
+    optimization: OptimizationConfig = OptimizationConfig()
     format_version: int = FORMAT_VERSION
 
 
@@ -47,6 +50,7 @@ class GANRunConfig:
     adversarial: AdversarialConfig = AdversarialConfig()
     train: TrainConfig = TrainConfig()
     sample: SampleConfig = SampleConfig()
+    optimization: OptimizationConfig = OptimizationConfig()
     format_version: int = FORMAT_VERSION
 
 

@@ -2,11 +2,13 @@ import pytest
 import torch
 from prometheus_client import generate_latest
 
+from aigc.models.optimize import OptimizationConfig
 from aigc.sampling.pipeline import generate, load_model
 from aigc.sampling.samplers import SampleConfig
 from aigc.serving.metrics import Metrics
 from aigc.serving.service import Job, NotReady, QueueFull, Service
 from aigc.training.checkpoint import latest_checkpoint
+from aigc.training.compress import optimize_checkpoint
 
 
 def test_merged_requests_draw_the_images_each_would_alone(diffusion_run):
@@ -51,3 +53,13 @@ def test_max_batch_splits_merges(diffusion_run):
     service.close()
     assert all(f.result(timeout=0).shape == (3, 1, 8, 8) for f in futures)
     assert "aigc_batch_requests_count 3.0" in generate_latest(service.metrics.registry).decode()
+
+
+def test_an_int8_model_is_served_like_any_other(mlp_gan_run, tmp_path):
+    path = optimize_checkpoint(mlp_gan_run, tmp_path / "int8", OptimizationConfig(quantize="int8"), progress=False)
+    service = Service({"mlp": path}, Metrics())
+    future = service.submit(Job("mlp", SampleConfig(truncation=0.9), [1, 2], None))
+    service.start()
+    service.close()
+    model, _ = load_model(path)
+    assert torch.equal(future.result(timeout=0), generate(model, [1, 2], sample=SampleConfig(truncation=0.9)))

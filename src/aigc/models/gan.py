@@ -199,6 +199,8 @@ TRUNKS = {"mlp": mlp_trunk, "dcgan": dcgan_trunk, "resnet": resnet_trunk}
 
 
 class Generator(nn.Module):
+    compute_dtype = torch.float32  # inference under autocast to this dtype when lower (bf16 checkpoints)
+
     def __init__(self, config: GANModelConfig):
         super().__init__()
         self.z_dim, self.num_classes = config.z_dim, config.num_classes

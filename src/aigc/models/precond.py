@@ -43,6 +43,8 @@ class Denoiser(nn.Module):
     `sigma_min` / `sigma_max` bound the noise levels the network was trained for; samplers start at sigma_max.
     """
 
+    compute_dtype = torch.float32  # inference under autocast to this dtype when lower (bf16 checkpoints)
+
     def __init__(self, net: nn.Module, config: PrecondConfig):
         super().__init__()
         self.net = net

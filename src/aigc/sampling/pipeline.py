@@ -14,6 +14,7 @@ from aigc.config import RunConfig
 from aigc.errors import UserError
 from aigc.models.diffusion import build_denoiser
 from aigc.models.gan import Generator, build_generator
+from aigc.models.optimize import load_int8
 from aigc.models.precond import Denoiser
 from aigc.sampling.guidance import conditioned
 from aigc.sampling.rng import PerSampleNoise
@@ -36,13 +37,26 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Mo
     checkpoint = load_checkpoint(weights)
     config = checkpoint.config
     model = build_generator(config.model) if config.method == "gan" else build_denoiser(config.model)
+    quantize = config.optimization.quantize
     try:
-        model.load_state_dict(checkpoint.modules["ema"])
-    except RuntimeError:
+        if quantize == "int8":
+            model = load_int8(model, checkpoint.modules["ema"])
+        else:
+            model.load_state_dict(checkpoint.modules["ema"])  # bf16 weights are widened on the way in
+    except (RuntimeError, KeyError):
         raise UserError(f"{weights}: weights do not match the model its config describes (incompatible)") from None
+    if quantize == "bf16":
+        model.compute_dtype = torch.bfloat16
+    if quantize == "int8" and torch.device(device).type != "cpu":
+        raise UserError(f"{weights}: int8 models run on the CPU only; use --device cpu")
     # channels-last convolutions are markedly faster for inference on CPUs
     model = model.to(device, memory_format=torch.channels_last)
     return model.eval().requires_grad_(False), config
+
+
+def model_device(model: Model) -> torch.device:
+    """Where the model's weights are; an all-int8 model (no float parameters) runs on the CPU."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
 def sample_fields(method: str) -> set[str]:
@@ -132,7 +146,7 @@ def generate(
     model is class-conditional."""
     if isinstance(model, (str, Path)):
         model, _ = load_model(model, device or "cpu")
-    device = torch.device(device) if device else next(model.parameters()).device
+    device = torch.device(device) if device else model_device(model)
     if class_labels is not None:
         class_labels = torch.as_tensor(class_labels, dtype=torch.long)
         if len(class_labels) != len(seeds):
@@ -143,10 +157,12 @@ def generate(
     was_training = model.training
     model.eval()  # BatchNorm in a GAN generator uses its running statistics: images independent of the batch
     draw = gan_drawer(model, sample) if isinstance(model, Generator) else diffusion_drawer(model, sample)
+    reduced = model.compute_dtype != torch.float32
     images = []
     for start in tqdm(range(0, len(seeds), batch_size), desc="sampling", disable=not progress, unit="batch"):
         batch_seeds = seeds[start : start + batch_size]
         labels = None if class_labels is None else class_labels[start : start + batch_size].to(device)
-        images.append(to_uint8(draw(PerSampleNoise(batch_seeds, device), labels)).cpu())
+        with torch.autocast(device.type, model.compute_dtype, enabled=reduced):
+            images.append(to_uint8(draw(PerSampleNoise(batch_seeds, device), labels)).cpu())
     model.train(was_training)
     return torch.cat(images)

@@ -52,12 +52,12 @@ def save_checkpoint(run_dir: Path, config: RunConfig, modules: dict, step: int, 
 
 
 def save_weights(path: Path, config: RunConfig, modules: dict, step: int, nimg: int, extra: dict | None = None) -> None:
-    """The modules' weights ({name: nn.Module}, stored as "name.param") with the run config (and any `extra`
-    string metadata), written atomically."""
+    """The modules' weights ({name: nn.Module or its state dict}, stored as "name.param") with the run config (and
+    any `extra` string metadata), written atomically."""
     weights = {
         f"{name}.{key}": value.detach().cpu().contiguous()
         for name, module in modules.items()
-        for key, value in module.state_dict().items()
+        for key, value in (module if isinstance(module, dict) else module.state_dict()).items()
     }
     metadata = {"format": "aigc", "config": to_json(config), "step": str(step), "nimg": str(nimg), **(extra or {})}
     atomic_write(path, lambda tmp: save_file(weights, tmp, metadata=metadata))

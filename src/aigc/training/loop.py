@@ -26,6 +26,7 @@ from aigc.data.augment import random_flip
 from aigc.data.datasets import ImageDataset, load_dataset
 from aigc.errors import Diverged, UserError
 from aigc.models.diffusion import ModelConfig, resolve_unet
+from aigc.models.optimize import keep_pruned, pruned_masks
 from aigc.sampling.pipeline import generate
 from aigc.training import distributed
 from aigc.training.checkpoint import (
@@ -203,6 +204,8 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
         if main:
             print(f"resuming {run_dir} from {weights.name} at {nimg / 1000:.1f} kimg")
     distributed.broadcast_modules(trainer.modules.values())  # one starting point, whatever each rank read
+    # a pruned model being fine-tuned (aigc optimize --finetune-kimg) keeps its zeros through every step
+    masks = pruned_masks(trainer.modules.values()) if config.optimization.prune else []
     if main:
         (run_dir / "samples").mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.json", to_json(config))
@@ -273,6 +276,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
             while not budget_spent() and not stopping:
                 started = time.perf_counter()
                 values = trainer.step(micro_batches(), step, nimg)
+                keep_pruned(masks)
                 distributed.average_running_statistics(m for name, m in trainer.modules.items() if name != "ema")
                 step, nimg = step + 1, nimg + tc.batch
 
