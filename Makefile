@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) benchmarks/run.py --mnist-minutes 10 --gan-minutes 10 --ddp-minutes 2 --serve-requests 200
+	$(PY) benchmarks/run.py --mnist-minutes 10 --gan-minutes 10 --ddp-minutes 2 --serve-requests 200 --optimize-n 2000
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks

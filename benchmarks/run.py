@@ -8,6 +8,8 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
   python benchmarks/run.py --ddp-minutes 2      # plus 1 vs 2 processes (torchrun) training the MNIST recipe
   python benchmarks/run.py --serve-requests 200 # plus a load test of `aigc serve` on the MNIST model
                                                 # (trained by --mnist-minutes, now or in an earlier run)
+  python benchmarks/run.py --optimize-n 2000    # plus aigc optimize's options on the MNIST diffusion model and
+                                                # the seed and stable GANs (trained by --mnist/--gan-minutes)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from data_parallel import bench_data_parallel
 from gan_recipes import bench_gan
 from harness import RESULTS, RUNS, machine
+from optimize import bench_optimize
 from sampling import bench_sampling
 from serving import bench_serving
 from throughput import bench_scaling, bench_throughput
@@ -41,6 +44,7 @@ def main() -> None:
     parser.add_argument("--gan-n", type=int, default=10_000, help="images scored per GAN recipe")
     parser.add_argument("--ddp-minutes", type=float, default=0, help="also compare 1 and 2 training processes")
     parser.add_argument("--serve-requests", type=int, default=0, help="also load-test the service")
+    parser.add_argument("--optimize-n", type=int, default=0, help="also score aigc optimize's options on n images")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -59,6 +63,8 @@ def main() -> None:
         if not model.is_dir():
             parser.error(f"{model} does not exist; run with --mnist-minutes first to train the served model")
         write("serving", bench_serving(model, args.serve_requests))
+    if args.optimize_n:
+        write("optimize", bench_optimize(args.data_dir, args.optimize_n))
     print(f"results in {RESULTS}/")
 
 

@@ -1,0 +1,75 @@
+"""`aigc optimize` on the benchmark models: for each option, the checkpoint's size, sampling speed and FID beside
+the original's, all in one run. An option may only become a default if its FID is within 5% of the original's."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from aigc.sampling.pipeline import generate, load_model
+from aigc.training.checkpoint import latest_checkpoint, load_checkpoint
+from harness import RUNS, SAMPLING_BATCH, aigc, score
+
+OPTIONS = {
+    "int8": ["--quantize", "int8"],
+    "bf16": ["--quantize", "bf16"],
+    "prune30": ["--prune", "0.3"],
+    "prune30-channels": ["--prune", "0.3", "--prune-structure", "channels"],
+}
+FINETUNE_KIMG = 20
+FID_TOLERANCE = 0.05
+
+
+def ema_mib(run: Path) -> float:
+    """The size of what sampling needs, the EMA weights, as the original stores them (beside G/D/optimizer)."""
+    tensors = load_checkpoint(latest_checkpoint(run)).modules["ema"].values()
+    return sum(t.numel() * t.element_size() for t in tensors) / 2**20
+
+
+def images_per_second(run: Path, n: int) -> float:
+    """Sampling speed with the run's default settings; the best of two timings."""
+    model, config = load_model(run)
+    best = 0.0
+    for _ in range(2):
+        started = time.perf_counter()
+        generate(model, range(n), sample=config.sample, batch_size=SAMPLING_BATCH)
+        best = max(best, n / (time.perf_counter() - started))
+    return best
+
+
+def bench_model(run: Path, data_dir: str, n: int, speed_n: int, finetune: bool) -> dict:
+    variants = {"original": run}
+    options = dict(OPTIONS)
+    if finetune:
+        options[f"prune30-ft{FINETUNE_KIMG}"] = ["--prune", "0.3", "--finetune-kimg", FINETUNE_KIMG]
+    for name, flags in options.items():
+        out = RUNS / f"bench-opt-{run.name}-{name}"
+        aigc("optimize", run, *flags, "--out", out, "--overwrite", "--no-progress")
+        variants[name] = out
+    rows = []
+    for name, variant in variants.items():
+        figures, provenance = score(variant, data_dir, n)
+        size = ema_mib(run) if name == "original" else latest_checkpoint(variant).stat().st_size / 2**20
+        rows.append({"option": name, "mib": round(size, 3), "img_per_s": round(images_per_second(variant, speed_n), 1)})
+        rows[-1] |= figures
+        print(run.name, rows[-1], flush=True)
+    base = rows[0]
+    for row in rows:
+        row["size_ratio"] = round(row["mib"] / base["mib"], 3)
+        row["speed_ratio"] = round(row["img_per_s"] / base["img_per_s"], 3)
+        row["fid_ratio"] = round(row["fid"] / base["fid"], 3)
+        row["fid_within_5pct"] = abs(row["fid_ratio"] - 1) <= FID_TOLERANCE
+    return {"model": run.name, **provenance, "rows": rows}
+
+
+def bench_optimize(data_dir: str, n: int) -> dict:
+    models = [
+        (RUNS / "bench-ttq-aigc", 500, True),  # the diffusion default (U-Net): fine-tuning too
+        (RUNS / "bench-gan-seed", 10_000, False),  # the tutorial's MLP GAN: all Linear layers
+        (RUNS / "bench-gan-stable", 10_000, False),  # convolutional GAN
+    ]
+    missing = [str(run) for run, _, _ in models if not run.is_dir()]
+    if missing:
+        raise SystemExit(f"error: {', '.join(missing)} missing; run with --mnist-minutes and --gan-minutes first")
+    results = [bench_model(run, data_dir, n, speed_n, finetune) for run, speed_n, finetune in models]
+    return {"n": n, "finetune_kimg": FINETUNE_KIMG, "models": results}
