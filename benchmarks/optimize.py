@@ -44,7 +44,7 @@ def bench_model(run: Path, data_dir: str, n: int, speed_n: int, finetune: bool) 
         options[f"prune30-ft{FINETUNE_KIMG}"] = ["--prune", "0.3", "--finetune-kimg", FINETUNE_KIMG]
     for name, flags in options.items():
         out = RUNS / f"bench-opt-{run.name}-{name}"
-        aigc("optimize", run, *flags, "--out", out, "--overwrite", "--no-progress")
+        aigc("optimize", run, *flags, "--out", out, "--overwrite", "--no-progress", "--data-dir", data_dir)
         variants[name] = out
     rows = []
     for name, variant in variants.items():

@@ -21,6 +21,7 @@ def register(commands) -> None:
     parser.add_argument("model", type=Path, help="run directory (newest checkpoint) or checkpoint .safetensors")
     parser.add_argument("--out", type=Path, required=True, help="run directory to write")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it holds anything")
+    parser.add_argument("--data-dir", help="the run's data set, for --finetune-kimg (default: where it trained)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     add_options(parser, OptimizationConfig, "optimization")
     parser.set_defaults(run=run)
@@ -41,6 +42,6 @@ def run(args) -> int:
             raise UserError(f"--out {args.out} holds the model being optimised; choose another --out")
         shutil.rmtree(args.out)
     options = apply(OptimizationConfig(), args, "optimization")
-    path = optimize_checkpoint(args.model, args.out, options, progress=args.progress)
+    path = optimize_checkpoint(args.model, args.out, options, args.progress, args.data_dir)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB)")
     return 0

@@ -18,14 +18,19 @@ from aigc.training.checkpoint import latest_checkpoint, load_checkpoint, save_ch
 from aigc.utils.io import atomic_write_text
 
 
-def optimize_checkpoint(source: Path, out: Path, options: OptimizationConfig, progress: bool = True) -> Path:
+def optimize_checkpoint(
+    source: Path, out: Path, options: OptimizationConfig, progress: bool = True, data_dir: str | None = None
+) -> Path:
     """Write the optimised EMA model of `source` (a run directory's newest checkpoint, or a checkpoint file) to
-    the run directory `out`; returns the new checkpoint's path."""
+    the run directory `out`; returns the new checkpoint's path. Fine-tuning reads the run's data set from
+    `data_dir` when given, else from where the run recorded it."""
     weights = latest_checkpoint(source) if Path(source).is_dir() else Path(source)
     checkpoint = load_checkpoint(weights)
     config = checkpoint.config
     record = _combined(config.optimization, options, weights)
     config = dataclasses.replace(config, optimization=record)
+    if data_dir is not None:
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=data_dir))
     model, _ = load_model(weights)  # the EMA model, as sampling sees it
     model = model.to(memory_format=torch.contiguous_format)  # pruning views weights as flat vectors
     if options.prune:
