@@ -42,3 +42,19 @@ def test_token_bucket_allows_a_burst_then_the_rate():
     assert limiter.take("a") == 0
     now[0] = 100.0  # a long pause refills to the burst, no further
     assert [limiter.take("a") for _ in range(4)][-1] > 0
+
+
+def test_refilled_buckets_are_forgotten_when_many_callers_come(monkeypatch):
+    monkeypatch.setattr("aigc.serving.access.MAX_TRACKED", 3)
+    now = [0.0]
+    limiter = RateLimiter(per_minute=60, burst=2, clock=lambda: now[0])
+    for caller in "abc":
+        limiter.take(caller)
+    now[0] = 0.5
+    limiter.take("d")  # a, b, c are half refilled: kept
+    assert set(limiter.buckets) == set("abcd")
+    now[0] = 5.0
+    limiter.take("e")
+    assert set(limiter.buckets) == {"e"}
+    limiter.take("e"), limiter.take("e")
+    assert limiter.take("e") > 0  # the limit itself is unchanged

@@ -17,6 +17,7 @@ from pathlib import Path
 from aigc.errors import UserError
 
 HASH = re.compile(r"^[0-9a-f]{64}$")
+MAX_TRACKED = 10_000  # callers' buckets kept before full ones are forgotten
 
 
 def hash_key(key: str) -> str:
@@ -86,4 +87,15 @@ class RateLimiter:
                 self.buckets[caller] = (tokens, now)
                 return (1 - tokens) / self.rate
             self.buckets[caller] = (tokens - 1, now)
+            if len(self.buckets) > MAX_TRACKED:
+                self._forget_full(now)
             return 0.0
+
+    def _forget_full(self, now: float) -> None:
+        """Drop the buckets that have refilled: a new caller starts full anyway, so only memory changes (open
+        servers key buckets by client address, of which there may be any number)."""
+        self.buckets = {
+            caller: (tokens, then)
+            for caller, (tokens, then) in self.buckets.items()
+            if tokens + (now - then) * self.rate < self.burst
+        }
