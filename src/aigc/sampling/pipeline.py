@@ -45,12 +45,16 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Mo
             model.load_state_dict(checkpoint.modules["ema"])  # bf16 weights are widened on the way in
     except (RuntimeError, KeyError):
         raise UserError(f"{weights}: weights do not match the model its config describes (incompatible)") from None
-    if quantize == "bf16":
-        model.compute_dtype = torch.bfloat16
     if quantize == "int8" and torch.device(device).type != "cpu":
         raise UserError(f"{weights}: int8 models run on the CPU only; use --device cpu")
-    # channels-last convolutions are markedly faster for inference on CPUs
-    model = model.to(device, memory_format=torch.channels_last)
+    # fp32 convolutions are faster channels-last on CPUs; bf16 ones in the layout the run trained in (measured
+    # on the MNIST benchmark models: the U-Net samples 1.3x faster contiguous in bf16, the DCGAN channels-last)
+    memory_format = torch.channels_last
+    if quantize == "bf16":
+        model.compute_dtype = torch.bfloat16
+        if config.train.memory_format == "contiguous":
+            memory_format = torch.contiguous_format
+    model = model.to(device, memory_format=memory_format)
     return model.eval().requires_grad_(False), config
 
 
