@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
@@ -140,6 +141,21 @@ def test_logs_are_json_lines_that_name_the_caller_but_never_hold_the_key(server,
     generated = [e for e in lines if e.get("route") == "/v1/generate" and e["status"] == 200]
     assert generated and generated[-1]["caller"] == "alice" and generated[-1]["images"] == 1
     assert key[1] not in text
+
+
+def test_with_several_workers_metrics_add_up_over_them(diffusion_run, tmp_path):
+    log = tmp_path / "serve.log"
+    with Server(diffusion_run, "--workers", "2", "--queue-size", "16", "--rate", "6000", log_path=log) as server:
+        body = {"n": 2, "steps": 2}
+        with ThreadPoolExecutor(8) as pool:
+            replies = list(pool.map(lambda seed: server.call("POST", "/v1/generate", body | {"seed": seed}), range(24)))
+        metrics = server.call("GET", "/metrics").body.decode()
+        assert server.stop() == 0
+    assert [reply.status for reply in replies] == [200] * 24
+    assert "aigc_queue_capacity 32.0" in metrics  # both workers' queues: /metrics sums every worker
+    assert 'aigc_images_generated_total{model="digits"} 48.0' in metrics
+    started = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert len({entry["pid"] for entry in started if entry["message"] == "started"}) == 2
 
 
 def test_over_the_rate_a_caller_gets_429(diffusion_run):

@@ -52,6 +52,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         log.info("started", extra={"fields": {"models": list(settings.models), "keys": len(hashes)}})
         yield
         await asyncio.to_thread(service.close)  # uvicorn has let the requests in flight finish first
+        metrics.close()
         log.info("stopped")
 
     app = FastAPI(title="aigc", summary="Generate images with trained aigc models.", lifespan=lifespan)
@@ -245,13 +246,14 @@ def replay(body: bytes, receive):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and the record's `fields`."""
+    """One JSON object per line: time, level, logger, process id, message and the record's `fields`."""
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,  # which worker, when uvicorn runs several
             "message": record.getMessage(),
             **getattr(record, "fields", {}),
         }
