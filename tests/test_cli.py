@@ -197,6 +197,16 @@ ERRORS = [
     (["eval", "real:digits/val", "--data", "digits"], "unknown split 'val'"),
     (["eval", "{run}", "--metrics", "fid,lpips"], "unknown metric"),
     (["eval", "real:cifar10/test", "--data", "cifar10"], "no aigc feature extractor for 'cifar10'"),
+    (["serve", "{tmp}/none"], "none does not exist; pass a run directory"),
+    (["serve", "{run}", "{run}"], "two models are named 'run'; name them apart with NAME=PATH"),
+    (["serve", "a b={run}"], "model name 'a b'"),
+    (["serve", "{run}", "--host", "0.0.0.0"], "no API keys are set; give --api-keys FILE, or --insecure-public"),
+    (["serve", "{run}", "--api-keys", "{tmp}/nokeys.txt"], "cannot read it"),
+    (["serve", "{run}", "--api-keys", "{tmp}/pics/bad.png"], "expected a 64-digit sha256 hex hash"),
+    (["serve", "{run}", "--queue-size", "0"], "serve setting queue_size"),
+    (["keys", "add", "{tmp}/k.txt", "--name", "two words"], "--name 'two words'"),
+    (["optimize", "{run}", "--out", "{tmp}/o"], "nothing to do"),
+    (["optimize", "{run}", "--quantize", "int4", "--out", "{tmp}/o"], "invalid choice: 'int4'"),
 ]
 
 

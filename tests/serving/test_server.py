@@ -159,9 +159,11 @@ def test_with_several_workers_metrics_add_up_over_them(diffusion_run, tmp_path):
 
 
 def test_over_the_rate_a_caller_gets_429(diffusion_run):
-    with Server(diffusion_run, "--rate", "6", "--burst", "2") as server:
-        replies = [server.call("GET", "/v1/models") for _ in range(3)]
-    assert [r.status for r in replies] == [200, 200, 429]
+    with Server(diffusion_run, "--rate", "6", "--burst", "2", "--max-pixels", "200") as server:
+        too_large = server.call("POST", "/v1/generate", {"n": 4})  # 4 x 8 x 8 pixels
+        replies = [too_large, *(server.call("GET", "/v1/models") for _ in range(2))]
+    assert [r.status for r in replies] == [422, 200, 429]
+    assert "4 images of this model are 256 pixels; this server allows 200" in too_large.json()["detail"]
     assert int(replies[2].headers["retry-after"]) == 10  # 6 a minute: one token every 10 s
 
 
