@@ -52,7 +52,7 @@ def request_model(model_names: list[str], settings: ServeSettings) -> type[BaseM
             Literal[tuple(model_names)] | None,
             Field(None, description="served model; optional when one is served"),
         ),
-        n=(int | None, Field(None, ge=1, le=settings.max_n, description=f"images (default: {DEFAULT_N})")),
+        n=(int | None, Field(None, ge=1, le=settings.max_n, description=f"images (default: {DEFAULT_N} or --max-n)")),
         seed=(Seed | None, Field(None, description="first seed; images use seed, seed+1, ... (default: random)")),
         seeds=(list[Seed] | None, Field(None, min_length=1, max_length=settings.max_n, description="explicit seeds")),
         class_label=(int | None, Field(None, ge=0, alias="class", description="draw only this class")),
@@ -68,7 +68,7 @@ def to_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSe
     if request.model is None and len(models) > 1:
         raise UserError(f"several models are served; name one in 'model': {', '.join(models)}")
     served = models[request.model or next(iter(models))]
-    seeds = _seeds(request)
+    seeds = _seeds(request, min(DEFAULT_N, settings.max_n))
     pixels = len(seeds) * served.config.model.image_size**2
     if pixels > settings.max_pixels:
         raise UserError(
@@ -88,14 +88,14 @@ def to_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSe
     return Job(served.name, sample, seeds, labels)
 
 
-def _seeds(request: BaseModel) -> list[int]:
+def _seeds(request: BaseModel, default_n: int) -> list[int]:
     if request.seeds is not None:
         if request.seed is not None:
             raise UserError("give 'seed' (the first of n) or 'seeds' (a list), not both")
         if request.n is not None and request.n != len(request.seeds):
             raise UserError(f"n is {request.n} but seeds lists {len(request.seeds)}; drop n or make them agree")
         return list(request.seeds)
-    n = request.n or DEFAULT_N
+    n = request.n or default_n
     first = secrets.randbelow(2**31) if request.seed is None else request.seed
     if first + n - 1 > MAX_SEED:
         raise UserError(f"seed {first} + n {n} runs past the largest seed {MAX_SEED}")
