@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -191,3 +192,13 @@ def test_a_full_queue_answers_503_at_once_and_sigterm_finishes_requests_in_fligh
     assert replies["running"].status == 200 and replies["queued"].status == 200
     with pytest.raises(OSError):
         server.call("GET", "/healthz")
+
+
+def test_a_port_in_use_is_a_one_line_error(diffusion_run):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "aigc", "serve", diffusion_run, "--port", str(port)], capture_output=True, text=True
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port}")

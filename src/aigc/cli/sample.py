@@ -37,11 +37,9 @@ def register(commands) -> None:
 def run(args) -> int:
     import dataclasses
 
-    import torch
-
     from aigc.cli.options import apply, given
     from aigc.errors import UserError
-    from aigc.sampling.pipeline import check_sample_fields, generate, load_model
+    from aigc.sampling.pipeline import check_sample_fields, generate, load_model, resolve_device
     from aigc.sampling.rng import parse_seeds
     from aigc.utils.images import save_grid, save_per_seed
 
@@ -58,9 +56,7 @@ def run(args) -> int:
         raise UserError(f"--out {out}: name a .png file for a grid, or a directory ending in / for one PNG per seed")
     check_writable(out if per_seed else out.parent)
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu")
+    device = resolve_device(args.device)
     model, config = load_model(args.model, device)
     check_sample_fields(given(args, "sample"), config.method)
     sample = apply(config.sample, args, "sample")

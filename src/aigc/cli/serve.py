@@ -41,6 +41,7 @@ def run(args) -> int:
 
     import uvicorn
 
+    from aigc.sampling.pipeline import resolve_device
     from aigc.serving.access import read_key_file
     from aigc.serving.app import LOG_CONFIG, json_logger
     from aigc.serving.settings import ServeSettings, load_settings
@@ -51,8 +52,11 @@ def run(args) -> int:
         if info.description and getattr(args, name) is not None
     }
     settings = load_settings(models=served_checkpoints(args.models), **flags)
+    # what would otherwise fail in every worker, or only in a log line, fails here in one line
     if settings.api_keys:
-        read_key_file(settings.api_keys)  # a bad key file fails here, in one line, not in every worker
+        read_key_file(settings.api_keys)
+    resolve_device(settings.device)
+    check_port_free(settings.host, settings.port)
     os.environ.update(settings.to_environment())
     if settings.workers > 1:
         # each worker counts in its own files; /metrics sums them (see serving/metrics.py)
@@ -93,3 +97,17 @@ def served_checkpoints(specs: list[str]) -> dict[str, Path]:
             raise UserError(f"two models are named {name!r}; name them apart with NAME=PATH")
         checkpoints[name] = checkpoint
     return checkpoints
+
+
+def check_port_free(host: str, port: int) -> None:
+    import socket
+
+    from aigc.errors import UserError
+
+    if port == 0:
+        return
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot listen on {host}:{port} ({error.strerror}); choose another --port or --host") from None

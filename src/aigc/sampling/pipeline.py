@@ -58,6 +58,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Mo
     return model.eval().requires_grad_(False), config
 
 
+def resolve_device(requested: str | None) -> str:
+    """The device asked for (default: cuda when available, else cpu); UserError when it is not here."""
+    device = requested or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: no CUDA device is available here; use --device cpu")
+    return device
+
+
 def model_device(model: Model) -> torch.device:
     """Where the model's weights are; an all-int8 model (no float parameters) runs on the CPU."""
     return next((p.device for p in model.parameters()), torch.device("cpu"))
