@@ -35,7 +35,9 @@ def register(commands) -> None:
 
 
 def run(args) -> int:
+    import atexit
     import os
+    import shutil
     import signal
     import tempfile
 
@@ -60,7 +62,9 @@ def run(args) -> int:
     os.environ.update(settings.to_environment())
     if settings.workers > 1:
         # each worker counts in its own files; /metrics sums them (see serving/metrics.py)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="aigc-metrics-")
+        metrics_dir = tempfile.mkdtemp(prefix="aigc-metrics-")
+        atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     keyed = bool(settings.api_keys or settings.api_key_hashes)
     url = f"http://{settings.host}:{settings.port}/"
     json_logger().info(f"serving {', '.join(settings.models)} at {url}", extra={"fields": {"api_keys": keyed}})
