@@ -1,5 +1,7 @@
 import dataclasses
 import gzip
+import os
+import shutil
 import struct
 from pathlib import Path
 
@@ -67,3 +69,37 @@ def mlp_gan_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("served") / "mlp"
     train(tiny_gan("seed"), run_dir, progress=False)
     return run_dir
+
+
+CHROMIUM = os.environ.get("AIGC_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+# Without its background services Chromium stays off the network, which this machine's sandbox refuses anyway.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where tests leave files for people to look at (screenshots): test-artifacts/ or $AIGC_TEST_ARTIFACTS."""
+    directory = Path(os.environ.get("AIGC_TEST_ARTIFACTS", Path(__file__).parents[1] / "test-artifacts"))
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (the system's, driven by Playwright), or a skip where there is none."""
+    if not CHROMIUM:
+        if os.environ.get("AIGC_REQUIRE_BROWSER"):
+            pytest.fail("no chromium on PATH; .ci/run installs Debian's chromium package")
+        pytest.skip("no chromium on PATH (apt-get install chromium, or set AIGC_CHROMIUM)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()

@@ -1,43 +1,24 @@
 """The web page in real headless Chromium (Debian's `chromium`, driven by Playwright; .ci/run installs it)."""
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 from tests.serving.server import Server
 
-CHROMIUM = os.environ.get("AIGC_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = Path(os.environ.get("AIGC_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts"))
-# Without its background services Chromium stays off the network, which this machine's sandbox refuses anyway.
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from aigc.report import write_report
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        if os.environ.get("AIGC_REQUIRE_BROWSER"):
-            pytest.fail("no chromium on PATH; .ci/run installs Debian's chromium package")
-        pytest.skip("no chromium on PATH (apt-get install chromium, or set AIGC_CHROMIUM)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
+@pytest.fixture
+def reported_run(diffusion_run):
+    """The shared diffusion run with a training report for the length of one test."""
+    write_report(diffusion_run)
+    yield diffusion_run
+    (diffusion_run / "report.html").unlink()
 
 
-def test_the_page_asks_for_a_key_then_generates_images(browser, diffusion_run, gan_run, tmp_path):
+def test_the_page_asks_for_a_key_then_generates_images(browser, artifacts, reported_run, gan_run, tmp_path):
     from tests.serving.test_server import make_key
 
     key_file, key = make_key(tmp_path)
-    with Server(diffusion_run, gan_run, "--api-keys", key_file) as server:
+    with Server(reported_run, gan_run, "--api-keys", key_file) as server:
         page = browser.new_page()
         page.goto(server.url + "/")
         page.wait_for_selector("#status.error")  # no key yet: 401, and the key field appears
@@ -47,6 +28,11 @@ def test_the_page_asks_for_a_key_then_generates_images(browser, diffusion_run, g
         page.wait_for_function("document.querySelectorAll('#model option').length === 2")
 
         page.select_option("#model", "digits")
+        with page.context.expect_page() as opened:  # the run's training report, fetched with the key
+            page.click("#report")
+        opened.value.wait_for_load_state()
+        assert opened.value.inner_text("h1") == "digits"
+        opened.value.close()
         page.fill("#n", "8")
         page.fill("#seed", "3")
         page.select_option("#class", "7")
@@ -56,10 +42,10 @@ def test_the_page_asks_for_a_key_then_generates_images(browser, diffusion_run, g
         captions = page.locator("#images figure").all_inner_texts()
         assert captions[0] == "seed 3, class 7" and captions[-1] == "seed 10, class 7"
         assert page.evaluate("[...document.querySelectorAll('#images img')].every(i => i.naturalWidth === 8)")
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=ARTIFACTS / "serve-page-diffusion.png", full_page=True)
+        page.screenshot(path=artifacts / "serve-page-diffusion.png", full_page=True)
 
         page.select_option("#model", "gan")
+        assert not page.is_visible("#report")  # no report in that run
         assert not page.is_visible("#steps") and page.is_visible("#truncation")
         page.fill("#n", "100")  # over the server's limit: its message shows on the page
         page.click("#generate")
@@ -70,4 +56,4 @@ def test_the_page_asks_for_a_key_then_generates_images(browser, diffusion_run, g
         page.click("#generate")
         page.wait_for_function("document.querySelector('#status').textContent.includes('images in')")
         assert page.locator("#images img").count() == 8
-        page.screenshot(path=ARTIFACTS / "serve-page-gan.png", full_page=True)
+        page.screenshot(path=artifacts / "serve-page-gan.png", full_page=True)

@@ -16,6 +16,7 @@ from PIL import Image
 from tests.serving.server import Server
 
 from aigc.cli import main as aigc
+from aigc.report import write_report
 
 
 def make_key(directory):
@@ -142,6 +143,19 @@ def test_logs_are_json_lines_that_name_the_caller_but_never_hold_the_key(server,
     generated = [e for e in lines if e.get("route") == "/v1/generate" and e["status"] == 200]
     assert generated and generated[-1]["caller"] == "alice" and generated[-1]["images"] == 1
     assert key[1] not in text
+
+
+def test_the_training_report_of_a_served_model(server, key, diffusion_run):
+    missing = server.call("GET", "/v1/models/digits/report", key=key[1])
+    assert missing.status == 404 and "aigc report RUN_DIR" in missing.json()["detail"]
+    assert server.call("GET", "/v1/models/nope/report", key=key[1]).status == 404
+    assert server.call("GET", "/v1/models/digits/report").status == 401
+    write_report(diffusion_run)
+    report = server.call("GET", "/v1/models/digits/report", key=key[1])
+    assert report.status == 200 and b"<h1>digits</h1>" in report.body
+    described = {m["name"]: m for m in server.call("GET", "/v1/models", key=key[1]).json()}
+    assert described["digits"]["report"] and not described["gan"]["report"]
+    (diffusion_run / "report.html").unlink()  # the run is shared with other tests
 
 
 def test_with_several_workers_metrics_add_up_over_them(diffusion_run, tmp_path):

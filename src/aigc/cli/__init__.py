@@ -15,12 +15,12 @@ from aigc.errors import LostProcesses, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from aigc.cli import data, eval, keys, optimize, sample, serve, train
+    from aigc.cli import data, eval, keys, optimize, report, sample, serve, train
 
     parser = Parser(prog="aigc", description="Train, sample, evaluate and serve generative image models.")
     parser.add_argument("--version", action="version", version=f"aigc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data, train, sample, eval, optimize, serve, keys):
+    for module in (data, train, sample, eval, report, optimize, serve, keys):
         module.register(commands)
     return parser
 

@@ -108,6 +108,16 @@ def create_app(settings: ServeSettings) -> FastAPI:
     def models(who: Caller) -> list[dict]:
         return [served.info() for served in service.loaded().values()]
 
+    @app.get("/v1/models/{name}/report", response_class=HTMLResponse)
+    def report(name: str, who: Caller) -> str:
+        """The model's training report (aigc report RUN_DIR writes it into the run directory)."""
+        served = service.loaded().get(name)
+        if served is None:
+            raise HTTPException(404, f"no model {name!r} is served; see /v1/models")
+        if served.report is None:
+            raise HTTPException(404, f"no report for {name!r}; make one with: aigc report RUN_DIR")
+        return served.report.read_text()
+
     @app.get("/healthz")
     def healthz() -> dict:
         return {"status": "ok"}

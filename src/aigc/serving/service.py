@@ -27,7 +27,13 @@ class ServedModel:
     name: str
     model: Model
     config: RunConfig
-    checkpoint: str  # the weights file's name, which says the training step
+    path: Path  # the checkpoint file
+
+    @property
+    def report(self) -> Path | None:
+        """The run's `aigc report` page, when the checkpoint lies in a run directory that has one."""
+        page = self.path.parent.parent / "report.html"
+        return page if self.path.parent.name == "checkpoints" and page.is_file() else None
 
     @property
     def family(self) -> str:
@@ -46,7 +52,8 @@ class ServedModel:
                 k: v for k, v in dataclasses.asdict(self.config.sample).items() if k in sample_fields(self.family)
             },
             "samplers": list(SAMPLERS) if self.family == "diffusion" else [],
-            "checkpoint": self.checkpoint,
+            "checkpoint": self.path.name,  # the training step
+            "report": self.report is not None,
         }
 
 
@@ -157,7 +164,7 @@ class Service:
         for name, path in self.checkpoints.items():
             start = time.perf_counter()
             model, config = load_model(path, self.device)
-            self.models[name] = ServedModel(name, model, config, Path(path).name)
+            self.models[name] = ServedModel(name, model, config, Path(path))
             self.metrics.load_seconds.labels(name).set(time.perf_counter() - start)
 
     def _take_batch(self) -> list[Job]:

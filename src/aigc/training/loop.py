@@ -37,7 +37,8 @@ from aigc.training.checkpoint import (
     save_weights,
     weights_path,
 )
-from aigc.training.optim import MicroBatch, learning_rate, split_batch
+from aigc.training.optim import MicroBatch, learning_rate, resolved_precision, split_batch
+from aigc.utils.environment import describe_environment
 from aigc.utils.images import save_grid, to_model_space
 from aigc.utils.io import atomic_write_text
 
@@ -209,6 +210,9 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
     if main:
         (run_dir / "samples").mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.json", to_json(config))
+        environment = describe_environment(device, distributed.world_size(), resolved_precision(tc, device))
+        with open(run_dir / "environment.jsonl", "a") as f:  # one line per training session (a resume adds one)
+            f.write(json.dumps({"kimg": nimg / 1000, **environment}) + "\n")
 
     def budget_spent() -> bool:
         return (tc.kimg is not None and nimg >= tc.kimg * 1000) or (
