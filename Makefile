@@ -4,13 +4,13 @@ PY     := $(VENV)/bin/python
 AIGC   := $(VENV)/bin/aigc
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench docs figures lint clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,tensorboard,report]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,tensorboard,report,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -24,9 +24,16 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --mnist-minutes 10 --gan-minutes 10 --ddp-minutes 2 --serve-requests 200 --optimize-n 2000
 
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict
+	@echo "docs: the site is in site/ (open site/index.html)"
+
+figures: $(STAMP)
+	$(PY) benchmarks/figures.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site
