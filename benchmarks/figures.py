@@ -70,11 +70,31 @@ def optimize_tradeoffs() -> None:
     save(figure, "optimize_fid.png")
 
 
+def loss_curves() -> None:
+    """Training losses of the benchmark runs (results/curves/, saved by harness.train_on_mnist)."""
+    gans = [load(f"curves/bench-gan-{recipe}") for recipe in ("seed", "dcgan", "stable")]
+    figure, panels = plt.subplots(1, 3, figsize=(10, 3), sharey=True)
+    for axes, curve in zip(panels, gans, strict=True):
+        for key in ("loss_d", "loss_g"):
+            axes.plot([r["kimg"] for r in curve["rows"]], [r[key] for r in curve["rows"]], label=key, linewidth=1)
+        axes.set(title=f"{curve['config']['recipe']} recipe", xlabel="kimg", xscale="log")
+        axes.grid(alpha=0.3)
+    panels[0].legend()
+    save(figure, "gan_losses.png")
+    diffusion = load("curves/bench-ttq-aigc")
+    figure, axes = plt.subplots(figsize=(6, 3))
+    axes.plot([r["kimg"] for r in diffusion["rows"]], [r["loss"] for r in diffusion["rows"]], linewidth=1)
+    axes.set(xlabel="kimg", ylabel="EDM loss", title="diffusion, default recipe, 10 minutes on MNIST")
+    axes.grid(alpha=0.3)
+    save(figure, "diffusion_loss.png")
+
+
 def main() -> None:
     FIGURES.mkdir(parents=True, exist_ok=True)
     fid_vs_nfe()
     gan_recipes()
     optimize_tradeoffs()
+    loss_curves()
     print(f"figures in {FIGURES}/")
 
 

@@ -78,12 +78,27 @@ def aigc(*args) -> str:
 
 
 def train_on_mnist(run: Path, minutes: float, data_dir: str, *method_and_flags, processes: int = 1) -> dict:
-    """Train for `minutes` of wall-clock time; the last metrics.jsonl record (kimg, img_per_s, ...) and memory."""
+    """Train for `minutes` of wall-clock time; the last metrics.jsonl record (kimg, img_per_s, ...) and memory.
+    The run's loss curve is kept in results/curves/ for the tutorial's figures."""
     _, memory = monitored(
         "train", *method_and_flags, "--data", "mnist", "--data-dir", data_dir,
         "--minutes", minutes, "--out", run, "--overwrite", "--no-progress", processes=processes,
     )  # fmt: skip
+    save_curve(run)
     return json.loads((run / "metrics.jsonl").read_text().splitlines()[-1]) | memory
+
+
+def save_curve(run: Path, points: int = 300) -> Path:
+    """The losses against kimg of a run's metrics.jsonl, thinned to about `points` rows."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = [{k: v for k, v in row.items() if k == "kimg" or k.startswith("loss")} for row in rows if "kimg" in row]
+    rows = [row for row in rows if len(row) > 1][:: max(1, len(rows) // points)]
+    path = RESULTS / "curves" / f"{run.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({"run": run.name, "config": json.loads((run / "config.json").read_text()), "rows": rows}) + "\n"
+    )
+    return path
 
 
 def save_npz(images: np.ndarray, path: Path) -> Path:
