@@ -157,7 +157,8 @@ def figures(run: Run) -> list[tuple[str, str]]:
             marker = "o" if len(points) < 20 else None  # a short run's few points stay visible
             color = None if target is axes else "tab:orange"
             target.plot(*zip(*points, strict=True), label=k, color=color, marker=marker)
-        axes.set_yscale(scale if all(v > 0 for row in rows for k in keys if k in row for v in [row[k]]) else "linear")
+        values = [row[k] for row in rows for k in keys if k in row]
+        axes.set_yscale(scale if min(values) > 0 else "linear")  # a hinge or logistic loss can go negative
         axes.set_xlabel("kimg")
         axes.set_title(title)
         handles = axes.get_legend_handles_labels()
