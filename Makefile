@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(AIGC) train diffusion --data digits --kimg 80 --out runs/demo --overwrite
 	$(AIGC) sample runs/demo --n 64 --seeds 0-63 --sampler dpmpp-2m --steps 10 --out runs/demo/grid.png
-	@echo "demo: the sample grid is runs/demo/grid.png; snapshots are in runs/demo/samples/"
+	$(AIGC) report runs/demo
+	@echo "demo: the sample grid is runs/demo/grid.png; curves and snapshots in runs/demo/report.html"
 
 test: $(STAMP)
 	$(PY) -m pytest
