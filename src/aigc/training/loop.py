@@ -354,3 +354,4 @@ def report(outcome: Outcome) -> None:
         )
     else:
         print(f"done: {outcome.nimg / 1000:.1f} kimg; checkpoint {outcome.checkpoint}")
+        print(f"look at it with: aigc report {outcome.run_dir}")
