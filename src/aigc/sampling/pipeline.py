@@ -171,7 +171,9 @@ def generate(
     draw = gan_drawer(model, sample) if isinstance(model, Generator) else diffusion_drawer(model, sample)
     reduced = model.compute_dtype != torch.float32
     images = []
-    for start in tqdm(range(0, len(seeds), batch_size), desc="sampling", disable=not progress, unit="batch"):
+    starts = range(0, len(seeds), batch_size)
+    # no tqdm object at all without a bar: its multiprocessing lock outlives uvicorn's spawned workers
+    for start in tqdm(starts, desc="sampling", unit="batch") if progress else starts:
         batch_seeds = seeds[start : start + batch_size]
         labels = None if class_labels is None else class_labels[start : start + batch_size].to(device)
         with torch.autocast(device.type, model.compute_dtype, enabled=reduced):
