@@ -60,8 +60,7 @@ def test_every_block_of_the_page_runs(page, tmp_path, monkeypatch):
         where = f"{block.page}:{block.line}"
         if block.language not in RUN:
             continue
-        if block.skip_reason is not None:
-            assert len(block.skip_reason) > 10, f"{where}: say why the block is not tested"
+        if block.skip_reason is not None:  # test_untested_blocks_say_why checks the reason
             continue
         if RUN[block.language] == "shell":
             result = subprocess.run(

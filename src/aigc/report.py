@@ -15,9 +15,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from aigc.config import RunConfig, load_json
+from aigc.config import RunConfig, load_json, to_json
 from aigc.errors import UserError
-from aigc.training.checkpoint import CHECKPOINT_NAME
+from aigc.training.checkpoint import CHECKPOINT_NAME, checkpoints_newest_first
 from aigc.utils.io import atomic_write_text
 
 EVALUATION_KEYS = ("fid", "kid", "classes_present", "class_entropy")
@@ -82,7 +82,7 @@ def render(run: Run) -> str:
         snapshots(run),
         environment_table(run),
         "<h2>Config</h2><details><summary>the resolved config.json</summary><pre>"
-        + html.escape(json.dumps(json.loads((run.directory / "config.json").read_text()), indent=2))
+        + html.escape(to_json(run.config))
         + "</pre></details>",
     ]
     return PAGE.replace("{title}", html.escape(run.directory.name)).replace("{body}", "\n".join(sections))
@@ -92,7 +92,7 @@ def summary(run: Run) -> str:
     """What kind of run, and how far it has come against its budget."""
     config = run.config
     kind = f"{config.method} ({config.recipe} recipe)" if config.method == "gan" else config.method
-    steps = [int(m.group(1)) for p in (run.directory / "checkpoints").glob("*") if (m := CHECKPOINT_NAME.match(p.name))]
+    steps = [int(CHECKPOINT_NAME.match(p.name).group(1)) for p in checkpoints_newest_first(run.directory)]
     kimg = max([row["kimg"] for row in run.metrics if "kimg" in row] + [run.kimg_at(s) for s in steps], default=0)
     seconds = max([row["train_seconds"] for row in run.metrics if "train_seconds" in row], default=0)
     trained = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"

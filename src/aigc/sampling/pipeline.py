@@ -20,7 +20,7 @@ from aigc.sampling.guidance import conditioned
 from aigc.sampling.rng import PerSampleNoise
 from aigc.sampling.samplers import SAMPLERS, SampleConfig
 from aigc.sampling.schedules import make_sigmas
-from aigc.training.checkpoint import latest_checkpoint, load_checkpoint
+from aigc.training.checkpoint import Checkpoint, latest_checkpoint, load_checkpoint
 from aigc.utils.images import to_uint8
 
 MAX_STEPS = 1000
@@ -33,9 +33,13 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Mo
     """The EMA model (a diffusion denoiser or a GAN generator) of a run directory (its newest complete checkpoint)
     or of a checkpoint file."""
     path = Path(path)
-    weights = latest_checkpoint(path) if path.is_dir() else path
-    checkpoint = load_checkpoint(weights)
-    config = checkpoint.config
+    checkpoint = load_checkpoint(latest_checkpoint(path) if path.is_dir() else path)
+    return model_from_checkpoint(checkpoint, device), checkpoint.config
+
+
+def model_from_checkpoint(checkpoint: Checkpoint, device: str | torch.device = "cpu") -> Model:
+    """The EMA model of a checkpoint already read, rebuilt as its config (and any `aigc optimize`) describes."""
+    config, weights = checkpoint.config, checkpoint.path
     model = build_generator(config.model) if config.method == "gan" else build_denoiser(config.model)
     quantize = config.optimization.quantize
     try:
@@ -55,7 +59,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Mo
         if config.train.memory_format == "contiguous":
             memory_format = torch.contiguous_format
     model = model.to(device, memory_format=memory_format)
-    return model.eval().requires_grad_(False), config
+    return model.eval().requires_grad_(False)
 
 
 def resolve_device(requested: str | None) -> str:

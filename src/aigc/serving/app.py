@@ -131,9 +131,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
     def prometheus() -> Response:
         return Response(metrics.exposition(), media_type=metrics.content_type)
 
+    web_page = resources.files("aigc.serving").joinpath("static/index.html").read_text()
+
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
-        return resources.files("aigc.serving").joinpath("static/index.html").read_text()
+        return web_page
 
     @app.exception_handler(UserError)
     async def user_error(request: Request, error: UserError) -> JSONResponse:

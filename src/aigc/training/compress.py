@@ -13,7 +13,7 @@ import torch
 from aigc.config import to_json
 from aigc.errors import UserError
 from aigc.models.optimize import OptimizationConfig, bf16_state, int8_state, prune_weights, quantize_int8
-from aigc.sampling.pipeline import load_model
+from aigc.sampling.pipeline import model_from_checkpoint
 from aigc.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_weights, weights_path
 from aigc.utils.io import atomic_write_text
 
@@ -31,7 +31,7 @@ def optimize_checkpoint(
     config = dataclasses.replace(config, optimization=record)
     if data_dir is not None:
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=data_dir))
-    model, _ = load_model(weights)  # the EMA model, as sampling sees it
+    model = model_from_checkpoint(checkpoint)  # the EMA model, as sampling sees it
     model = model.to(memory_format=torch.contiguous_format)  # pruning views weights as flat vectors
     if options.prune:
         prune_weights(model, options.prune, options.prune_structure)
