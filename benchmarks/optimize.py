@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from aigc.sampling.pipeline import generate, load_model
-from aigc.training.checkpoint import latest_checkpoint, load_checkpoint
+from aigc.core.checkpoint import latest_checkpoint
+from aigc.families.registry import generate, load_checkpoint, load_model
 from harness import RUNS, SAMPLING_BATCH, aigc, score
 
 OPTIONS = {
@@ -45,7 +45,7 @@ def bench_model(run: Path, data_dir: str, n: int, speed_n: int, finetune: bool) 
         options[f"prune30-ft{FINETUNE_KIMG}"] = ["--prune", "0.3", "--finetune-kimg", FINETUNE_KIMG]
     for name, flags in options.items():
         out = RUNS / f"bench-opt-{run.name}-{name}"
-        aigc("optimize", run, *flags, "--out", out, "--overwrite", "--no-progress", "--data-dir", data_dir)
+        aigc("compress", run, *flags, "--out", out, "--overwrite", "--no-progress", "--data-dir", data_dir)
         variants[name] = out
     rows = []
     for name, variant in variants.items():

@@ -7,7 +7,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from aigc.sampling.pipeline import generate, load_model
+from aigc.families.registry import generate, load_model
 from aigc.sampling.samplers import SAMPLERS, network_evaluations
 from harness import RUNS, SAMPLING_BATCH, monitored, save_npz, score
 

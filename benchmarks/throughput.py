@@ -11,13 +11,14 @@ import torch.nn.functional as F
 from torch.profiler import profile
 from torch.utils.flop_counter import FlopCounterMode
 
+from aigc.core.device import autocast, resolved_precision
+from aigc.families.diffusion.losses import LossConfig, make_loss
 from aigc.models.diffusion import ModelConfig, build_denoiser
 from aigc.models.unet import default_preset
-from aigc.training.losses import LossConfig, make_loss
-from aigc.training.optim import TrainConfig, autocast, resolved_precision
+from aigc.training.optim import TrainConfig
 
 DEFAULT = TrainConfig()
-DEFAULT_SETTING = (resolved_precision(DEFAULT, torch.device("cpu")), DEFAULT.memory_format, False)
+DEFAULT_SETTING = (resolved_precision(DEFAULT.precision, torch.device("cpu")), DEFAULT.memory_format, False)
 
 SETTINGS = [  # (precision, memory format, compiled)
     ("fp32", "contiguous", False),
@@ -49,7 +50,7 @@ def training_step(
     forward = torch.compile(denoiser, dynamic=False) if compiled else denoiser
     generator = torch.Generator().manual_seed(0)
     labels = torch.arange(batch) % 10
-    precision_context = autocast(TrainConfig(precision=precision), torch.device("cpu"))
+    precision_context = autocast(precision, torch.device("cpu"))
 
     def step():
         with precision_context:

@@ -14,9 +14,9 @@ import time
 import torch
 
 import reference_diffusers as reference
-from aigc.sampling.pipeline import generate, load_model
+from aigc.core.images import save_grid
+from aigc.families.registry import generate, load_model
 from aigc.sampling.samplers import network_evaluations
-from aigc.utils.images import save_grid
 from harness import RESULTS, RUNS, SAMPLING_BATCH, aigc, save_npz, score, train_on_mnist
 
 AIGC_RUNS = {"aigc": (), "aigc-unconditional": ("--no-class-conditional",)}

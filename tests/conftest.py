@@ -10,9 +10,9 @@ import pytest
 import torch
 from tests.training.test_checkpoint import TINY
 
-from aigc.config import gan_recipe
 from aigc.data.datasets import DataConfig
-from aigc.training.loop import train
+from aigc.families.gan.config import gan_recipe
+from aigc.runs import train
 
 torch.set_num_threads(2)
 

@@ -77,14 +77,14 @@ def test_gan_train_sample_eval(gan_run, tmp_path, monkeypatch):
 
 def test_an_optimized_run_is_an_ordinary_run(run_dir, tmp_path, monkeypatch):
     out = tmp_path / "bf16"
-    made = aigc("optimize", run_dir, "--quantize", "bf16", "--out", out)
+    made = aigc("compress", run_dir, "--quantize", "bf16", "--out", out)
     assert made.stdout.startswith(f"wrote {out}/checkpoints/000004.safetensors")
     aigc("sample", out, "--n", "4", "--steps", "2", "--out", tmp_path / "grid.png")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert "fid" in aigc("eval", out, "--n", "20", "--metrics", "fid", "--steps", "2").stdout
-    again = aigc("optimize", run_dir, "--prune", "0.3", "--out", out, check=False)
+    again = aigc("compress", run_dir, "--prune", "0.3", "--out", out, check=False)
     assert again.returncode == 2 and "already holds files; choose another --out or pass --overwrite" in again.stderr
-    inside = aigc("optimize", out, "--prune", "0.3", "--out", out, "--overwrite", check=False)
+    inside = aigc("compress", out, "--prune", "0.3", "--out", out, "--overwrite", check=False)
     assert inside.returncode == 2 and "holds the model being optimised" in inside.stderr
 
 
@@ -205,8 +205,8 @@ ERRORS = [
     (["serve", "{run}", "--api-keys", "{tmp}/pics/bad.png"], "expected a 64-digit sha256 hex hash"),
     (["serve", "{run}", "--queue-size", "0"], "serve setting queue_size"),
     (["keys", "add", "{tmp}/k.txt", "--name", "two words"], "--name 'two words'"),
-    (["optimize", "{run}", "--out", "{tmp}/o"], "nothing to do"),
-    (["optimize", "{run}", "--quantize", "int4", "--out", "{tmp}/o"], "invalid choice: 'int4'"),
+    (["compress", "{run}", "--out", "{tmp}/o"], "nothing to do"),
+    (["compress", "{run}", "--quantize", "int4", "--out", "{tmp}/o"], "invalid choice: 'int4'"),
 ]
 
 

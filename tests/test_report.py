@@ -10,9 +10,9 @@ from tests.conftest import tiny_gan
 from tests.training.test_checkpoint import TINY
 
 from aigc.cli import main as aigc
-from aigc.errors import UserError
+from aigc.core.errors import UserError
 from aigc.report import write_report
-from aigc.training.loop import train
+from aigc.runs import train
 
 
 class Page(HTMLParser):

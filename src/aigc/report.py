@@ -15,10 +15,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from aigc.config import RunConfig, load_json, to_json
-from aigc.errors import UserError
-from aigc.training.checkpoint import CHECKPOINT_NAME, checkpoints_newest_first
-from aigc.utils.io import atomic_write_text
+from aigc.core.checkpoint import CHECKPOINT_NAME, checkpoints_newest_first
+from aigc.core.config import to_json
+from aigc.core.errors import UserError
+from aigc.core.io import atomic_write_text
+from aigc.families.registry import family_of, load_json
 
 EVALUATION_KEYS = ("fid", "kid", "classes_present", "class_entropy")
 
@@ -26,7 +27,7 @@ EVALUATION_KEYS = ("fid", "kid", "classes_present", "class_entropy")
 @dataclass
 class Run:
     directory: Path
-    config: RunConfig
+    config: object  # the run config
     metrics: list[dict]  # metrics.jsonl, in order
     environments: list[dict]  # environment.jsonl: one per training session
     samples: list[tuple[int, Path]]  # (step, grid) of each snapshot
@@ -91,7 +92,7 @@ def render(run: Run) -> str:
 def summary(run: Run) -> str:
     """What kind of run, and how far it has come against its budget."""
     config = run.config
-    kind = f"{config.method} ({config.recipe} recipe)" if config.method == "gan" else config.method
+    kind = family_of(config).describe(config)
     steps = [int(CHECKPOINT_NAME.match(p.name).group(1)) for p in checkpoints_newest_first(run.directory)]
     kimg = max([row["kimg"] for row in run.metrics if "kimg" in row] + [run.kimg_at(s) for s in steps], default=0)
     seconds = max([row["train_seconds"] for row in run.metrics if "train_seconds" in row], default=0)

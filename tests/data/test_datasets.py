@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 from tests.conftest import write_idx
 
+from aigc.core.errors import UserError
 from aigc.data import download
 from aigc.data.datasets import DataConfig, describe_datasets, load_dataset, read_idx, resize
-from aigc.errors import UserError
 
 
 def test_digits_is_the_bundled_default_at_16_pixels():

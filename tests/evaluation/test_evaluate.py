@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from aigc.core.errors import UserError
 from aigc.data.datasets import DataConfig, load_dataset
-from aigc.errors import UserError
 from aigc.evaluation.evaluate import EvalConfig, evaluate
 from aigc.evaluation.features import EXTRACTOR_SIZES, load_extractor
 from aigc.evaluation.train_extractor import RECIPES, splits

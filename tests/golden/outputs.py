@@ -17,7 +17,19 @@ from pathlib import Path
 from safetensors import safe_open
 
 RECORDED = Path(__file__).with_name("outputs.json")
-COMMON = ["--data", "digits", "--image-size", "8", "--batch", "16", "--kimg", "0.064", "--no-progress", "--threads", "1"]
+COMMON = [
+    "--data",
+    "digits",
+    "--image-size",
+    "8",
+    "--batch",
+    "16",
+    "--kimg",
+    "0.064",
+    "--no-progress",
+    "--threads",
+    "1",
+]
 RUNS = {
     "diffusion": ["train", "diffusion", *COMMON, "--preset", "tiny", "--snapshot-kimg", "0.032", "--precision", "fp32"],
     "gan": ["train", "gan", *COMMON, "--width", "8", "--z-dim", "8", "--conditional", "--precision", "fp32"],

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from aigc.config import gan_recipe
-from aigc.errors import UserError
+from aigc.core.errors import UserError
+from aigc.families.gan.config import gan_recipe
 from aigc.models.gan import (
     ARCHITECTURES,
     GANModelConfig,

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from aigc.errors import UserError
+from aigc.core.errors import UserError
 from aigc.models.diffusion import ModelConfig, build_denoiser
 from aigc.models.precond import Denoiser, PrecondConfig
 from aigc.models.unet import PRESETS, UNet, default_preset

@@ -1,11 +1,12 @@
 import pytest
 import torch
 
-from aigc.errors import UserError
+from aigc.core.errors import UserError
+from aigc.families.diffusion.config import DiffusionSampleConfig as SampleConfig
+from aigc.families.registry import generate
 from aigc.models.diffusion import ModelConfig, build_denoiser
 from aigc.models.precond import PrecondConfig
-from aigc.sampling.pipeline import generate
-from aigc.sampling.samplers import SAMPLERS, SampleConfig
+from aigc.sampling.samplers import SAMPLERS
 
 
 def tiny_model(num_classes=0, kind="edm"):

@@ -7,8 +7,8 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 from torch import nn
 
+from aigc.core.rng import PerSampleNoise
 from aigc.models.precond import Denoiser, PrecondConfig
-from aigc.sampling.rng import PerSampleNoise
 from aigc.sampling.samplers import SAMPLERS, network_evaluations
 from aigc.sampling.schedules import karras_sigmas, timestep_sigmas
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
-from aigc.errors import UserError
+from aigc.core.errors import UserError
 from aigc.models.precond import PrecondConfig, vp_sigmas
 from aigc.sampling.schedules import discrete_timesteps, karras_sigmas
 

@@ -1,6 +1,6 @@
 import pytest
 
-from aigc.errors import UserError
+from aigc.core.errors import UserError
 from aigc.serving.access import KeyRing, RateLimiter, hash_key, new_key, read_key_file
 
 

@@ -2,13 +2,14 @@ import pytest
 import torch
 from prometheus_client import generate_latest
 
-from aigc.models.optimize import OptimizationConfig
-from aigc.sampling.pipeline import generate, load_model
-from aigc.sampling.samplers import SampleConfig
+from aigc.compression import compress_checkpoint
+from aigc.core.checkpoint import latest_checkpoint
+from aigc.families.diffusion.config import DiffusionSampleConfig as SampleConfig
+from aigc.families.gan.config import GANSampleConfig
+from aigc.families.registry import generate, load_model
+from aigc.models.compression import CompressionConfig
 from aigc.serving.metrics import Metrics
 from aigc.serving.service import Job, NotReady, QueueFull, Service
-from aigc.training.checkpoint import latest_checkpoint
-from aigc.training.compress import optimize_checkpoint
 
 
 def test_merged_requests_draw_the_images_each_would_alone(diffusion_run):
@@ -56,10 +57,10 @@ def test_max_batch_splits_merges(diffusion_run):
 
 
 def test_an_int8_model_is_served_like_any_other(mlp_gan_run, tmp_path):
-    path = optimize_checkpoint(mlp_gan_run, tmp_path / "int8", OptimizationConfig(quantize="int8"), progress=False)
+    path = compress_checkpoint(mlp_gan_run, tmp_path / "int8", CompressionConfig(quantize="int8"), progress=False)
     service = Service({"mlp": path}, Metrics())
-    future = service.submit(Job("mlp", SampleConfig(truncation=0.9), [1, 2], None))
+    future = service.submit(Job("mlp", GANSampleConfig(truncation=0.9), [1, 2], None))
     service.start()
     service.close()
     model, _ = load_model(path)
-    assert torch.equal(future.result(timeout=0), generate(model, [1, 2], sample=SampleConfig(truncation=0.9)))
+    assert torch.equal(future.result(timeout=0), generate(model, [1, 2], sample=GANSampleConfig(truncation=0.9)))

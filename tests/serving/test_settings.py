@@ -1,6 +1,6 @@
 import pytest
 
-from aigc.errors import UserError
+from aigc.core.errors import UserError
 from aigc.serving.settings import ServeSettings, load_settings
 
 

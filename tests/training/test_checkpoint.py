@@ -3,19 +3,13 @@ import copy
 import pytest
 import torch
 
-from aigc.config import DiffusionRunConfig as RunConfig
+from aigc.core.checkpoint import latest_checkpoint, load_state, save_checkpoint, state_path
+from aigc.core.errors import UserError
 from aigc.data.datasets import DataConfig
-from aigc.errors import UserError
+from aigc.families.diffusion.config import DiffusionRunConfig as RunConfig
+from aigc.families.registry import generate, load_checkpoint, load_model
 from aigc.models.diffusion import ModelConfig
-from aigc.sampling.pipeline import generate, load_model
-from aigc.training.checkpoint import (
-    latest_checkpoint,
-    load_checkpoint,
-    load_state,
-    save_checkpoint,
-    state_path,
-)
-from aigc.training.loop import train
+from aigc.runs import train
 from aigc.training.optim import TrainConfig
 
 TINY = RunConfig(

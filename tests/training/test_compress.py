@@ -7,17 +7,17 @@ import pytest
 import torch
 from torch import nn
 
-from aigc.errors import UserError
-from aigc.models.optimize import (
-    OptimizationConfig,
+from aigc.compression import compress_checkpoint
+from aigc.core.checkpoint import latest_checkpoint
+from aigc.core.errors import UserError
+from aigc.families.registry import generate, load_checkpoint, load_model
+from aigc.models.compression import (
+    CompressionConfig,
     int8_state,
     load_int8,
     prunable_layers,
     quantize_int8,
 )
-from aigc.sampling.pipeline import generate, load_model
-from aigc.training.checkpoint import latest_checkpoint, load_checkpoint
-from aigc.training.compress import optimize_checkpoint
 
 SEEDS = range(16)
 
@@ -46,10 +46,10 @@ def test_int8_weights_survive_a_checkpoint_exactly():
 
 def test_int8_gan_is_smaller_and_draws_nearly_the_same_images(mlp_gan_run, tmp_path):
     out = tmp_path / "int8"
-    path = optimize_checkpoint(mlp_gan_run, out, OptimizationConfig(quantize="int8"), progress=False)
+    path = compress_checkpoint(mlp_gan_run, out, CompressionConfig(quantize="int8"), progress=False)
     assert path.stat().st_size < 0.35 * ema_bytes(mlp_gan_run)  # int8 weights: a quarter, plus scales
     model, config = load_model(out)
-    assert config.optimization.quantize == "int8" and config.optimization.source.endswith(".safetensors")
+    assert config.compression.quantize == "int8" and config.compression.source.endswith(".safetensors")
     original, _ = load_model(mlp_gan_run)
     a, b = generate(original, SEEDS).float(), generate(model, SEEDS).float()
     assert 0 < (a - b).abs().mean() < 3  # of 255: int8 rounding, not a different model
@@ -57,7 +57,7 @@ def test_int8_gan_is_smaller_and_draws_nearly_the_same_images(mlp_gan_run, tmp_p
 
 def test_bf16_halves_the_file_and_runs_under_autocast(diffusion_run, tmp_path):
     out = tmp_path / "bf16"
-    path = optimize_checkpoint(diffusion_run, out, OptimizationConfig(quantize="bf16"), progress=False)
+    path = compress_checkpoint(diffusion_run, out, CompressionConfig(quantize="bf16"), progress=False)
     assert path.stat().st_size < 0.55 * ema_bytes(diffusion_run)
     model, _ = load_model(out)
     assert model.compute_dtype == torch.bfloat16
@@ -69,9 +69,9 @@ def test_bf16_halves_the_file_and_runs_under_autocast(diffusion_run, tmp_path):
 @pytest.mark.parametrize("structure", ["unstructured", "channels"])
 def test_pruning_zeroes_the_asked_fraction_of_every_layer(gan_run, tmp_path, structure):
     out = tmp_path / structure
-    optimize_checkpoint(gan_run, out, OptimizationConfig(prune=0.3, prune_structure=structure), progress=False)
+    compress_checkpoint(gan_run, out, CompressionConfig(prune=0.3, prune_structure=structure), progress=False)
     model, config = load_model(out)
-    assert config.optimization.prune == 0.3 and config.optimization.prune_structure == structure
+    assert config.compression.prune == 0.3 and config.compression.prune_structure == structure
     layers = prunable_layers(model)
     if structure == "channels":
         assert not bool((layers[-1].weight == 0).any())  # the image-making layer keeps every channel
@@ -87,10 +87,10 @@ def test_pruning_zeroes_the_asked_fraction_of_every_layer(gan_run, tmp_path, str
 
 def test_finetuning_keeps_the_pruned_weights_at_zero(diffusion_run, tmp_path):
     out = tmp_path / "ft"
-    options = OptimizationConfig(prune=0.5, finetune_kimg=0.032)
-    path = optimize_checkpoint(diffusion_run, out, options, progress=False)
+    options = CompressionConfig(prune=0.5, finetune_kimg=0.032)
+    path = compress_checkpoint(diffusion_run, out, options, progress=False)
     start, end = load_checkpoint(latest_checkpoint(diffusion_run)), load_checkpoint(path)
-    assert end.step == start.step + 2 and end.config.optimization.finetune_kimg == 0.032
+    assert end.step == start.step + 2 and end.config.compression.finetune_kimg == 0.032
     model, _ = load_model(path)
     pruned = load_model(out / "checkpoints" / f"{start.step:06d}.safetensors")[0]
     for before, after in zip(prunable_layers(pruned), prunable_layers(model), strict=True):
@@ -104,25 +104,25 @@ def test_finetuning_keeps_the_pruned_weights_at_zero(diffusion_run, tmp_path):
 @pytest.mark.parametrize(
     "first, second, message",
     [
-        (None, OptimizationConfig(), "nothing to do"),
-        (OptimizationConfig(quantize="int8"), OptimizationConfig(prune=0.2), "already quantised (int8)"),
-        (OptimizationConfig(prune=0.2), OptimizationConfig(prune=0.2), "already pruned"),
-        (None, OptimizationConfig(finetune_kimg=1.0), "give --prune too"),
-        (None, OptimizationConfig(prune=0.2, finetune_kimg=1.0, quantize="bf16"), "fine-tune first"),
-        (None, OptimizationConfig(prune=1.0), "between 0 and 1"),
+        (None, CompressionConfig(), "nothing to do"),
+        (CompressionConfig(quantize="int8"), CompressionConfig(prune=0.2), "already quantised (int8)"),
+        (CompressionConfig(prune=0.2), CompressionConfig(prune=0.2), "already pruned"),
+        (None, CompressionConfig(finetune_kimg=1.0), "give --prune too"),
+        (None, CompressionConfig(prune=0.2, finetune_kimg=1.0, quantize="bf16"), "fine-tune first"),
+        (None, CompressionConfig(prune=1.0), "between 0 and 1"),
     ],
 )
 def test_impossible_requests_are_user_errors(gan_run, tmp_path, first, second, message):
     source = gan_run
     if first is not None:
         source = tmp_path / "first"
-        optimize_checkpoint(gan_run, source, first, progress=False)
+        compress_checkpoint(gan_run, source, first, progress=False)
     with pytest.raises(UserError, match=re.escape(message)):
-        optimize_checkpoint(source, tmp_path / "second", second, progress=False)
+        compress_checkpoint(source, tmp_path / "second", second, progress=False)
 
 
 def test_a_pruned_model_can_then_be_quantised(gan_run, tmp_path):
-    optimize_checkpoint(gan_run, tmp_path / "p", OptimizationConfig(prune=0.2), progress=False)
-    optimize_checkpoint(tmp_path / "p", tmp_path / "pq", OptimizationConfig(quantize="bf16"), progress=False)
+    compress_checkpoint(gan_run, tmp_path / "p", CompressionConfig(prune=0.2), progress=False)
+    compress_checkpoint(tmp_path / "p", tmp_path / "pq", CompressionConfig(quantize="bf16"), progress=False)
     _, config = load_model(tmp_path / "pq")
-    assert dataclasses.replace(config.optimization, source="") == OptimizationConfig(quantize="bf16", prune=0.2)
+    assert dataclasses.replace(config.compression, source="") == CompressionConfig(quantize="bf16", prune=0.2)

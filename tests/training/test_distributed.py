@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from aigc.errors import UserError
-from aigc.training import distributed
-from aigc.training.checkpoint import latest_checkpoint, load_checkpoint
+from aigc.core import distributed
+from aigc.core.checkpoint import latest_checkpoint
+from aigc.core.errors import UserError
+from aigc.families.registry import load_checkpoint
 from aigc.training.optim import TrainConfig, split_batch
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "aigc"]

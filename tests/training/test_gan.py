@@ -5,14 +5,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aigc.config import gan_recipe
+from aigc.core.checkpoint import latest_checkpoint, load_state
+from aigc.core.errors import Diverged, UserError
 from aigc.data.augment import cutout, diff_augment, parse_policy, translation
 from aigc.data.datasets import DataConfig
-from aigc.errors import Diverged, UserError
-from aigc.training import gan
-from aigc.training.checkpoint import latest_checkpoint, load_checkpoint, load_state
-from aigc.training.loop import train
-from aigc.training.optim import MicroBatch
+from aigc.families.gan import trainer as gan
+from aigc.families.gan.config import gan_recipe
+from aigc.families.registry import load_checkpoint
+from aigc.runs import train
+from aigc.training.batch import Batch
 
 
 def tiny(recipe: str = "stable", kimg: float = 0.064, **adversarial):
@@ -26,9 +27,9 @@ def tiny(recipe: str = "stable", kimg: float = 0.064, **adversarial):
     )
 
 
-def one_batch() -> list[MicroBatch]:
+def one_batch() -> list[Batch]:
     images = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    return [MicroBatch(images, None, torch.Generator().manual_seed(1))]
+    return [Batch(images, None, torch.Generator().manual_seed(1))]
 
 
 def test_bce_on_probabilities_equals_logistic_on_logits():
@@ -164,7 +165,7 @@ def test_softplus_logistic_loss_is_finite_for_huge_logits():
 def test_in_loop_evaluation_logs_fid_and_class_coverage(tmp_path, monkeypatch):
     import json
 
-    from aigc.sampling.pipeline import load_model
+    from aigc.families.registry import load_model
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     config = tiny()

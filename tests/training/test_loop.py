@@ -4,10 +4,13 @@ import pytest
 import torch
 from tests.training.test_checkpoint import TINY
 
-from aigc.training.checkpoint import latest_checkpoint, load_checkpoint
+from aigc.core.checkpoint import latest_checkpoint
+from aigc.core.device import autocast
+from aigc.families.registry import load_checkpoint
+from aigc.runs import train
+from aigc.training.batch import DataOrder
 from aigc.training.ema import ema_beta
-from aigc.training.loop import DataOrder, train
-from aigc.training.optim import TrainConfig, autocast, learning_rate
+from aigc.training.optim import learning_rate
 
 
 def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
@@ -59,7 +62,7 @@ def test_learning_rate_warms_up_then_stays():
 )
 def test_auto_precision_uses_bf16_only_where_the_cpu_has_it(monkeypatch, precision, capabilities, bf16):
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
-    with autocast(TrainConfig(precision=precision), torch.device("cpu")):
+    with autocast(precision, torch.device("cpu")):
         product = torch.ones(2, 2) @ torch.ones(2, 2)
     assert (product.dtype == torch.bfloat16) == bf16
 

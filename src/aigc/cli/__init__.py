@@ -11,16 +11,16 @@ import os
 import sys
 
 from aigc import __version__
-from aigc.errors import LostProcesses, UserError
+from aigc.core.errors import LostProcesses, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from aigc.cli import data, eval, keys, optimize, report, sample, serve, train
+    from aigc.cli import compress, data, eval, keys, report, sample, serve, train
 
     parser = Parser(prog="aigc", description="Train, sample, evaluate and serve generative image models.")
     parser.add_argument("--version", action="version", version=f"aigc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data, train, sample, eval, report, optimize, serve, keys):
+    for module in (data, train, sample, eval, report, compress, serve, keys):
         module.register(commands)
     return parser
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     who = f"rank {os.environ['RANK']}: " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
     try:
         args = parser.parse_args(argv)
-        from aigc.training.distributed import process_group
+        from aigc.core.distributed import process_group
 
         with process_group():
             return args.run(args) or 0

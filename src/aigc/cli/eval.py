@@ -11,15 +11,14 @@ EXAMPLES = """examples:
 
 
 def register(commands) -> None:
-    from aigc.cli.options import add_command, add_options
+    from aigc.cli.options import add_command, add_options, add_sample_options
     from aigc.evaluation.evaluate import EvalConfig
-    from aigc.sampling.samplers import SampleConfig
 
     parser = add_command(commands, "eval", "score images against a data set", EXAMPLES)
     parser.add_argument("source", help="run directory, checkpoint, folder of images, .npz, or real:NAME/SPLIT")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_options(parser, EvalConfig, "eval")
-    add_options(parser, SampleConfig, "sample")
+    add_sample_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -27,8 +26,8 @@ def run(args) -> int:
     import json
 
     from aigc.cli.options import apply, given
+    from aigc.core.distributed import is_main
     from aigc.evaluation.evaluate import EvalConfig, evaluate
-    from aigc.training.distributed import is_main
 
     config = apply(EvalConfig(), args, "eval")
     report = evaluate(args.source, config, sample_overrides=given(args, "sample"), progress=not args.json)

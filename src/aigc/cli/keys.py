@@ -24,7 +24,7 @@ def register(commands) -> None:
 def run(args) -> int:
     import os
 
-    from aigc.errors import UserError
+    from aigc.core.errors import UserError
     from aigc.serving.access import hash_key, new_key, read_key_file
     from aigc.serving.settings import NAME
 

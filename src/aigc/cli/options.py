@@ -36,9 +36,21 @@ def add_options(parser: argparse.ArgumentParser, cls, path: str, only: set[str] 
             group.add_argument(*flags, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif typing.get_origin(kind) is typing.Literal:
             choices = typing.get_args(kind)
-            group.add_argument(*flags, dest=dest, choices=choices, default=None, help=text)
+            group.add_argument(*flags, dest=dest, type=type(choices[0]), choices=choices, default=None, help=text)
         else:
             group.add_argument(*flags, dest=dest, type=kind, default=None, help=text, metavar=f.name.upper())
+
+
+def add_sample_options(parser: argparse.ArgumentParser) -> None:
+    """The sample settings of every family as flags (a setting another family's model has no use for is
+    refused once the model is loaded)."""
+    from aigc.families.registry import FAMILIES
+
+    added: set[str] = set()
+    for family in FAMILIES.values():
+        names = {f.name for f in dataclasses.fields(family.sample_config)} - added
+        add_options(parser, family.sample_config, "sample", only=names)
+        added |= names
 
 
 def given(args: argparse.Namespace, path: str) -> dict:
@@ -52,7 +64,8 @@ def given(args: argparse.Namespace, path: str) -> dict:
 
 
 def apply(config, args: argparse.Namespace, path: str):
-    """`config` with the fields of component `path` replaced by the flags the user gave."""
+    """`config` with the fields of component `path` replaced by the flags the user gave (checked by the config
+    itself: a bad value is its ConfigError)."""
     values = given(args, path)
     return dataclasses.replace(config, **values) if values else config
 

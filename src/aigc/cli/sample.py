@@ -15,8 +15,7 @@ MAX_IMAGES = 100_000
 
 
 def register(commands) -> None:
-    from aigc.cli.options import add_command, add_options
-    from aigc.sampling.samplers import SampleConfig
+    from aigc.cli.options import add_command, add_sample_options
 
     parser = add_command(commands, "sample", "draw images from a model", EXAMPLES)
     parser.add_argument("model", type=Path, help="run directory (newest checkpoint) or checkpoint .safetensors")
@@ -30,18 +29,19 @@ def register(commands) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    add_options(parser, SampleConfig, "sample")
+    add_sample_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
     import dataclasses
 
-    from aigc.cli.options import apply, given
-    from aigc.errors import UserError
-    from aigc.sampling.pipeline import check_sample_fields, generate, load_model, resolve_device
-    from aigc.sampling.rng import parse_seeds
-    from aigc.utils.images import save_grid, save_per_seed
+    from aigc.cli.options import given
+    from aigc.core.device import resolve_device
+    from aigc.core.errors import UserError
+    from aigc.core.images import save_grid, save_per_seed
+    from aigc.core.rng import parse_seeds
+    from aigc.families.registry import generate, load_model, with_sample
 
     seeds = parse_seeds(args.seeds) if args.seeds else list(range(args.n if args.n is not None else 64))
     if args.n is not None and args.seeds and args.n != len(seeds):
@@ -58,8 +58,7 @@ def run(args) -> int:
 
     device = resolve_device(args.device)
     model, config = load_model(args.model, device)
-    check_sample_fields(given(args, "sample"), config.method)
-    sample = apply(config.sample, args, "sample")
+    sample = with_sample(config, given(args, "sample")).sample
     labels = None if args.class_label is None else [args.class_label] * len(seeds)
     images = generate(model, seeds, labels, sample, batch_size=args.batch_size, device=device, progress=True)
     if per_seed:
@@ -73,7 +72,7 @@ def run(args) -> int:
 
 def check_writable(directory: Path) -> None:
     """Fail before sampling, not after, when the output cannot be written."""
-    from aigc.errors import UserError
+    from aigc.core.errors import UserError
 
     try:
         directory.mkdir(parents=True, exist_ok=True)

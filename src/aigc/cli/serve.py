@@ -43,7 +43,7 @@ def run(args) -> int:
 
     import uvicorn
 
-    from aigc.sampling.pipeline import resolve_device
+    from aigc.core.device import resolve_device
     from aigc.serving.access import read_key_file
     from aigc.serving.app import LOG_CONFIG, json_logger
     from aigc.serving.settings import ServeSettings, load_settings
@@ -86,8 +86,8 @@ def run(args) -> int:
 def served_checkpoints(specs: list[str]) -> dict[str, Path]:
     """{served name: checkpoint file} from `PATH` or `NAME=PATH` arguments; a run directory's newest complete
     checkpoint, named after the directory."""
-    from aigc.errors import UserError
-    from aigc.training.checkpoint import latest_checkpoint, load_checkpoint
+    from aigc.core.checkpoint import latest_checkpoint, read_header
+    from aigc.core.errors import UserError
 
     checkpoints: dict[str, Path] = {}
     for spec in specs:
@@ -96,7 +96,8 @@ def served_checkpoints(specs: list[str]) -> dict[str, Path]:
         if path.is_dir():
             checkpoint, name = latest_checkpoint(path), name or path.resolve().name
         else:
-            checkpoint, name = load_checkpoint(path).path, name or path.stem
+            read_header(path)  # a missing or broken file fails here, before the server starts
+            checkpoint, name = path, name or path.stem
         if name in checkpoints:
             raise UserError(f"two models are named {name!r}; name them apart with NAME=PATH")
         checkpoints[name] = checkpoint
@@ -106,7 +107,7 @@ def served_checkpoints(specs: list[str]) -> dict[str, Path]:
 def check_port_free(host: str, port: int) -> None:
     import socket
 
-    from aigc.errors import UserError
+    from aigc.core.errors import UserError
 
     if port == 0:
         return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from aigc.errors import UserError
+from aigc.core.errors import UserError
 
 
 def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

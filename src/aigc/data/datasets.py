@@ -18,14 +18,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from aigc.core.config import Config
+from aigc.core.errors import UserError
 from aigc.data.download import Resource, data_roots, find_file, locate
-from aigc.errors import UserError
 
 Split = Literal["train", "test"]
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(Config):
     """Which images to train on and how they are served."""
 
     name: str = field(
@@ -33,8 +34,8 @@ class DataConfig:
         metadata={"help": "digits | mnist | fashion-mnist | cifar10 | folder:PATH", "flag": "--data"},
     )
     data_dir: str | None = field(default=None, metadata={"help": "root holding the data set files"})
-    image_size: int | None = field(default=None, metadata={"help": "side in pixels (default: the set's own)"})
-    channels: int | None = field(default=None, metadata={"help": "1 (grayscale) or 3 (RGB); folders only"})
+    image_size: int | None = field(default=None, metadata={"help": "side in pixels (default: the set's own)", "min": 1})
+    channels: Literal[1, 3] | None = field(default=None, metadata={"help": "1 (grayscale) or 3 (RGB); folders only"})
     flip: bool = field(default=False, metadata={"help": "random horizontal flips while training"})
     skip_bad_images: bool = field(default=False, metadata={"help": "skip undecodable files in a folder"})
 

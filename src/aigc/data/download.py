@@ -13,8 +13,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from aigc.errors import UserError
-from aigc.utils.io import file_digest
+from aigc.core.errors import UserError
+from aigc.core.io import file_digest
 
 
 @dataclass(frozen=True)

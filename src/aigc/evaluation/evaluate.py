@@ -20,28 +20,35 @@ from PIL import Image, UnidentifiedImageError
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from aigc.core import distributed
+from aigc.core.config import Config
+from aigc.core.errors import ConfigError, UserError
+from aigc.core.io import atomic_write
 from aigc.data.datasets import IMAGE_SUFFIXES, DataConfig, load_dataset
-from aigc.errors import UserError
 from aigc.evaluation import metrics
 from aigc.evaluation.features import Extractor, InceptionExtractor, load_extractor
-from aigc.training import distributed
-from aigc.utils.io import atomic_write
 
 METRICS = ("fid", "kid", "pr", "coverage", "is")
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class EvalConfig(Config):
     data: str | None = field(default=None, metadata={"help": "reference data set (default: the run's own)"})
     data_dir: str | None = field(default=None, metadata={"help": "root holding the data set files"})
     split: str | None = field(default=None, metadata={"help": "reference split (default: test, or train)"})
     # -n too: under torchrun, whose own parser reads --n as an ambiguous abbreviation of its options
-    n: int = field(default=10_000, metadata={"help": "images to generate / use", "aliases": ("-n",)})
+    n: int = field(default=10_000, metadata={"help": "images to generate / use", "aliases": ("-n",), "min": 2})
     metrics: str = field(default="fid,kid,pr,coverage", metadata={"help": f"comma-separated: {','.join(METRICS)}"})
-    seed: int = field(default=0, metadata={"help": "first seed of the generated images"})
+    seed: int = field(default=0, metadata={"help": "first seed of the generated images", "min": 0})
     features: Literal["aigc", "inception"] = field(
         default="aigc", metadata={"help": "aigc (the data set's CNN) or inception (torch-fidelity, optional)"}
     )
+
+    def check(self) -> None:
+        try:
+            parse_metrics(self.metrics)
+        except UserError as error:
+            raise ConfigError("metrics", self.metrics, str(error)) from None
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:
@@ -196,7 +203,7 @@ def evaluate(
     seeds seed..seed+n-1 and the run's sampling settings, updated by `sample_overrides`), a folder or .npz of
     images, `real:NAME/SPLIT`, or a uint8 tensor [N, C, H, W]. Under torchrun the ranks share the work (each
     generates and extracts a contiguous share of the seeds or images) and all return the same report."""
-    from aigc.sampling.pipeline import check_sample_fields, generate, load_model, sample_fields
+    from aigc.families.registry import generate, load_model, with_sample
 
     started = time.perf_counter()
     progress = progress and distributed.is_main()
@@ -206,7 +213,7 @@ def evaluate(
     model = None
     if not isinstance(source, torch.Tensor) and is_model(Path(source)):
         model, run_config = load_model(source, distributed.device())
-        check_sample_fields(sample_overrides or {}, run_config.method)
+        run_config = with_sample(run_config, sample_overrides or {})
         if config.data is None:
             data_dir = config.data_dir or run_config.data.data_dir
             config = dataclasses.replace(config, data=run_config.data.name, data_dir=data_dir)
@@ -217,10 +224,9 @@ def evaluate(
     if isinstance(source, torch.Tensor):
         images = source
     elif model is not None:
-        sample = dataclasses.replace(run_config.sample, **(sample_overrides or {}))
         seeds = range(config.seed, config.seed + config.n)
-        images = generate(model, distributed.shard(seeds), sample=sample, batch_size=250, progress=progress)
-        settings = {name: getattr(sample, name) for name in sorted(sample_fields(run_config.method))}
+        images = generate(model, distributed.shard(seeds), sample=run_config.sample, batch_size=250, progress=progress)
+        settings = dict(sorted(dataclasses.asdict(run_config.sample).items()))
         report["sampling"] = {**settings, "seeds": f"{seeds.start}-{seeds.stop - 1}"}
     elif str(source).startswith("real:"):
         name, _, split = str(source).removeprefix("real:").partition("/")
@@ -250,24 +256,24 @@ def is_model(path: Path) -> bool:
 
 
 class InLoopEvaluator:
-    """FID (and class coverage, when the data is labelled) of a model during training: the reference statistics
-    are computed once, each call generates `n` images from fixed seeds with the run's sampler."""
+    """FID and class coverage of a model during training: the reference statistics of the run's data set are
+    computed once, each call generates `eval_n` images from fixed seeds with the run's sample settings."""
 
-    def __init__(self, data: str, data_dir: str | None, n: int, labelled: bool):
-        self.n, self.labelled = n, labelled
-        self.extractor = load_extractor(data, distributed.device())
-        _, self.reference_stats = reference(self.extractor, EvalConfig(data=data, data_dir=data_dir), False)
+    def __init__(self, config):
+        self.n = config.train.eval_n
+        self.extractor = load_extractor(config.data.name, distributed.device())
+        reference_config = EvalConfig(data=config.data.name, data_dir=config.data.data_dir)
+        _, self.reference_stats = reference(self.extractor, reference_config, False)
 
     def __call__(self, model, sample) -> dict:
-        from aigc.sampling.pipeline import generate
+        from aigc.families.registry import generate
 
         started = time.perf_counter()
         images = generate(model, distributed.shard(range(self.n)), sample=sample, batch_size=250)
         features, probs = extract(images, self.extractor, self.n)
         values = {"fid": metrics.frechet_distance(self.reference_stats, metrics.gaussian_stats(features))}
-        if self.labelled:
-            coverage = metrics.class_coverage(probs)
-            values["classes_present"] = coverage.classes_present
-            values["class_entropy"] = coverage.normalized_entropy
+        coverage = metrics.class_coverage(probs)  # every aigc extractor is a classifier of the data's classes
+        values["classes_present"] = coverage.classes_present
+        values["class_entropy"] = coverage.normalized_entropy
         values["eval_seconds"] = time.perf_counter() - started
         return values

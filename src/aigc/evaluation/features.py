@@ -21,8 +21,8 @@ from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
-from aigc.errors import UserError
-from aigc.utils.io import file_digest
+from aigc.core.errors import UserError
+from aigc.core.io import file_digest
 
 FEATURE_DIM = 128
 EXTRACTOR_VERSION = 1

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from aigc.core.io import atomic_write, file_digest
 from aigc.data.datasets import DataConfig, ImageDataset, load_dataset
 from aigc.evaluation.features import EXTRACTOR_SIZES, EXTRACTOR_VERSION, ClassifierNet, prepare, weights_path
-from aigc.utils.io import atomic_write, file_digest
 
 # epochs per data set, and the test accuracy the shipped weights must reach
 RECIPES = {"digits": (30, 0.95), "mnist": (3, 0.99), "fashion-mnist": (6, 0.90)}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aigc.errors import UserError
+from aigc.core.config import Config
+from aigc.core.errors import ConfigError
 from aigc.models.precond import Denoiser, PrecondConfig
 from aigc.models.unet import PRESETS, UNet, UNetConfig, default_preset
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Config):
     preset: str | None = field(default=None, metadata={"help": f"U-Net size: {', '.join(PRESETS)} (default: by size)"})
     unet: UNetConfig | None = None  # resolved from the preset
     precond: PrecondConfig = PrecondConfig()
@@ -19,14 +20,15 @@ class ModelConfig:
     channels: int = 0
     num_classes: int = 0  # 0: unconditional
 
+    def check(self) -> None:
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ConfigError("preset", self.preset, f"choose one of {', '.join(PRESETS)}")
+
 
 def resolve_unet(config: ModelConfig) -> UNetConfig:
     if config.unet is not None:
         return config.unet
-    preset = config.preset or default_preset(config.image_size)
-    if preset not in PRESETS:
-        raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[preset]
+    return PRESETS[config.preset or default_preset(config.image_size)]
 
 
 def build_denoiser(config: ModelConfig) -> Denoiser:

@@ -17,26 +17,30 @@ trunk, a linear head, and for classes the projection term <embed(y), features> (
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from aigc.errors import UserError
+from aigc.core.config import Config
+from aigc.core.errors import UserError
 
-ARCHITECTURES = ("mlp", "dcgan", "resnet")
+Architecture = Literal["mlp", "dcgan", "resnet"]
+ARCHITECTURES: tuple[str, ...] = typing.get_args(Architecture)
 
 
 @dataclass(frozen=True)
-class GANModelConfig:
-    generator: str = field(default="dcgan", metadata={"help": f"G architecture: {', '.join(ARCHITECTURES)}"})
-    discriminator: str = field(default="dcgan", metadata={"help": f"D architecture: {', '.join(ARCHITECTURES)}"})
-    z_dim: int = field(default=128, metadata={"help": "latent dimensions"})
+class GANModelConfig(Config):
+    generator: Architecture = field(default="dcgan", metadata={"help": "G architecture"})
+    discriminator: Architecture = field(default="dcgan", metadata={"help": "D architecture"})
+    z_dim: int = field(default=128, metadata={"help": "latent dimensions", "min": 1})
     width: int = field(
         default=16,
-        metadata={"help": "MLP units; conv nets: 2x this at half the image size, x2 per halving, at most 8x"},
+        metadata={"help": "MLP units; conv nets: 2x this at half the image size, x2 per halving, at most 8x", "min": 1},
     )
     spectral_norm: bool = field(default=True, metadata={"help": "spectral normalisation of every D layer"})
     class_conditional: bool = field(
@@ -234,11 +238,6 @@ class Discriminator(nn.Module):
 
 
 def check_config(config: GANModelConfig) -> None:
-    for role, name in (("generator", config.generator), ("discriminator", config.discriminator)):
-        if name not in ARCHITECTURES:
-            raise UserError(f"unknown {role} {name!r}; choose one of {', '.join(ARCHITECTURES)}")
-    if config.z_dim < 1 or config.width < 1:
-        raise UserError("--z-dim and --width must be positive")
     if config.image_size < 8:
         raise UserError(f"images of {config.image_size} px are too small for a GAN; use --image-size 8 or more")
 

@@ -16,18 +16,27 @@ from typing import Literal
 import torch
 from torch import nn
 
+from aigc.core.config import Config
+from aigc.core.errors import ConfigError
+
 
 @dataclass(frozen=True)
-class PrecondConfig:
+class PrecondConfig(Config):
     kind: Literal["edm", "vp"] = field(
         default="edm", metadata={"help": "edm (Karras et al.) or vp (the seed's DDPM)", "flag": "--precond"}
     )
-    sigma_data: float = 0.5  # edm: standard deviation of the training images in [-1, 1]
-    sigma_min: float = 0.002  # edm: the noise range samplers cover
-    sigma_max: float = 80.0
-    num_timesteps: int = 1000  # vp: the discrete DDPM schedule
-    beta_start: float = 1e-4
-    beta_end: float = 0.02
+    sigma_data: float = field(
+        default=0.5, metadata={"above": 0.0}
+    )  # edm: standard deviation of the training images in [-1, 1]
+    sigma_min: float = field(default=0.002, metadata={"above": 0.0})  # edm: the noise range samplers cover
+    sigma_max: float = field(default=80.0, metadata={"above": 0.0})
+    num_timesteps: int = field(default=1000, metadata={"min": 2})  # vp: the discrete DDPM schedule
+    beta_start: float = field(default=1e-4, metadata={"above": 0.0, "below": 1.0})
+    beta_end: float = field(default=0.02, metadata={"above": 0.0, "below": 1.0})
+
+    def check(self) -> None:
+        if self.sigma_min >= self.sigma_max:
+            raise ConfigError("sigma_min", self.sigma_min, f"must be below sigma_max ({self.sigma_max})")
 
 
 def vp_sigmas(config: PrecondConfig) -> torch.Tensor:

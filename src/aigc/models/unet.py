@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aigc.errors import UserError
+from aigc.core.errors import UserError
 
 
 def group_norm(channels: int) -> nn.GroupNorm:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 
@@ -90,7 +90,8 @@ def sample_ddpm(denoiser: DenoiserFn, x: torch.Tensor, sigmas: torch.Tensor, *, 
     return sample_ddim(denoiser, x, sigmas, noise=noise, eta=1.0)
 
 
-SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
+SamplerName = Literal["euler", "heun", "dpmpp-2m", "ddim", "ddpm"]
+SAMPLERS: dict[SamplerName, Callable[..., torch.Tensor]] = {
     "euler": sample_euler,
     "heun": sample_heun,
     "dpmpp-2m": sample_dpmpp_2m,
@@ -102,17 +103,3 @@ SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
 def network_evaluations(sampler: str, num_steps: int) -> int:
     """How many times a sampler calls the denoiser for `num_steps` steps (Heun skips its last correction)."""
     return 2 * num_steps - 1 if sampler == "heun" else num_steps
-
-
-@dataclass(frozen=True)
-class SampleConfig:
-    """How images are drawn: the defaults of `aigc sample`, the snapshot grids and the service. GANs draw in
-    one forward pass and use only `truncation`; diffusion models use the rest."""
-
-    sampler: str = field(default="dpmpp-2m", metadata={"help": f"one of {', '.join(SAMPLERS)}"})
-    steps: int = field(default=10, metadata={"help": "number of sampling steps"})
-    schedule: str | None = field(default=None, metadata={"help": "karras | linspace | leading | trailing (vp)"})
-    guidance: float = field(default=1.0, metadata={"help": "classifier-free guidance scale (1: none)"})
-    truncation: float | None = field(
-        default=None, metadata={"help": "GANs: redraw latent entries beyond this many std devs (lower: less variety)"}
-    )

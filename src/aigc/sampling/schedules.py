@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Literal
 
 import torch
 
-from aigc.errors import UserError
+from aigc.core.errors import UserError
 
 Schedule = Literal["karras", "linspace", "leading", "trailing"]
-SCHEDULES: tuple[str, ...] = ("karras", "linspace", "leading", "trailing")
+SCHEDULES: tuple[Schedule, ...] = typing.get_args(Schedule)
+VP_SCHEDULES = SCHEDULES[1:]  # spacings of a discrete DDPM timestep table
 
 
 def karras_sigmas(num_steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> torch.Tensor:

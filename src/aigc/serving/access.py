@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from aigc.errors import UserError
+from aigc.core.errors import UserError
 
 HASH = re.compile(r"^[0-9a-f]{64}$")
 MAX_TRACKED = 10_000  # callers' buckets kept before full ones are forgotten

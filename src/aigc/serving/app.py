@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
-from aigc.errors import UserError
+from aigc.core.errors import ConfigError, UserError
 from aigc.serving.access import KeyRing, RateLimiter, read_key_file
 from aigc.serving.metrics import Metrics
 from aigc.serving.schemas import encode, headers, request_model, to_job
@@ -139,7 +139,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.exception_handler(UserError)
     async def user_error(request: Request, error: UserError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=422)
+        named = {"field": error.field} if isinstance(error, ConfigError) else {}
+        return JSONResponse({"detail": str(error), **named}, status_code=422)
 
     @app.exception_handler(QueueFull)
     async def queue_full(request: Request, error: QueueFull) -> JSONResponse:

@@ -1,5 +1,6 @@
-"""The wire format of /v1/generate: the request schema, derived from SampleConfig so that every sampling setting
-`aigc sample` has is a request field with the same meaning, and the three response encodings."""
+"""The wire format of /v1/generate: the request schema, derived from the families' sample configs so that every
+sampling setting `aigc sample` has is a request field with the same meaning and checks, and the three response
+encodings."""
 
 from __future__ import annotations
 
@@ -14,13 +15,12 @@ from typing import Annotated, Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from aigc.errors import UserError
-from aigc.sampling.pipeline import default_labels, sample_fields
-from aigc.sampling.samplers import SAMPLERS, SampleConfig
-from aigc.sampling.schedules import SCHEDULES
+from aigc.core.config import describe_fields
+from aigc.core.errors import ConfigError, UserError
+from aigc.core.images import grid_png, image_png, per_seed_name
+from aigc.families.registry import FAMILIES, sample_setting_names, with_sample
 from aigc.serving.service import Job, ServedModel
 from aigc.serving.settings import ServeSettings
-from aigc.utils.images import grid_png, image_png, per_seed_name
 
 FORMATS = {"png-grid": "image/png", "png-zip": "application/zip", "json": "application/json"}
 DEFAULT_N = 16
@@ -28,23 +28,24 @@ MAX_SEED = 2**63 - 1
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
+JSON_KINDS = {"int": int, "float": float, "bool": bool, "choice": str, "text": str}
+JSON_BOUNDS = {"min": "minimum", "max": "maximum", "above": "exclusiveMinimum", "below": "exclusiveMaximum"}
+
+
 def request_model(model_names: list[str], settings: ServeSettings) -> type[BaseModel]:
-    """The pydantic model of a generate request, with the served model names and the server's limits built in,
-    so that a bad field is a 422 naming it before any work is queued."""
-    limits = {
-        "sampler": (Literal[tuple(SAMPLERS)], {}),
-        "schedule": (Literal[SCHEDULES], {}),
-        "steps": (int, {"ge": 1, "le": settings.max_steps}),
-        "guidance": (float, {"ge": 0.0, "le": 100.0}),
-        "truncation": (float, {"gt": 0.0}),
-    }
+    """The pydantic model of a generate request, with the served model names and the server's limits built in.
+    The sample settings of every family are fields; the schema checks their JSON types and documents their
+    bounds, and the model's own sample config checks the values (so a bad value gets the message `aigc sample`
+    gives, as a 422 naming the field)."""
     sampling = {}
-    for f in dataclasses.fields(SampleConfig):
-        kind, bounds = limits[f.name]  # a new SampleConfig field must get its bounds here
-        sampling[f.name] = (
-            kind | None,
-            Field(None, description=f.metadata["help"] + "; default: the model's", **bounds),
-        )
+    for family in FAMILIES.values():
+        for entry in describe_fields(family.sample_config):
+            bounds = {JSON_BOUNDS[k]: v for k, v in entry.items() if k in JSON_BOUNDS}
+            if "choices" in entry:
+                bounds["enum"] = entry["choices"]
+            description = f"{family.name}: {entry['help']}; default: the model's"
+            field = Field(None, description=description, json_schema_extra=bounds)
+            sampling.setdefault(entry["name"], (JSON_KINDS[entry["kind"]] | None, field))
     return create_model(
         "GenerateRequest",
         __config__=ConfigDict(extra="forbid", populate_by_name=True),
@@ -64,7 +65,7 @@ def request_model(model_names: list[str], settings: ServeSettings) -> type[BaseM
 def to_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSettings) -> Job:
     """The work a valid request asks for, with the model's own sampling defaults filled in; UserError (422) for
     what the schema alone cannot tell: a missing model name, disagreeing n and seeds, too many pixels, a setting
-    of the other model family."""
+    of another model family or a value the model's sample config refuses."""
     if request.model is None and len(models) > 1:
         raise UserError(f"several models are served; name one in 'model': {', '.join(models)}")
     served = models[request.model or next(iter(models))]
@@ -74,16 +75,14 @@ def to_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSe
         raise UserError(
             f"{len(seeds)} images of this model are {pixels} pixels; this server allows {settings.max_pixels}"
         )
-    given = {name: getattr(request, name) for name in (f.name for f in dataclasses.fields(SampleConfig))}
-    given = {name: value for name, value in given.items() if value is not None}
-    stray = sorted(set(given) - sample_fields(served.family))
-    if stray:
-        raise UserError(f"{', '.join(stray)}: not a setting of {served.family} models; drop it")
-    sample = dataclasses.replace(served.config.sample, **given)
+    given = {name: getattr(request, name) for name in sample_setting_names() if getattr(request, name) is not None}
+    sample = with_sample(served.config, given).sample
+    if getattr(sample, "steps", 0) > settings.max_steps:
+        raise ConfigError("steps", sample.steps, f"this server allows at most {settings.max_steps}")
     if request.class_label is not None:
         labels = [request.class_label] * len(seeds)
     else:
-        default = default_labels(served.model, seeds)
+        default = served.family.default_labels(served.model, seeds)
         labels = None if default is None else default.tolist()
     return Job(served.name, sample, seeds, labels)
 

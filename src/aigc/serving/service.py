@@ -15,18 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from aigc.config import RunConfig
-from aigc.sampling.pipeline import Model, check_request, generate, load_model, num_classes, sample_fields
-from aigc.sampling.samplers import SAMPLERS, SampleConfig
+from aigc.core.config import describe_fields
+from aigc.families.family import Family
+from aigc.families.registry import family_of, load_model
 from aigc.serving.metrics import Metrics
 
 
 @dataclass
 class ServedModel:
     name: str
-    model: Model
-    config: RunConfig
+    model: nn.Module
+    config: object  # the run config
     path: Path  # the checkpoint file
 
     @property
@@ -36,22 +37,19 @@ class ServedModel:
         return page if self.path.parent.name == "checkpoints" and page.is_file() else None
 
     @property
-    def family(self) -> str:
-        return self.config.method
+    def family(self) -> Family:
+        return family_of(self.config)
 
     def info(self) -> dict:
-        """What a client needs to build a request (GET /v1/models)."""
-        c = self.config.model
+        """What a client needs to build a request (GET /v1/models): the model's sample settings with their
+        defaults and bounds, its classes, and what its family adds."""
         return {
             "name": self.name,
-            "family": self.family,
-            "image_size": c.image_size,
-            "channels": c.channels,
-            "classes": num_classes(self.model),
-            "default_sample": {
-                k: v for k, v in dataclasses.asdict(self.config.sample).items() if k in sample_fields(self.family)
-            },
-            "samplers": list(SAMPLERS) if self.family == "diffusion" else [],
+            "family": self.family.name,
+            **self.family.info(self.model, self.config),
+            "classes": self.family.num_classes(self.model),
+            "default_sample": dataclasses.asdict(self.config.sample),
+            "settings": describe_fields(type(self.config.sample)),
             "checkpoint": self.path.name,  # the training step
             "report": self.report is not None,
         }
@@ -63,7 +61,7 @@ class Job:
     class-conditional."""
 
     model: str
-    sample: SampleConfig
+    sample: object  # the model family's sample config
     seeds: list[int]
     labels: list[int] | None
     result: Future = field(default_factory=Future)  # -> uint8 [len(seeds), C, H, W]
@@ -132,7 +130,7 @@ class Service:
         """UserError when the job asks its model for something it cannot do (a class it lacks, a bad setting)."""
         served = self.loaded()[job.model]
         labels = None if job.labels is None else torch.tensor(job.labels)
-        check_request(served.model, labels, job.sample)
+        served.family.check_request(served.model, labels, job.sample)
 
     def close(self) -> None:
         """Stop taking jobs, finish those queued, and stop the thread."""
@@ -185,7 +183,7 @@ class Service:
         labels = None if batch[0].labels is None else [label for job in batch for label in job.labels]
         start = time.perf_counter()
         try:
-            images = generate(served.model, seeds, labels, batch[0].sample, batch_size=self.max_batch)
+            images = served.family.generate(served.model, seeds, labels, batch[0].sample, batch_size=self.max_batch)
         except Exception as error:
             for job in batch:
                 job.result.set_exception(error)

@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from aigc.errors import UserError
+from aigc.core.errors import UserError
 
 ENV_PREFIX = "AIGC_SERVE_"
 NAME = re.compile(r"^[A-Za-z0-9._-]+$")  # model and key names: safe in URLs, logs and metric labels

@@ -1,10 +1,11 @@
-"""The training loop, in phases: set up the run directory and model, restore a checkpoint, then step until the
-budget (images or minutes) is spent or a signal asks to stop, snapshotting as it goes.
+"""The training loop, for every family, in phases: data and model from the family; where to start (fresh, a
+checkpoint, or weights in memory); the run directory's files; then steps until the budget (images or minutes)
+is spent or a signal asks to stop, logging, evaluating and snapshotting as it goes.
 
 Progress is counted in images seen (`nimg`); the data order is a function of the seed and `nimg`, and the noise
 and augmentation of each micro-batch a function of the seed, the step and the micro-batch's place in the global
 batch, so a resumed run continues exactly as if never stopped - under torchrun too, where each rank takes its
-slice of every global batch (training/distributed.py) and only rank 0 writes.
+slice of every global batch (core/distributed.py) and only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -12,137 +13,67 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import signal
 import sys
 import time
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from aigc.config import RunConfig, to_json
-from aigc.data.augment import random_flip
-from aigc.data.datasets import ImageDataset, load_dataset
-from aigc.errors import Diverged, UserError
-from aigc.models.diffusion import ModelConfig, resolve_unet
-from aigc.models.optimize import keep_pruned, pruned_masks
-from aigc.sampling.pipeline import generate
-from aigc.training import distributed
-from aigc.training.checkpoint import (
+from aigc.core import distributed
+from aigc.core.checkpoint import (
     latest_checkpoint,
-    load_checkpoint,
     load_state,
+    read_checkpoint,
     save_checkpoint,
     save_weights,
     weights_path,
 )
-from aigc.training.optim import MicroBatch, learning_rate, resolved_precision, split_batch
-from aigc.utils.environment import describe_environment
-from aigc.utils.images import save_grid, to_model_space
-from aigc.utils.io import atomic_write_text
+from aigc.core.config import to_json
+from aigc.core.device import resolved_precision
+from aigc.core.environment import describe_environment
+from aigc.core.errors import Diverged
+from aigc.core.images import save_grid
+from aigc.core.io import atomic_write_text
+from aigc.models.compression import keep_pruned, pruned_masks
+from aigc.training.batch import Batch, DataOrder, TrainingData
+from aigc.training.optim import learning_rate, split_batch
+from aigc.training.signals import StopRequest
+from aigc.training.tracker import Tracker
 
 NOISE_STREAM, DROPOUT_STREAM = 0, 1  # keys that keep the two kinds of per-step random streams apart
 
-
-class DataOrder:
-    """Shuffled passes over N items: epoch e is a permutation seeded by (seed, e), so the items of any stretch
-    of training are a pure function of the position in the stream."""
-
-    def __init__(self, num_items: int, seed: int):
-        self.num_items, self.seed = num_items, seed
-        self._epoch, self._permutation = -1, None
-
-    def _epoch_permutation(self, epoch: int) -> torch.Tensor:
-        if epoch != self._epoch:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch, self._permutation = epoch, torch.randperm(self.num_items, generator=generator)
-        return self._permutation
-
-    def indices(self, start: int, count: int) -> torch.Tensor:
-        parts = []
-        while count > 0:
-            epoch, offset = divmod(start, self.num_items)
-            take = min(count, self.num_items - offset)
-            parts.append(self._epoch_permutation(epoch)[offset : offset + take])
-            start, count = start + take, count - take
-        return torch.cat(parts)
+# (sampling model, sample settings) -> {"fid": ..., ...}: the in-loop evaluation of a run
+Evaluator = Callable[[torch.nn.Module, object], dict]
 
 
-def resolve_model(config: RunConfig, dataset: ImageDataset) -> RunConfig:
-    """Fill in what the data decides: image size, channels, classes; and a U-Net preset's numbers."""
-    channels, height, width = dataset.image_shape
-    if height != width:
-        raise UserError(f"images are {height}x{width}; only square images are supported (set --image-size)")
-    conditional = config.model.class_conditional and dataset.labels is not None
-    if config.model.class_conditional and dataset.labels is None and config.method == "gan":
-        raise UserError(f"--conditional needs labels, and {config.data.name} has none; drop --conditional")
-    model = dataclasses.replace(
-        config.model,
-        image_size=height,
-        channels=channels,
-        num_classes=dataset.num_classes if conditional else 0,
-    )
-    if isinstance(model, ModelConfig):
-        model = dataclasses.replace(model, unet=resolve_unet(model))
-    return dataclasses.replace(config, model=model)
+@dataclasses.dataclass
+class Position:
+    """How far a run has come: what a checkpoint's train state restores."""
+
+    step: int = 0
+    nimg: int = 0
+    train_seconds: float = 0.0
+    best_fid: float = math.inf
 
 
-def make_trainer(config: RunConfig, device: torch.device):
-    """The method's trainer: `modules` (checkpointed, with the EMA model as "ema"), `optimizers`,
-    `sampling_model`, and `step(images, labels, step, nimg, generator) -> {name: value}`."""
-    if config.method == "gan":
-        from aigc.training.gan import GANTrainer
+@dataclasses.dataclass
+class Start:
+    """Weights to start from instead of a fresh initialisation ({module name: state dict}, as a checkpoint
+    holds them), at a position; the optimisers start afresh (fine-tuning a compressed model)."""
 
-        return GANTrainer(config, device)
-    from aigc.training.diffusion import DiffusionTrainer
-
-    return DiffusionTrainer(config, device)
+    modules: dict[str, dict[str, torch.Tensor]]
+    step: int
+    nimg: int
 
 
-class StopRequest:
-    """Turns SIGINT/SIGTERM into a flag the loop checks after each step, so the step in flight completes."""
+@dataclasses.dataclass
+class Budget:
+    """More training for a resumed run, on top of what it has done: thousands of images and/or minutes."""
 
-    def __init__(self):
-        self.signal_name: str | None = None
-
-    def __call__(self, signum, frame):
-        self.signal_name = signal.Signals(signum).name
-
-    @contextmanager
-    def installed(self):
-        previous = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield self
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
-
-class Tracker:
-    """metrics.jsonl (always) and TensorBoard (when installed)."""
-
-    def __init__(self, run_dir: Path):
-        self.file = open(run_dir / "metrics.jsonl", "a")
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tensorboard = SummaryWriter(str(run_dir / "tb"))
-        except ImportError:
-            print("notice: tensorboard not installed, logging to metrics.jsonl only (pip install 'aigc[tensorboard]')")
-            self.tensorboard = None
-
-    def log(self, step: int, values: dict) -> None:
-        self.file.write(json.dumps({"step": step, **values}) + "\n")
-        self.file.flush()
-        if self.tensorboard:
-            for key, value in values.items():
-                self.tensorboard.add_scalar(key, value, step)
-
-    def close(self) -> None:
-        self.file.close()
-        if self.tensorboard:
-            self.tensorboard.close()
+    kimg: float | None = None
+    minutes: float | None = None
 
 
 @dataclasses.dataclass
@@ -152,12 +83,24 @@ class Outcome:
     step: int
     nimg: int
     interrupted_by: str | None
-    method: str
+    family: str
 
 
-def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> Outcome:
-    """Train the config's model (diffusion or GAN) into `run_dir`; with `resume`, continue from its newest
-    complete checkpoint. `config` must already hold the run's budget (`train.kimg` / `train.minutes`) as totals.
+def train(
+    family,
+    config,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    more: Budget | None = None,
+    start: Start | None = None,
+    evaluator: Callable[[object], Evaluator] | None = None,
+    progress: bool = True,
+) -> Outcome:
+    """Train `family`'s model as `config` says into `run_dir`. `resume`: continue from the run's newest complete
+    checkpoint (read once), with `more` budget when given; `start`: from weights in memory. `config` holds the
+    budget (`train.kimg` / `train.minutes`) as totals. `evaluator(config)` makes the in-loop evaluation when
+    the config asks for one.
 
     A diverging run (non-finite loss, collapsed discriminator) stops with a checkpoint of its last good state
     and raises `Diverged`.
@@ -165,174 +108,227 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
     run_dir = Path(run_dir)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
-    device, rank, main = distributed.device(), distributed.rank(), distributed.is_main()
+    device = distributed.device()
     micro, accumulation = split_batch(config.train, distributed.world_size())
-    share = micro * accumulation  # this rank's slice of each global batch
 
     # Phase 1: data and model.
-    dataset = load_dataset(config.data)
-    config = resolve_model(config, dataset)
+    config, data = family.training_data(config)
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, batch_per_device=micro))
-    tc = config.train
-    torch.manual_seed(tc.seed)
-    trainer = make_trainer(config, device)
-    images = dataset.images.to(device)
-    labels = dataset.labels.to(device) if config.model.num_classes else None
-    order = DataOrder(len(images), tc.seed)
-    generators = [torch.Generator(device) for _ in range(accumulation)]
-    step, nimg, train_seconds = 0, 0, 0.0
-    best_fid = math.inf
-    last_step = None
-    evaluator = None
-    if tc.eval_every_kimg:
-        from aigc.evaluation.evaluate import InLoopEvaluator
+    torch.manual_seed(config.train.seed)
+    trainer = family.trainer(config, device)
 
-        evaluator = InLoopEvaluator(config.data.name, config.data.data_dir, tc.eval_n, dataset.labels is not None)
-
-    # Phase 2: restore, or start a fresh run directory.
+    # Phase 2: where to start.
+    position = Position()
     if resume:
-        weights = latest_checkpoint(run_dir, need_state=True)
-        checkpoint, state = load_checkpoint(weights), load_state(weights)
+        position, config = restore(trainer, run_dir, config, more)
+    elif start is not None:
         for name, module in trainer.modules.items():
-            module.load_state_dict(checkpoint.modules[name])
-        for name, optimizer in trainer.optimizers.items():
-            optimizer_state = state["optimizers"][name]
-            optimizer_state["state"] = {int(k): v for k, v in optimizer_state["state"].items()}
-            optimizer.load_state_dict(optimizer_state)
-        step, nimg, train_seconds = checkpoint.step, checkpoint.nimg, state["train_seconds"]
-        best_fid = state.get("best_fid", math.inf)
-        last_step = step
-        if main:
-            print(f"resuming {run_dir} from {weights.name} at {nimg / 1000:.1f} kimg")
+            module.load_state_dict(start.modules[name])
+        position = Position(step=start.step, nimg=start.nimg)
     distributed.broadcast_modules(trainer.modules.values())  # one starting point, whatever each rank read
-    # a pruned model being fine-tuned (aigc optimize --finetune-kimg) keeps its zeros through every step
-    masks = pruned_masks(trainer.modules.values()) if config.optimization.prune else []
-    if main:
-        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.json", to_json(config))
-        environment = describe_environment(device, distributed.world_size(), resolved_precision(tc, device))
-        with open(run_dir / "environment.jsonl", "a") as f:  # one line per training session (a resume adds one)
-            f.write(json.dumps({"kimg": nimg / 1000, **environment}) + "\n")
-
-    def budget_spent() -> bool:
-        return (tc.kimg is not None and nimg >= tc.kimg * 1000) or (
-            tc.minutes is not None and train_seconds >= tc.minutes * 60
-        )
-
-    def micro_batches() -> list[MicroBatch]:
-        """This rank's slice of the global batch at `nimg`, as micro-batches, each with its own noise stream."""
-        index = order.indices(nimg, tc.batch)[rank * share : (rank + 1) * share].to(device)
-        torch.manual_seed(distributed.stream_seed(tc.seed, step, DROPOUT_STREAM, rank))
-        batches = []
-        for i, (part, generator) in enumerate(zip(index.split(micro), generators, strict=True)):
-            generator.manual_seed(distributed.stream_seed(tc.seed, step, NOISE_STREAM, rank * accumulation + i))
-            y = to_model_space(images[part])
-            if config.data.flip:
-                y = random_flip(y, generator)
-            if tc.memory_format == "channels_last":
-                y = y.contiguous(memory_format=torch.channels_last)
-            batches.append(MicroBatch(y, None if labels is None else labels[part], generator))
-        return batches
-
-    def evaluate_ema() -> None:
-        nonlocal best_fid
-        values = evaluator(trainer.sampling_model, config.sample)  # every rank generates its share of the seeds
-        if not main:
-            return
-        tracker.log(step, {**values, "kimg": nimg / 1000})
-        if values["fid"] < best_fid:
-            best_fid = values["fid"]
-            best = run_dir / "checkpoints" / "best.safetensors"
-            save_weights(best, config, trainer.modules, step, nimg, extra={"fid": str(best_fid)})
-
-    def snapshot() -> None:
-        nonlocal last_step
-        last_step = step
-        if not main:
-            return
-        state = {
-            "optimizers": {name: optimizer.state_dict() for name, optimizer in trainer.optimizers.items()},
-            "train_seconds": train_seconds,
-            "best_fid": best_fid,
-        }
-        save_checkpoint(run_dir, config, trainer.modules, step, nimg, state)
-        grid = generate(trainer.sampling_model, range(tc.grid_size), sample=config.sample, device=device)
-        save_grid(grid, run_dir / "samples" / f"{step:06d}.png")
+    if distributed.is_main():
+        write_run_files(run_dir, config, device, position)
 
     # Phase 3: optimise.
-    tracker = Tracker(run_dir) if main else None
-    bar = tqdm(
-        total=tc.kimg * 1000 if tc.kimg is not None else tc.minutes * 60,
-        initial=nimg if tc.kimg is not None else train_seconds,
-        unit="img" if tc.kimg is not None else "s",
-        unit_scale=True,
-        disable=not (progress and main),
-        desc=f"train {run_dir.name}",
-    )
-    log_every = max(1, 1000 // tc.batch)
-    window: dict[str, tuple[float, int]] = {}
-    window_images, window_seconds = 0, 0.0
-    next_snapshot = next_multiple(nimg, tc.snapshot_kimg)
-    next_eval = next_multiple(nimg, tc.eval_every_kimg) if evaluator else math.inf
-    stopping = False
-    try:
-        with StopRequest().installed() as stop:
-            while not budget_spent() and not stopping:
-                started = time.perf_counter()
-                values = trainer.step(micro_batches(), step, nimg)
-                keep_pruned(masks)
-                distributed.average_running_statistics(m for name, m in trainer.modules.items() if name != "ema")
-                step, nimg = step + 1, nimg + tc.batch
+    in_loop = evaluator(config) if evaluator is not None and config.train.eval_every_kimg else None
+    session = Session(family, config, run_dir, trainer, data.to(device), position, (micro, accumulation), in_loop)
+    session.last_snapshot = position.step if resume else None  # the checkpoint on disk it started from
+    return session.run(progress)
 
-                # The ranks agree on the time spent (the slowest one's) and on stopping when any was signalled.
-                agreed = torch.tensor([time.perf_counter() - started, float(stop.signal_name is not None)])
-                seconds, signalled = distributed.maximum(agreed).tolist()
-                stopping = signalled > 0
-                train_seconds += seconds
-                for key, value in values.items():  # some values (R1) come only every few steps
-                    total, count = window.get(key, (0.0, 0))
-                    window[key] = (total + value, count + 1)
-                window_images, window_seconds = window_images + tc.batch, window_seconds + seconds
-                bar.update(tc.batch if tc.kimg is not None else seconds)
-                if step % log_every == 0:
-                    averages = {key: total / count for key, (total, count) in window.items()}
-                    if tracker:
-                        tracker.log(
-                            step,
-                            {
-                                **averages,
-                                "lr": learning_rate(tc, nimg),
-                                "kimg": nimg / 1000,
-                                "img_per_s": window_images / window_seconds,
-                                "train_seconds": train_seconds,
-                            },
-                        )
-                    shown = {key: f"{value:.4f}" for key, value in averages.items() if key.startswith("loss")}
-                    bar.set_postfix(**shown, kimg=f"{nimg / 1000:.1f}", ips=f"{window_images / window_seconds:.0f}")
-                    window, window_images, window_seconds = {}, 0, 0.0
-                if nimg >= next_eval:
-                    evaluate_ema()
-                    next_eval = next_multiple(nimg, tc.eval_every_kimg)
-                if nimg >= next_snapshot:
-                    snapshot()
-                    next_snapshot = next_multiple(nimg, tc.snapshot_kimg)
-            if last_step != step:
-                snapshot()
-    except Diverged as error:
-        # When the failing step applied no update, the weights in memory are the last good state; otherwise the
-        # newest checkpoint on disk is.
-        if error.intact and all_finite(trainer.modules.values()):
-            snapshot()
+
+def restore(trainer, run_dir: Path, config, more: Budget | None):
+    """(position, config) of a resumed run: the trainer loaded from the newest complete checkpoint and its
+    state, and the config's budget extended by `more`."""
+    weights = latest_checkpoint(run_dir, need_state=True)
+    checkpoint, state = read_checkpoint(weights), load_state(weights)
+    for name, module in trainer.modules.items():
+        module.load_state_dict(checkpoint.modules[name])
+    for name, optimizer in trainer.optimizers.items():
+        optimizer_state = state["optimizers"][name]
+        optimizer_state["state"] = {int(k): v for k, v in optimizer_state["state"].items()}
+        optimizer.load_state_dict(optimizer_state)
+    position = Position(checkpoint.step, checkpoint.nimg, state["train_seconds"], state.get("best_fid", math.inf))
+    if more is not None:
+        kimg = position.nimg / 1000 + more.kimg if more.kimg is not None else None
+        minutes = position.train_seconds / 60 + more.minutes if more.minutes is not None else None
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, kimg=kimg, minutes=minutes))
+    if distributed.is_main():
+        print(f"resuming {run_dir} from {weights.name} at {position.nimg / 1000:.1f} kimg")
+    return position, config
+
+
+def write_run_files(run_dir: Path, config, device: torch.device, position: Position) -> None:
+    """config.json (the resolved config) and a line of environment.jsonl per training session."""
+    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.json", to_json(config))
+    precision = resolved_precision(config.train.precision, device)
+    environment = describe_environment(device, distributed.world_size(), precision)
+    with open(run_dir / "environment.jsonl", "a") as f:  # a resume adds one
+        f.write(json.dumps({"kimg": position.nimg / 1000, **environment}) + "\n")
+
+
+class Session:
+    """One training session's steps: batches, logging, in-loop evaluation and snapshots."""
+
+    def __init__(self, family, config, run_dir: Path, trainer, data: TrainingData, position: Position, split, in_loop):
+        self.family, self.config, self.run_dir, self.trainer = family, config, run_dir, trainer
+        self.data, self.position, self.in_loop = data, position, in_loop
+        self.micro, self.accumulation = split
+        self.device, self.rank, self.main = distributed.device(), distributed.rank(), distributed.is_main()
+        self.order = DataOrder(len(data.examples), config.train.seed)
+        self.generators = [torch.Generator(self.device) for _ in range(self.accumulation)]
+        # a pruned model being fine-tuned (aigc compress --finetune-kimg) keeps its zeros through every step
+        self.masks = pruned_masks(trainer.modules.values()) if config.compression.prune else []
+        self.last_snapshot: int | None = None  # the step of the newest checkpoint on disk
+        self.tracker: Tracker | None = None
+
+    def budget_spent(self) -> bool:
+        tc, p = self.config.train, self.position
+        return (tc.kimg is not None and p.nimg >= tc.kimg * 1000) or (
+            tc.minutes is not None and p.train_seconds >= tc.minutes * 60
+        )
+
+    def batches(self) -> list[Batch]:
+        """This rank's slice of the global batch at `nimg`, as micro-batches, each with its own noise stream."""
+        tc, step, share = self.config.train, self.position.step, self.micro * self.accumulation
+        index = self.order.indices(self.position.nimg, tc.batch)[self.rank * share : (self.rank + 1) * share]
+        index = index.to(self.device)
+        torch.manual_seed(distributed.stream_seed(tc.seed, step, DROPOUT_STREAM, self.rank))
+        batches = []
+        for i, (part, generator) in enumerate(zip(index.split(self.micro), self.generators, strict=True)):
+            stream = self.rank * self.accumulation + i
+            generator.manual_seed(distributed.stream_seed(tc.seed, step, NOISE_STREAM, stream))
+            data = self.data.prepare(self.data.examples[part], generator)
+            condition = None if self.data.conditions is None else self.data.conditions[part]
+            batches.append(Batch(data, condition, generator))
+        return batches
+
+    def run(self, progress: bool) -> Outcome:
+        tc = self.config.train
+        self.tracker = Tracker(self.run_dir) if self.main else None
+        by_images = tc.kimg is not None
+        bar = tqdm(
+            total=tc.kimg * 1000 if by_images else tc.minutes * 60,
+            initial=self.position.nimg if by_images else self.position.train_seconds,
+            unit="img" if by_images else "s",
+            unit_scale=True,
+            disable=not (progress and self.main),
+            desc=f"train {self.run_dir.name}",
+        )
+        stop = StopRequest()
+        try:
+            with stop.installed():
+                stopped_by_peer = self.steps(bar, stop)
+            if self.last_snapshot != self.position.step:
+                self.snapshot()
+        except Diverged as error:
+            raise self.diverged(error) from None
+        finally:
+            bar.close()
+            if self.tracker:
+                self.tracker.close()
+        interrupted_by = stop.signal_name or ("a signal to another process" if stopped_by_peer else None)
+        checkpoint = weights_path(self.run_dir, self.position.step)
+        return Outcome(
+            self.run_dir, checkpoint, self.position.step, self.position.nimg, interrupted_by, self.family.name
+        )
+
+    def steps(self, bar, stop: StopRequest) -> bool:
+        """Step until the budget is spent or a rank is signalled; whether another rank's signal stopped it."""
+        tc, p = self.config.train, self.position
+        log_every = max(1, 1000 // tc.batch)
+        window = Window()
+        next_snapshot = next_multiple(p.nimg, tc.snapshot_kimg)
+        next_eval = next_multiple(p.nimg, tc.eval_every_kimg) if self.in_loop else math.inf
+        while not self.budget_spent():
+            started = time.perf_counter()
+            values = self.trainer.step(self.batches(), p.step, p.nimg)
+            keep_pruned(self.masks)
+            distributed.average_running_statistics(m for name, m in self.trainer.modules.items() if name != "ema")
+            p.step, p.nimg = p.step + 1, p.nimg + tc.batch
+
+            # The ranks agree on the time spent (the slowest one's) and on stopping when any was signalled.
+            agreed = torch.tensor([time.perf_counter() - started, float(stop.signal_name is not None)])
+            seconds, signalled = distributed.maximum(agreed).tolist()
+            p.train_seconds += seconds
+            window.add(values, tc.batch, seconds)
+            bar.update(tc.batch if tc.kimg is not None else seconds)
+            if p.step % log_every == 0:
+                self.log(window, bar)
+                window = Window()
+            if p.nimg >= next_eval:
+                self.evaluate()
+                next_eval = next_multiple(p.nimg, tc.eval_every_kimg)
+            if p.nimg >= next_snapshot:
+                self.snapshot()
+                next_snapshot = next_multiple(p.nimg, tc.snapshot_kimg)
+            if signalled > 0:
+                return stop.signal_name is None
+        return False
+
+    def log(self, window: Window, bar) -> None:
+        averages, rate = window.averages(), window.images / window.seconds
+        p = self.position
+        if self.tracker:
+            extra = {"lr": learning_rate(self.config.train, p.nimg), "kimg": p.nimg / 1000}
+            self.tracker.log(p.step, {**averages, **extra, "img_per_s": rate, "train_seconds": p.train_seconds})
+        shown = {key: f"{value:.4f}" for key, value in averages.items() if key.startswith("loss")}
+        bar.set_postfix(**shown, kimg=f"{p.nimg / 1000:.1f}", ips=f"{rate:.0f}")
+
+    def evaluate(self) -> None:
+        """The in-loop metrics of the sampling model; a new best FID keeps its weights as best.safetensors."""
+        values = self.in_loop(self.trainer.sampling_model, self.config.sample)  # every rank draws its share
+        if not self.main:
+            return
+        p = self.position
+        self.tracker.log(p.step, {**values, "kimg": p.nimg / 1000})
+        if values["fid"] < p.best_fid:
+            p.best_fid = values["fid"]
+            best = self.run_dir / "checkpoints" / "best.safetensors"
+            save_weights(best, self.config, self.trainer.modules, p.step, p.nimg, extra={"fid": str(p.best_fid)})
+
+    def snapshot(self) -> None:
+        """A checkpoint with its train state, and the grid of the fixed seeds."""
+        p = self.position
+        self.last_snapshot = p.step
+        if not self.main:
+            return
+        state = {
+            "optimizers": {name: optimizer.state_dict() for name, optimizer in self.trainer.optimizers.items()},
+            "train_seconds": p.train_seconds,
+            "best_fid": p.best_fid,
+        }
+        save_checkpoint(self.run_dir, self.config, self.trainer.modules, p.step, p.nimg, state)
+        seeds = range(self.config.train.grid_size)
+        grid = self.family.generate(self.trainer.sampling_model, seeds, sample=self.config.sample, device=self.device)
+        save_grid(grid, self.run_dir / "samples" / f"{p.step:06d}.png")
+
+    def diverged(self, error):
+        """The error to raise for a diverged run, after checkpointing the last good state when memory holds it
+        (the failing step applied no update); otherwise the newest checkpoint on disk is that state."""
+        if error.intact and all_finite(self.trainer.modules.values()):
+            self.snapshot()
         where = "no checkpoint was written yet"
-        if last_step is not None:
-            where = f"the last good state is {weights_path(run_dir, last_step)}"
-        raise Diverged(f"{error}; {where}; start a new run with {trainer.remedy}") from None
-    finally:
-        bar.close()
-        if tracker:
-            tracker.close()
-    interrupted_by = stop.signal_name or ("a signal to another process" if stopping else None)
-    return Outcome(run_dir, weights_path(run_dir, step), step, nimg, interrupted_by, config.method)
+        if self.last_snapshot is not None:
+            where = f"the last good state is {weights_path(self.run_dir, self.last_snapshot)}"
+        return Diverged(f"{error}; {where}; start a new run with {self.family.remedy}")
+
+
+class Window:
+    """Averages of the logged values over the steps since the last log line."""
+
+    def __init__(self):
+        self.sums: dict[str, tuple[float, int]] = {}
+        self.images, self.seconds = 0, 0.0
+
+    def add(self, values: dict[str, float], images: int, seconds: float) -> None:
+        for key, value in values.items():  # some values (R1) come only every few steps
+            total, count = self.sums.get(key, (0.0, 0))
+            self.sums[key] = (total + value, count + 1)
+        self.images, self.seconds = self.images + images, self.seconds + seconds
+
+    def averages(self) -> dict[str, float]:
+        return {key: total / count for key, (total, count) in self.sums.items()}
 
 
 def all_finite(modules) -> bool:
@@ -349,7 +345,7 @@ def report(outcome: Outcome) -> None:
     if outcome.interrupted_by:
         print(
             f"stopped by {outcome.interrupted_by} at {outcome.nimg / 1000:.1f} kimg; checkpoint {outcome.checkpoint}\n"
-            f"resume with: aigc train {outcome.method} --resume {outcome.run_dir}",
+            f"resume with: aigc train {outcome.family} --resume {outcome.run_dir}",
             file=sys.stderr,
         )
     else:

@@ -3,46 +3,61 @@ as gradients accumulated over micro-batches, averaged over ranks, clipped and ap
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
 
-from aigc.errors import UserError
-from aigc.training import distributed
+from aigc.core import distributed
+from aigc.core.config import Config
+from aigc.core.device import Precision
+from aigc.core.errors import UserError
+from aigc.training.batch import Batch
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    batch: int = field(default=64, metadata={"help": "images per optimiser step, over all processes"})
+class TrainConfig(Config):
+    batch: int = field(default=64, metadata={"help": "images per optimiser step, over all processes", "min": 1})
     batch_per_device: int | None = field(
         default=None,
-        metadata={"help": "images per forward pass of each process; less than its share of --batch accumulates"},
+        metadata={
+            "help": "images per forward pass of each process; less than its share of --batch accumulates",
+            "min": 1,
+        },
     )
-    lr: float = field(default=2e-3, metadata={"help": "peak learning rate (a GAN: of G)"})
-    warmup_kimg: float = field(default=5.0, metadata={"help": "linear learning-rate warm-up, thousands of images"})
-    weight_decay: float = 0.0
-    grad_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm (0: off)"})
-    ema_halflife_kimg: float = field(default=50.0, metadata={"help": "EMA half-life in thousands of images"})
-    ema_rampup: float = 0.05  # early on, the EMA half-life is at most this share of the images seen
-    kimg: float | None = field(default=None, metadata={"help": "stop after this many thousand images"})
-    minutes: float | None = field(default=None, metadata={"help": "stop after this many minutes of training"})
-    seed: int = field(default=0, metadata={"help": "seed of initialisation, data order and noise"})
-    precision: Literal["auto", "fp32", "bf16"] = field(
+    lr: float = field(default=2e-3, metadata={"help": "peak learning rate (a GAN: of G)", "above": 0.0})
+    warmup_kimg: float = field(
+        default=5.0, metadata={"help": "linear learning-rate warm-up, thousands of images", "min": 0.0}
+    )
+    weight_decay: float = field(default=0.0, metadata={"min": 0.0})
+    grad_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm (0: off)", "min": 0.0})
+    ema_halflife_kimg: float = field(
+        default=50.0, metadata={"help": "EMA half-life in thousands of images", "min": 0.0}
+    )
+    # early on, the EMA half-life is at most this share of the images seen
+    ema_rampup: float = field(default=0.05, metadata={"min": 0.0})
+    kimg: float | None = field(default=None, metadata={"help": "stop after this many thousand images", "above": 0.0})
+    minutes: float | None = field(
+        default=None, metadata={"help": "stop after this many minutes of training", "above": 0.0}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of initialisation, data order and noise", "min": 0})
+    precision: Precision = field(
         default="auto", metadata={"help": "fp32, bf16 (autocast), or auto: bf16 where the hardware has it natively"}
     )
     memory_format: Literal["contiguous", "channels_last"] = field(
         default="contiguous", metadata={"help": "contiguous or channels_last"}
     )
-    snapshot_kimg: float = field(default=20.0, metadata={"help": "checkpoint and sample grid every N kimg"})
-    grid_size: int = 64  # images in each snapshot grid, seeds 0..grid_size-1
-    eval_every_kimg: float | None = field(
-        default=None, metadata={"help": "FID (+ coverage) of the EMA model every N kimg", "flag": "--eval-every"}
+    snapshot_kimg: float = field(
+        default=20.0, metadata={"help": "checkpoint and sample grid every N kimg", "above": 0.0}
     )
-    eval_n: int = field(default=1000, metadata={"help": "images generated per in-loop evaluation"})
-    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: torch's choice)"})
+    grid_size: int = field(default=64, metadata={"min": 1})  # images in each snapshot grid, seeds 0..grid_size-1
+    eval_every_kimg: float | None = field(
+        default=None,
+        metadata={"help": "FID (+ coverage) of the EMA model every N kimg", "flag": "--eval-every", "above": 0.0},
+    )
+    eval_n: int = field(default=1000, metadata={"help": "images generated per in-loop evaluation", "min": 2})
+    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: torch's choice)", "min": 1})
 
 
 DEFAULT_MINUTES = 10.0  # the budget when neither --kimg nor --minutes is given
@@ -57,28 +72,6 @@ def learning_rate(config: TrainConfig, nimg: int) -> float:
     if config.warmup_kimg <= 0:
         return config.lr
     return config.lr * min(1.0, nimg / (config.warmup_kimg * 1000))
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether `device` computes in bf16 natively; elsewhere bf16 autocast is emulated and slower than fp32."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    capabilities = torch.cpu.get_capabilities()
-    return device.type == "cpu" and bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
-
-
-def resolved_precision(config: TrainConfig, device: torch.device) -> Literal["fp32", "bf16"]:
-    """What `auto` means on `device`."""
-    if config.precision == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
-    return config.precision
-
-
-def autocast(config: TrainConfig, device: torch.device):
-    """The forward passes' precision context: bf16 autocast, or a no-op for fp32."""
-    if resolved_precision(config, device) == "bf16":
-        return torch.autocast(device.type, torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def split_batch(config: TrainConfig, world_size: int) -> tuple[int, int]:
@@ -97,17 +90,10 @@ def split_batch(config: TrainConfig, world_size: int) -> tuple[int, int]:
     return micro, share // micro
 
 
-@dataclass
-class MicroBatch:
-    images: torch.Tensor  # in model space, [-1, 1]
-    labels: torch.Tensor | None
-    generator: torch.Generator  # this micro-batch's own stream: noise, latents, augmentation
+Losses = Callable[[Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
 
-Losses = Callable[[MicroBatch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
-
-
-def accumulate_gradients(micro_batches: Sequence[MicroBatch], losses: Losses) -> dict[str, float]:
+def accumulate_gradients(micro_batches: Sequence[Batch], losses: Losses) -> dict[str, float]:
     """Backpropagate the mean over micro-batches of the total that `losses` returns with its named terms; the
     terms come back averaged over micro-batches and ranks (one read from the device), so every rank sees the same
     values and takes the same decisions on them."""

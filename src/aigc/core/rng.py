@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from aigc.errors import UserError
+from aigc.core.errors import UserError
 
 
 class PerSampleNoise:

@@ -1,8 +1,9 @@
 """Diffusion training objectives: each returns a per-sample loss [N] for a denoiser D(x, sigma, labels).
 
-Both draw their noise from the generator they are given, so a training run is reproducible and resumable.
-Class labels are replaced by the null class with probability `label_dropout`, which trains the unconditional
-denoiser that classifier-free guidance needs.
+Both draw their noise from the generator they are given, so a training run is reproducible and resumable, and
+both work on data of any shape [N, ...] (images, clips, latents): sigma broadcasts over the trailing dimensions
+and the loss averages over them. Class labels are replaced by the null class with probability `label_dropout`,
+which trains the unconditional denoiser that classifier-free guidance needs.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from dataclasses import dataclass, field
 
 import torch
 
+from aigc.core.config import Config
 from aigc.models.precond import Denoiser
 
 
 @dataclass(frozen=True)
-class LossConfig:
+class LossConfig(Config):
     p_mean: float = -1.2  # edm: ln(sigma) ~ N(p_mean, p_std^2) (Karras et al. 2022, Table 1)
-    p_std: float = 1.2
-    label_dropout: float = field(default=0.1, metadata={"help": "share of labels dropped for guidance"})
+    p_std: float = field(default=1.2, metadata={"above": 0.0})
+    label_dropout: float = field(
+        default=0.1, metadata={"help": "share of labels dropped for guidance", "min": 0.0, "below": 1.0}
+    )
 
 
 def drop_labels(labels: torch.Tensor | None, null_label: int, p: float, generator: torch.Generator):
@@ -28,8 +32,18 @@ def drop_labels(labels: torch.Tensor | None, null_label: int, p: float, generato
     return torch.where(drop, torch.full_like(labels, null_label), labels)
 
 
-def standard_normal(like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    return torch.randn(like.shape, generator=generator, device=generator.device).to(like.device, like.dtype)
+def standard_normal(shape, like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return torch.randn(shape, generator=generator, device=generator.device).to(like.device, like.dtype)
+
+
+def per_sample(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """[N] -> [N, 1, ..., 1], broadcasting over the trailing dimensions of `like`."""
+    return values.reshape(-1, *[1] * (like.ndim - 1))
+
+
+def sample_mean(values: torch.Tensor) -> torch.Tensor:
+    """[N, ...] -> [N]: the mean over everything but the batch dimension."""
+    return values.mean(dim=tuple(range(1, values.ndim)))
 
 
 class EDMLoss:
@@ -41,12 +55,12 @@ class EDMLoss:
 
     def __call__(self, denoiser: Denoiser, y: torch.Tensor, labels, generator: torch.Generator) -> torch.Tensor:
         sd = self.sigma_data
-        log_sigma = self.config.p_mean + self.config.p_std * standard_normal(y[:, 0, 0, 0], generator)
-        sigma = log_sigma.exp()[:, None, None, None]
+        log_sigma = self.config.p_mean + self.config.p_std * standard_normal(y.shape[:1], y, generator)
+        sigma = per_sample(log_sigma.exp(), y)
         weight = (sigma**2 + sd**2) / (sigma * sd) ** 2
         labels = drop_labels(labels, denoiser.net.num_classes, self.config.label_dropout, generator)
-        x = y + sigma * standard_normal(y, generator)
-        return (weight * (denoiser(x, sigma.flatten(), labels) - y) ** 2).mean(dim=(1, 2, 3))
+        x = y + sigma * standard_normal(y.shape, y, generator)
+        return sample_mean(weight * (denoiser(x, sigma.flatten(), labels) - y) ** 2)
 
 
 class VPLoss:
@@ -59,10 +73,10 @@ class VPLoss:
     def __call__(self, denoiser: Denoiser, y: torch.Tensor, labels, generator: torch.Generator) -> torch.Tensor:
         table = denoiser.timestep_sigmas
         t = torch.randint(len(table), y.shape[:1], generator=generator, device=generator.device).to(y.device)
-        sigma = table[t].float()[:, None, None, None]
+        sigma = per_sample(table[t].float(), y)
         labels = drop_labels(labels, denoiser.net.num_classes, self.config.label_dropout, generator)
-        x = y + sigma * standard_normal(y, generator)
-        return ((denoiser(x, sigma.flatten(), labels) - y) ** 2 / sigma**2).mean(dim=(1, 2, 3))
+        x = y + sigma * standard_normal(y.shape, y, generator)
+        return sample_mean((denoiser(x, sigma.flatten(), labels) - y) ** 2 / sigma**2)
 
 
 def make_loss(config: LossConfig, denoiser: Denoiser):

@@ -10,42 +10,19 @@ scaled by k (Karras et al. 2020), it costs a fraction of a step on average.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 
+from aigc.core.device import autocast
+from aigc.core.errors import Diverged, check_finite
 from aigc.data.augment import diff_augment, parse_policy
-from aigc.errors import Diverged, check_finite
+from aigc.families.gan.config import AdversarialConfig
 from aigc.models.gan import build_discriminator, build_generator
+from aigc.training.batch import Batch
 from aigc.training.ema import EMA, ema_beta
-from aigc.training.optim import (
-    MicroBatch,
-    TrainConfig,
-    accumulate_gradients,
-    apply_gradients,
-    autocast,
-    learning_rate,
-)
+from aigc.training.optim import TrainConfig, accumulate_gradients, apply_gradients, learning_rate
 
 COLLAPSE_LOSS = 1e-3  # a D loss below this means D separates real from fake perfectly
-
-
-@dataclass(frozen=True)
-class AdversarialConfig:
-    loss: Literal["bce", "logistic", "hinge"] = field(default="hinge", metadata={"help": "GAN loss"})
-    lr_d: float = field(default=4e-4, metadata={"help": "discriminator learning rate (--lr is G's)"})
-    beta1: float = field(default=0.5, metadata={"help": "Adam beta1 of both networks"})
-    beta2: float = field(default=0.999, metadata={"help": "Adam beta2 of both networks"})
-    r1_gamma: float = field(default=0.1, metadata={"help": "R1 penalty weight on real images (0: off)"})
-    r1_every: int = field(default=16, metadata={"help": "apply R1 every k steps (lazy regularisation)"})
-    augment: str = field(
-        default="translation", metadata={"help": "DiffAugment: comma list of translation,cutout,color, or none"}
-    )
-    collapse_steps: int = field(
-        default=2000, metadata={"help": "stop when D's loss stays ~0 for this many steps (0: never)"}
-    )
 
 
 def d_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -70,13 +47,11 @@ def r1_penalty(real: torch.Tensor, score) -> torch.Tensor:
     real = real.detach().requires_grad_(True)
     scores = score(real)
     (grad,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
-    return grad.square().sum(dim=(1, 2, 3)).mean()
+    return grad.square().sum(dim=tuple(range(1, grad.ndim))).mean()
 
 
 class GANTrainer:
     """G, D, the EMA of G and their optimisers; `step` does one D update then one G update on a real batch."""
-
-    remedy = "a lower --lr/--lr-d, a larger --r1-gamma or another --loss"
 
     def __init__(self, config, device: torch.device):
         self.adversarial: AdversarialConfig = config.adversarial
@@ -94,14 +69,14 @@ class GANTrainer:
         }
         self.modules = {"generator": self.generator, "discriminator": self.discriminator, "ema": self.ema.model}
         self.policy = parse_policy(self.adversarial.augment)
-        self.autocast = autocast(self.train_config, device)
+        self.autocast = autocast(self.train_config.precision, device)
         self.steps_collapsed = 0
 
     @property
     def sampling_model(self):
         return self.ema.model
 
-    def step(self, micro_batches: list[MicroBatch], step: int, nimg: int) -> dict[str, float]:
+    def step(self, batches: list[Batch], step: int, nimg: int) -> dict[str, float]:
         adv, tc = self.adversarial, self.train_config
         G, D = self.generator.train(), self.discriminator.train()
         scale = learning_rate(tc, nimg) / tc.lr
@@ -109,34 +84,34 @@ class GANTrainer:
         self.optimizers["discriminator"].param_groups[0]["lr"] = adv.lr_d * scale
         lazy_r1 = adv.r1_gamma > 0 and step % adv.r1_every == 0
 
-        def score(images: torch.Tensor, micro: MicroBatch) -> torch.Tensor:
+        def score(images: torch.Tensor, batch: Batch) -> torch.Tensor:
             """D's float32 scores of augmented images; the losses and R1's gradient stay in float32."""
             with self.autocast:
-                return D(diff_augment(images, self.policy, micro.generator), micro.labels).float()
+                return D(diff_augment(images, self.policy, batch.generator), batch.condition).float()
 
-        def generate(micro: MicroBatch) -> torch.Tensor:
-            n, device = len(micro.images), micro.generator.device
-            z = torch.randn(n, G.z_dim, generator=micro.generator, device=device).to(micro.images.device)
+        def generate(batch: Batch) -> torch.Tensor:
+            n, device = len(batch.data), batch.generator.device
+            z = torch.randn(n, G.z_dim, generator=batch.generator, device=device).to(batch.data.device)
             with self.autocast:
-                return G(z, micro.labels)
+                return G(z, batch.condition)
 
-        def d_losses(micro: MicroBatch):
+        def d_losses(batch: Batch):
             """Real up, generated down, plus R1 on the lazy steps."""
             with torch.no_grad():
-                fake = generate(micro)
-            terms = {"loss_d": d_loss(adv.loss, score(micro.images, micro), score(fake, micro))}
+                fake = generate(batch)
+            terms = {"loss_d": d_loss(adv.loss, score(batch.data, batch), score(fake, batch))}
             if not lazy_r1:
                 return terms["loss_d"], terms
-            terms["r1"] = r1_penalty(micro.images, lambda images: score(images, micro))
+            terms["r1"] = r1_penalty(batch.data, lambda images: score(images, batch))
             return terms["loss_d"] + terms["r1"] * (adv.r1_gamma / 2 * adv.r1_every), terms
 
-        def g_losses(micro: MicroBatch):
+        def g_losses(batch: Batch):
             """Fool the updated D."""
-            loss = g_loss(adv.loss, score(generate(micro), micro))
+            loss = g_loss(adv.loss, score(generate(batch), batch))
             return loss, {"loss_g": loss}
 
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
-        values = accumulate_gradients(micro_batches, d_losses)
+        values = accumulate_gradients(batches, d_losses)
         check_finite("discriminator loss", values["loss_d"], step)
         self._watch_collapse(values["loss_d"], step)
         if lazy_r1:
@@ -145,7 +120,7 @@ class GANTrainer:
 
         D.requires_grad_(False)
         self.optimizers["generator"].zero_grad(set_to_none=True)
-        values |= accumulate_gradients(micro_batches, g_losses)
+        values |= accumulate_gradients(batches, g_losses)
         D.requires_grad_(True)
         check_finite("generator loss", values["loss_g"], step, intact=False)  # D was already updated
         apply_gradients(self.optimizers["generator"], G, tc.grad_clip)

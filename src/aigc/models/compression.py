@@ -1,6 +1,6 @@
-"""Post-training optimisation of a trained generator (the EMA model a checkpoint samples with): magnitude pruning,
-dynamic int8 quantisation of the Linear layers, and bf16 weights. The result is a normal checkpoint whose config
-records the transform (`OptimizationConfig`), so `load_model` rebuilds it and sample/eval/serve use it unchanged.
+"""Post-training compression of a trained model (the one a checkpoint samples with): magnitude pruning, dynamic
+int8 quantisation of the Linear layers, and bf16 weights. The result is a normal checkpoint whose config records
+the transform (`CompressionConfig`), so `load_compressed` rebuilds it and sample/eval/serve use it unchanged.
 
 - Pruning zeroes weights of every Conv/ConvTranspose/Linear layer, per layer: the smallest |w| (unstructured) or
   the output channels of least L2 norm (channels; all but the image-making last layer). Tensors stay dense, so
@@ -21,21 +21,26 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize, prune
 
-from aigc.errors import UserError
+from aigc.core.config import Config
+from aigc.core.errors import UserError
 
 PRUNABLE = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 
 @dataclass(frozen=True)
-class OptimizationConfig:
+class CompressionConfig(Config):
     quantize: Literal["none", "int8", "bf16"] = field(
         default="none", metadata={"help": "int8: dynamic int8 Linear layers; bf16: bfloat16 weights and compute"}
     )
-    prune: float = field(default=0.0, metadata={"help": "fraction of each layer's weights to zero (0: none)"})
+    prune: float = field(
+        default=0.0, metadata={"help": "fraction of each layer's weights to zero (0: none)", "min": 0.0, "below": 1.0}
+    )
     prune_structure: Literal["unstructured", "channels"] = field(
         default="unstructured", metadata={"help": "zero single weights, or whole output channels"}
     )
-    finetune_kimg: float = field(default=0.0, metadata={"help": "train this much more after pruning, keeping zeros"})
+    finetune_kimg: float = field(
+        default=0.0, metadata={"help": "train this much more after pruning, keeping zeros", "min": 0.0}
+    )
     source: str = ""  # the checkpoint this one was made from
 
 
@@ -79,11 +84,6 @@ def pruned_masks(modules) -> list[tuple[torch.Tensor, torch.Tensor]]:
 def keep_pruned(masks) -> None:
     for weight, keep in masks:
         weight.mul_(keep)
-
-
-def zero_fraction(module: nn.Module) -> float:
-    weights = [layer.weight.detach() for layer in prunable_layers(module)]
-    return sum(int((w == 0).sum()) for w in weights) / max(1, sum(w.numel() for w in weights))
 
 
 def quantize_int8(model: nn.Module) -> nn.Module:
@@ -143,3 +143,14 @@ def load_int8(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
 
 def bf16_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+
+
+def load_compressed(model: nn.Module, state: dict[str, torch.Tensor], compression: CompressionConfig) -> nn.Module:
+    """`model` (freshly built) with the weights `state` of a checkpoint compressed as `compression` records:
+    int8 Linear layers rebuilt, bf16 weights widened on the way in with bf16 compute kept."""
+    if compression.quantize == "int8":
+        return load_int8(model, state)
+    model.load_state_dict(state)
+    if compression.quantize == "bf16":
+        model.compute_dtype = torch.bfloat16
+    return model

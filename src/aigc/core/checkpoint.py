@@ -1,9 +1,10 @@
-"""Checkpoints: `NNNNNN.safetensors` (the weights of every module of a run - diffusion: model and EMA; GAN:
-generator, discriminator and EMA of the generator - with the resolved run config in its metadata) and
-`NNNNNN.state.safetensors` (optimizer, counters, RNG states) for exact resumption. No pickle anywhere.
+"""Checkpoints: `NNNNNN.safetensors` (the weights of every named module of a run - e.g. diffusion: model and
+EMA; GAN: generator, discriminator and EMA of the generator - with the resolved run config as JSON in its
+metadata) and `NNNNNN.state.safetensors` (optimisers and counters) for exact resumption. No pickle anywhere.
 
 Both are written atomically, the state file first: a weights file on disk therefore always has its state
-beside it, and `latest_checkpoint` only picks a pair that both open cleanly.
+beside it, and `latest_checkpoint` only picks a pair whose headers open cleanly. This layer keeps the config as
+the JSON object it reads; the family registry turns it into the family's run config.
 """
 
 from __future__ import annotations
@@ -11,24 +12,26 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from aigc.config import RunConfig, from_json_dict, to_json
-from aigc.errors import UserError
-from aigc.utils.io import atomic_write
+from aigc.core.config import to_json
+from aigc.core.errors import UserError
+from aigc.core.io import atomic_write
 
 CHECKPOINT_NAME = re.compile(r"^(\d{6,})\.safetensors$")
 
 
 @dataclass
 class Checkpoint:
-    config: RunConfig
-    modules: dict[str, dict[str, torch.Tensor]]  # module name -> its state dict; "ema" is the one to sample
+    config: Any  # the run config: its JSON object here, the family's dataclass once the registry has read it
+    modules: dict[str, dict[str, torch.Tensor]]  # module name -> its state dict
     step: int
     nimg: int
     path: Path
@@ -42,7 +45,7 @@ def state_path(weights: Path) -> Path:
     return weights.with_name(weights.name.replace(".safetensors", ".state.safetensors"))
 
 
-def save_checkpoint(run_dir: Path, config: RunConfig, modules: dict, step: int, nimg: int, state: dict) -> Path:
+def save_checkpoint(run_dir: Path, config, modules: dict, step: int, nimg: int, state: dict) -> Path:
     """Write the train state, then the weights; returns the weights path."""
     path = weights_path(run_dir, step)
     meta, tensors = _flatten_state(state)
@@ -51,9 +54,9 @@ def save_checkpoint(run_dir: Path, config: RunConfig, modules: dict, step: int, 
     return path
 
 
-def save_weights(path: Path, config: RunConfig, modules: dict, step: int, nimg: int, extra: dict | None = None) -> None:
-    """The modules' weights ({name: nn.Module or its state dict}, stored as "name.param") with the run config (and
-    any `extra` string metadata), written atomically."""
+def save_weights(path: Path, config, modules: dict, step: int, nimg: int, extra: dict | None = None) -> None:
+    """The modules' weights ({name: nn.Module or its state dict}, stored as "name.param") with the run config (a
+    config dataclass, and any `extra` string metadata), written atomically."""
     weights = {
         f"{name}.{key}": value.detach().cpu().contiguous()
         for name, module in modules.items()
@@ -63,32 +66,41 @@ def save_weights(path: Path, config: RunConfig, modules: dict, step: int, nimg: 
     atomic_write(path, lambda tmp: save_file(weights, tmp, metadata=metadata))
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a weights file; any problem with it is a UserError naming the file."""
+def read_header(path: str | Path) -> dict:
+    """The metadata of an aigc weights file, its "config" as a JSON object, reading only the file's header;
+    UserError naming the file when it is missing, torn or not ours."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; pass a run directory or a .safetensors file")
     try:
         with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            if metadata.get("format") != "aigc":
-                raise UserError(f"{path} is a safetensors file but not an aigc checkpoint")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as error:
-        if isinstance(error, UserError):
-            raise
+            metadata = dict(f.metadata() or {})
+    except (SafetensorError, OSError) as error:
         raise UserError(f"{path} is not a readable safetensors checkpoint (truncated or corrupt: {error})") from None
+    if metadata.get("format") != "aigc":
+        raise UserError(f"{path} is a safetensors file but not an aigc checkpoint")
     try:
-        config = from_json_dict(json.loads(metadata["config"]), str(path))
+        metadata["config"] = json.loads(metadata["config"])
     except (KeyError, json.JSONDecodeError):
         raise UserError(f"{path}: the checkpoint's config is missing or corrupt") from None
-    modules: dict[str, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        name, _, parameter = key.partition(".")
-        modules.setdefault(name, {})[parameter] = value
-    if "ema" not in modules:
-        raise UserError(f"{path}: the checkpoint holds no EMA weights (not written by aigc train)")
-    return Checkpoint(config, modules, int(metadata["step"]), int(metadata["nimg"]), path)
+    return metadata
+
+
+def read_checkpoint(path: str | Path, modules: Collection[str] | None = None) -> Checkpoint:
+    """Read a weights file (only the named `modules` when given), its config as a JSON object; any problem with
+    it is a UserError naming the file."""
+    path = Path(path)
+    metadata = read_header(path)
+    weights: dict[str, dict[str, torch.Tensor]] = {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            for key in f.keys():
+                name, _, parameter = key.partition(".")
+                if modules is None or name in modules:
+                    weights.setdefault(name, {})[parameter] = f.get_tensor(key)
+    except (SafetensorError, OSError) as error:
+        raise UserError(f"{path} is not a readable safetensors checkpoint (truncated or corrupt: {error})") from None
+    return Checkpoint(metadata["config"], weights, int(metadata["step"]), int(metadata["nimg"]), path)
 
 
 def load_state(weights: Path) -> dict:
@@ -102,6 +114,15 @@ def load_state(weights: Path) -> dict:
     return _unflatten_state(tensors, meta)
 
 
+def _check_state_header(weights: Path) -> None:
+    path = state_path(weights)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            json.loads((f.metadata() or {})["state"])
+    except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as error:
+        raise UserError(f"{path}: train state unreadable ({error})") from None
+
+
 def checkpoints_newest_first(run_dir: Path) -> list[Path]:
     directory = Path(run_dir) / "checkpoints"
     found = [p for p in directory.glob("*.safetensors") if CHECKPOINT_NAME.match(p.name)]
@@ -109,23 +130,25 @@ def checkpoints_newest_first(run_dir: Path) -> list[Path]:
 
 
 def latest_checkpoint(run_dir: str | Path, need_state: bool = False) -> Path:
-    """The newest checkpoint whose files open cleanly; broken ones are reported and skipped."""
+    """The newest checkpoint whose files open cleanly; broken ones are reported and skipped. Only headers are
+    read here (safetensors checks that a header's tensors fit the file, so a torn or truncated file fails): the
+    caller then loads the one chosen, once."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory {run_dir} does not exist")
     for path in checkpoints_newest_first(run_dir):
         try:
-            load_checkpoint(path)
+            read_header(path)
             if need_state:
-                load_state(path)
+                _check_state_header(path)
             return path
         except UserError as error:
             print(f"warning: skipping {path.name}: {error}", file=sys.stderr)
     raise UserError(f"{run_dir} holds no complete checkpoint; train one first (aigc train ... --out {run_dir})")
 
 
-# The train state mixes tensors (optimizer moments, RNG states) and JSON scalars; nested dicts are
-# flattened into "a.b.c" tensor names and a JSON tree with {"$tensor": name} placeholders.
+# The train state mixes tensors (optimizer moments) and JSON scalars; nested dicts are flattened into "a.b.c"
+# tensor names and a JSON tree with {"$tensor": name} placeholders.
 
 
 def _flatten_state(state, prefix: str = "", tensors: dict | None = None):

@@ -1,6 +1,6 @@
 """The exceptions the CLI turns into one `error: ...` line: UserError ("the user asked for something we cannot
-do", exit status 2) and LostProcesses (a torchrun job lost one of its processes, exit status 1). Anything else
-is a bug and keeps its traceback.
+do", exit status 2; ConfigError is the one a config field raises) and LostProcesses (a torchrun job lost one of
+its processes, exit status 1). Anything else is a bug and keeps its traceback.
 """
 
 import math
@@ -8,6 +8,14 @@ import math
 
 class UserError(ValueError):
     """A problem with user input (a flag, a file, a request): the message says what and how to fix it."""
+
+
+class ConfigError(UserError):
+    """A config field holds a value it cannot take; `field` names it (the service answers 422 with it)."""
+
+    def __init__(self, field: str, value, problem: str):
+        super().__init__(f"{field} = {value!r}: {problem}")
+        self.field = field
 
 
 class LostProcesses(RuntimeError):

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from aigc.errors import LostProcesses
+from aigc.core.errors import LostProcesses
 
 TIMEOUT_ENV = "AIGC_DIST_TIMEOUT"  # seconds a collective may wait for the other ranks before the job fails
 DEFAULT_TIMEOUT = 600.0

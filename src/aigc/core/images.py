@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from aigc.utils.io import atomic_write_bytes
+from aigc.core.io import atomic_write_bytes
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,49 @@
+"""The run config of a diffusion model and its sample settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aigc.core.config import Config
+from aigc.core.errors import ConfigError
+from aigc.data.datasets import DataConfig
+from aigc.families.diffusion.losses import LossConfig
+from aigc.families.family import FORMAT_VERSION
+from aigc.models.compression import CompressionConfig
+from aigc.models.diffusion import ModelConfig
+from aigc.sampling.samplers import SamplerName
+from aigc.sampling.schedules import VP_SCHEDULES, Schedule
+from aigc.training.optim import TrainConfig
+
+MAX_STEPS = 1000
+
+
+@dataclass(frozen=True)
+class DiffusionSampleConfig(Config):
+    """How images are drawn: the defaults of `aigc sample`, the snapshot grids and the service."""
+
+    sampler: SamplerName = field(default="dpmpp-2m", metadata={"help": "the ODE/SDE solver"})
+    steps: int = field(default=10, metadata={"help": "number of sampling steps", "min": 1, "max": MAX_STEPS})
+    schedule: Schedule | None = field(
+        default=None, metadata={"help": "noise levels: karras, or linspace | leading | trailing (vp models)"}
+    )
+    guidance: float = field(
+        default=1.0, metadata={"help": "classifier-free guidance scale (1: none)", "min": 0.0, "max": 100.0}
+    )
+
+
+@dataclass(frozen=True)
+class DiffusionRunConfig(Config):
+    family: Literal["diffusion"] = "diffusion"
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    train: TrainConfig = TrainConfig()
+    sample: DiffusionSampleConfig = DiffusionSampleConfig()
+    compression: CompressionConfig = CompressionConfig()
+    format_version: int = FORMAT_VERSION
+
+    def check(self) -> None:
+        if self.sample.schedule in VP_SCHEDULES and self.model.precond.kind != "vp":
+            raise ConfigError("schedule", self.sample.schedule, "applies to vp (DDPM) models; use karras")

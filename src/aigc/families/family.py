@@ -1,0 +1,132 @@
+"""What a family of models is to the rest of aigc: the one interface the CLI, the training loop, generation, the
+evaluator, the service and the report are written against. Each family (diffusion, gan, ...) is a package with
+one subclass of `Family`, entered once in `families/registry.py`; nothing outside the family's package asks
+which family it is dealing with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from aigc.core.device import model_device
+from aigc.core.errors import UserError
+from aigc.core.rng import PerSampleNoise
+from aigc.sampling.pipeline import generate_batches
+
+FORMAT_VERSION = 2  # of a run config's JSON; the registry upgrades older ones on reading
+
+# (per-sample noise, conditions [N, ...] or None) -> a batch in model space (images: float [N, C, H, W] in [-1, 1])
+Draw = Callable[[PerSampleNoise, torch.Tensor | None], torch.Tensor]
+
+
+class Family:
+    """One kind of generative model. Subclasses set the class attributes and implement the methods."""
+
+    name: ClassVar[str]  # the public name: `aigc train NAME`, the run config's `family`, /v1/models
+    help: ClassVar[str]  # one line for `aigc train --help`
+    examples: ClassVar[str]  # the end of `aigc train NAME --help`
+    run_config: ClassVar[type]  # the frozen Config dataclass of a run, with `family`, `data`, `train`, `sample`
+    sample_config: ClassVar[type]  # the frozen Config dataclass of how outputs are drawn (`run_config.sample`)
+    flag_components: ClassVar[tuple[str, ...]]  # the run config's parts (paths) that `aigc train` takes flags for
+    recipes: ClassVar[dict[str, Callable[[], Any]]] = {}  # named starting configs; the first is the default
+    sampling_modules: ClassVar[tuple[str, ...]] = ("ema",)  # the checkpoint's modules that sampling reads
+    model_type: ClassVar[type[nn.Module]]  # what `build` returns: the model that draws
+    metrics: ClassVar[str] = "fid,kid,pr,coverage"  # what `aigc eval` scores by default
+    remedy: ClassVar[str] = "a lower --lr"  # what to try when training diverges
+    run_suffix: ClassVar[str] = ""  # a run directory's default name is runs/<data><run_suffix>
+
+    def new_config(self, recipe: str | None = None):
+        """The default run config, or a recipe's."""
+        if self.recipes:
+            return self.recipes[recipe or next(iter(self.recipes))]()
+        return self.run_config()
+
+    def upgrade(self, data: dict) -> dict:
+        """A run config's JSON object written by an older format version, in today's form."""
+        return data
+
+    def describe(self, config) -> str:
+        """What kind of run this is, for the report's first line."""
+        return self.name
+
+    # Training -------------------------------------------------------------------------------------------
+
+    def training_data(self, config):
+        """(resolved config, TrainingData) for a new or resumed run: what the data decides (shapes, classes)
+        filled into the config."""
+        raise NotImplementedError
+
+    def trainer(self, config, device: torch.device):
+        """The object the loop drives (see training/loop.py, `Trainer`)."""
+        raise NotImplementedError
+
+    # Sampling -------------------------------------------------------------------------------------------
+
+    def build(self, config) -> nn.Module:
+        """A freshly initialised sampling model for a resolved run config (the registry loads its weights)."""
+        raise NotImplementedError
+
+    def sampling_memory_format(self, config) -> torch.memory_format:
+        """The memory format the sampling model runs fastest in."""
+        return torch.contiguous_format
+
+    def sampling_state(self, modules: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """The state dict of `build`'s model from the checkpoint's `sampling_modules`."""
+        (name,) = self.sampling_modules
+        return modules[name]
+
+    def num_classes(self, model: nn.Module) -> int:
+        """How many classes the model draws (0: unconditional)."""
+        return 0
+
+    def check_request(self, model: nn.Module, labels: torch.Tensor | None, sample) -> None:
+        """UserError when `model` cannot draw what is asked (a class it lacks, a setting it has no use for)."""
+
+    def drawer(self, model: nn.Module, sample) -> Draw:
+        """How `model` draws one batch with the settings `sample`."""
+        raise NotImplementedError
+
+    def info(self, model: nn.Module, config) -> dict:
+        """What a client of the service needs to know about a served model beyond its sample settings."""
+        return {}
+
+    @torch.no_grad()
+    def generate(
+        self,
+        model: nn.Module,
+        seeds: Sequence[int],
+        labels: torch.Tensor | Sequence[int] | None = None,
+        sample=None,
+        batch_size: int = 64,
+        device: str | torch.device | None = None,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """Draw one output per seed: images uint8 [len(seeds), C, H, W]. Output k depends only on seeds[k] and
+        its label (and the settings), never on the batch it is drawn in. Labels default to seed % num_classes
+        when the model is class-conditional; `sample` to the family's default settings."""
+        sample = self.sample_config() if sample is None else sample
+        device = torch.device(device) if device else model_device(model)
+        if labels is not None:
+            labels = torch.as_tensor(labels, dtype=torch.long)
+            if len(labels) != len(seeds):
+                raise UserError(f"{len(labels)} labels for {len(seeds)} seeds; give one label per seed")
+        self.check_request(model, labels, sample)
+        if labels is None:
+            labels = self.default_labels(model, seeds)
+        was_training = model.training
+        model.eval()  # BatchNorm in a GAN generator uses its running statistics: outputs independent of the batch
+        try:
+            draw = self.drawer(model, sample)
+            dtype = getattr(model, "compute_dtype", torch.float32)  # lower for bf16-compressed models
+            return generate_batches(draw, seeds, labels, batch_size, device, dtype, progress)
+        finally:
+            model.train(was_training)
+
+    def default_labels(self, model: nn.Module, seeds: Sequence[int]) -> torch.Tensor | None:
+        """A conditional model draws class seed % num_classes by default, so every grid shows all classes."""
+        classes = self.num_classes(model)
+        return torch.tensor([s % classes for s in seeds]) if classes else None

@@ -1,0 +1,101 @@
+"""The run config of a GAN, its sample settings, and the recipes: named starting points for a GAN run's config."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aigc.core.config import Config
+from aigc.core.errors import ConfigError, UserError
+from aigc.data.augment import parse_policy
+from aigc.data.datasets import DataConfig
+from aigc.families.family import FORMAT_VERSION
+from aigc.models.compression import CompressionConfig
+from aigc.models.gan import GANModelConfig
+from aigc.training.optim import TrainConfig
+
+MIN_TRUNCATION = 0.05  # below this, redrawing latents until they fit takes thousands of rounds
+
+
+@dataclass(frozen=True)
+class GANSampleConfig(Config):
+    """How images are drawn: one pass of G on each seed's latent, truncated when asked."""
+
+    truncation: float | None = field(
+        default=None,
+        metadata={
+            "help": "redraw latent entries beyond this many std devs (lower: less variety)",
+            "min": MIN_TRUNCATION,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class AdversarialConfig(Config):
+    loss: Literal["bce", "logistic", "hinge"] = field(default="hinge", metadata={"help": "GAN loss"})
+    lr_d: float = field(default=4e-4, metadata={"help": "discriminator learning rate (--lr is G's)", "above": 0.0})
+    beta1: float = field(default=0.5, metadata={"help": "Adam beta1 of both networks", "min": 0.0, "below": 1.0})
+    beta2: float = field(default=0.999, metadata={"help": "Adam beta2 of both networks", "min": 0.0, "below": 1.0})
+    r1_gamma: float = field(default=0.1, metadata={"help": "R1 penalty weight on real images (0: off)", "min": 0.0})
+    r1_every: int = field(default=16, metadata={"help": "apply R1 every k steps (lazy regularisation)", "min": 1})
+    augment: str = field(
+        default="translation", metadata={"help": "DiffAugment: comma list of translation,cutout,color, or none"}
+    )
+    collapse_steps: int = field(
+        default=2000, metadata={"help": "stop when D's loss stays ~0 for this many steps (0: never)", "min": 0}
+    )
+
+    def check(self) -> None:
+        try:
+            parse_policy(self.augment)
+        except UserError as error:
+            raise ConfigError("augment", self.augment, str(error)) from None
+
+
+@dataclass(frozen=True)
+class GANRunConfig(Config):
+    family: Literal["gan"] = "gan"
+    recipe: str = "stable"
+    data: DataConfig = DataConfig()
+    model: GANModelConfig = GANModelConfig()
+    adversarial: AdversarialConfig = AdversarialConfig()
+    train: TrainConfig = TrainConfig()
+    sample: GANSampleConfig = GANSampleConfig()
+    compression: CompressionConfig = CompressionConfig()
+    format_version: int = FORMAT_VERSION
+
+    def check(self) -> None:
+        if self.recipe not in RECIPES:
+            raise ConfigError("recipe", self.recipe, f"choose one of {', '.join(RECIPES)}")
+
+
+# GAN training outside these recipes is a matter of flags: each recipe only sets the starting values.
+# stable (the default): the GANModelConfig and AdversarialConfig defaults (spectral norm, R1, hinge loss,
+# DiffAugment), EMA of G.
+# seed: the tutorial's MLP GAN as described (Adam 2e-4 with torch's default betas, BCE, no EMA or augmentation).
+# dcgan: Radford et al. (2016): Adam 2e-4, beta1 0.5, batch 128, BCE.
+# The recipes keep the precision and memory format their benchmark runs used: seed and dcgan fp32, stable bf16
+# where the hardware has it natively, all channels-last.
+_GAN_TRAIN = dict(warmup_kimg=0.0, grad_clip=0.0, memory_format="channels_last")
+RECIPES = {
+    "stable": dict(train=dict(_GAN_TRAIN, lr=4e-4, batch=32, ema_halflife_kimg=10.0, precision="auto")),
+    "seed": dict(
+        model=dict(generator="mlp", discriminator="mlp", z_dim=100, width=256, spectral_norm=False),
+        adversarial=dict(loss="bce", lr_d=2e-4, beta1=0.9, beta2=0.999, r1_gamma=0.0, augment="none"),
+        train=dict(_GAN_TRAIN, lr=2e-4, batch=64, ema_halflife_kimg=0.0, precision="fp32"),
+    ),
+    "dcgan": dict(
+        model=dict(generator="dcgan", discriminator="dcgan", z_dim=100, width=64, spectral_norm=False),
+        adversarial=dict(loss="bce", lr_d=2e-4, beta1=0.5, beta2=0.999, r1_gamma=0.0, augment="none"),
+        train=dict(_GAN_TRAIN, lr=2e-4, batch=128, ema_halflife_kimg=0.0, precision="fp32"),
+    ),
+}
+
+
+def gan_recipe(name: str) -> GANRunConfig:
+    if name not in RECIPES:
+        raise UserError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
+    base = GANRunConfig(recipe=name)
+    parts = {part: dataclasses.replace(getattr(base, part), **values) for part, values in RECIPES[name].items()}
+    return dataclasses.replace(base, **parts)

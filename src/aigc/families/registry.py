@@ -1,0 +1,144 @@
+"""The family registry: every family by its public name, and what follows from a name - a run config read from
+JSON, a checkpoint read with its config, the model that samples, and `generate()`.
+
+A run config's JSON names its family (`"family": "gan"`); format version 1 (aigc 0.1) called it `method` and
+is upgraded on reading, so checkpoints of that release still load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from aigc.core.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint, read_header
+from aigc.core.config import from_dict
+from aigc.core.errors import UserError
+from aigc.families.diffusion.family import DiffusionFamily
+from aigc.families.family import FORMAT_VERSION, Family
+from aigc.families.gan.family import GANFamily
+from aigc.models.compression import load_compressed
+
+FAMILIES: dict[str, Family] = {family.name: family for family in (DiffusionFamily(), GANFamily())}
+
+
+def family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise UserError(f"unknown family {name!r}; choose one of {', '.join(FAMILIES)}")
+    return FAMILIES[name]
+
+
+def family_of(config) -> Family:
+    """The family of a run config."""
+    return FAMILIES[config.family]
+
+
+def family_of_model(model: nn.Module) -> Family:
+    """The family whose sampling model `model` is."""
+    for entry in FAMILIES.values():
+        if isinstance(model, entry.model_type):
+            return entry
+    raise TypeError(f"{type(model).__name__} is no family's sampling model")
+
+
+def from_json_dict(data: dict, where: str):
+    """A run config from its JSON object (any format version this release reads)."""
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: expected a config object")
+    version = data.get("format_version")
+    if version == 1:
+        data = upgrade_v1(data)
+    elif version != FORMAT_VERSION:
+        raise UserError(
+            f"{where}: config format {version!r} is newer than this aigc reads ({FORMAT_VERSION}); upgrade aigc"
+        )
+    name = data.get("family")
+    if name not in FAMILIES:
+        raise UserError(f"{where}: unknown family {name!r}; expected one of {', '.join(FAMILIES)}")
+    return from_dict(FAMILIES[name].run_config, data, where)
+
+
+def upgrade_v1(data: dict) -> dict:
+    """Format 1 (aigc 0.1): `method` named the family, `optimization` the compression; the family upgrades
+    its own parts."""
+    data = dict(data)
+    data["family"] = data.pop("method", None)
+    if "optimization" in data:
+        data["compression"] = data.pop("optimization")
+    data["format_version"] = FORMAT_VERSION
+    return FAMILIES[data["family"]].upgrade(data) if data["family"] in FAMILIES else data
+
+
+def load_json(path):
+    """The run config of a run directory's config.json."""
+    try:
+        data = json.loads(open(path).read())
+    except (OSError, json.JSONDecodeError) as error:
+        raise UserError(f"{path}: unreadable config ({error})") from None
+    return from_json_dict(data, str(path))
+
+
+def load_checkpoint(path: str | Path, modules: Sequence[str] | None = None) -> Checkpoint:
+    """A checkpoint with its config as the family's run config; only `modules` when named."""
+    checkpoint = read_checkpoint(path, modules)
+    return dataclasses.replace(checkpoint, config=from_json_dict(checkpoint.config, str(path)))
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """A checkpoint file, or a run directory's newest complete one."""
+    path = Path(path)
+    return latest_checkpoint(path) if path.is_dir() else path
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu"):
+    """(sampling model, run config) of a run directory (its newest complete checkpoint) or a checkpoint file.
+    Only the modules sampling needs are read."""
+    weights = checkpoint_path(path)
+    config = from_json_dict(read_header(weights)["config"], str(weights))
+    checkpoint = load_checkpoint(weights, family_of(config).sampling_modules)
+    return model_from_checkpoint(checkpoint, device), checkpoint.config
+
+
+def model_from_checkpoint(checkpoint: Checkpoint, device: str | torch.device = "cpu") -> nn.Module:
+    """The sampling model of a checkpoint already read, rebuilt as its config (and any compression) describes."""
+    config, entry = checkpoint.config, family_of(checkpoint.config)
+    missing = [name for name in entry.sampling_modules if name not in checkpoint.modules]
+    if missing:
+        raise UserError(
+            f"{checkpoint.path}: the checkpoint holds no {', '.join(missing)} weights (not from aigc train)"
+        )
+    try:
+        model = load_compressed(entry.build(config), entry.sampling_state(checkpoint.modules), config.compression)
+    except (RuntimeError, KeyError):
+        raise UserError(f"{checkpoint.path}: weights do not match the model its config describes") from None
+    if config.compression.quantize == "int8" and torch.device(device).type != "cpu":
+        raise UserError(f"{checkpoint.path}: int8 models run on the CPU only; use --device cpu")
+    model = model.to(device, memory_format=entry.sampling_memory_format(config))
+    return model.eval().requires_grad_(False)
+
+
+def with_sample(config, settings: dict):
+    """The run config with its sample settings updated by `settings` (field -> value), checked as a whole: a
+    setting of another family, or one this model cannot take, is a UserError naming it."""
+    sample_type = type(config.sample)
+    stray = sorted(set(settings) - {f.name for f in dataclasses.fields(sample_type)})
+    if stray:
+        raise UserError(f"{', '.join(stray)}: not a setting of {config.family} models; drop it")
+    return dataclasses.replace(config, sample=dataclasses.replace(config.sample, **settings))
+
+
+def sample_setting_names() -> list[str]:
+    """The names of every family's sample settings, sorted."""
+    return sorted({f.name for entry in FAMILIES.values() for f in dataclasses.fields(entry.sample_config)})
+
+
+@torch.no_grad()
+def generate(model: nn.Module | str | Path, seeds: Sequence[int], labels=None, sample=None, **options) -> torch.Tensor:
+    """`Family.generate` of the model's family; `model` may be a run directory or a checkpoint file."""
+    if isinstance(model, (str, Path)):
+        model, _ = load_model(model, options.get("device") or "cpu")
+    return family_of_model(model).generate(model, seeds, labels, sample, **options)

@@ -1,0 +1,32 @@
+"""`train()` as `aigc train` runs it: the config's family, its in-loop evaluation, and the training loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aigc.families.registry import family_of
+from aigc.training import loop
+from aigc.training.loop import Budget, Outcome, Start
+
+
+def train(
+    config,
+    run_dir: str | Path,
+    resume: bool = False,
+    more: Budget | None = None,
+    start: Start | None = None,
+    progress: bool = True,
+) -> Outcome:
+    """Train the config's model into `run_dir` (see `aigc.training.loop.train` for `resume`, `more`, `start`)."""
+    from aigc.evaluation.evaluate import InLoopEvaluator
+
+    return loop.train(
+        family_of(config),
+        config,
+        run_dir,
+        resume=resume,
+        more=more,
+        start=start,
+        evaluator=InLoopEvaluator,
+        progress=progress,
+    )
