@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) benchmarks/run.py --mnist-minutes 10 --gan-minutes 10 --ddp-minutes 2 --serve-requests 200 --optimize-n 2000
+	$(PY) benchmarks/run.py --mnist-minutes 10 --gan-minutes 10 --ddp-minutes 2 --serve-requests 200 --compress-n 2000
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict
@@ -35,6 +35,7 @@ figures: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) runs site

@@ -53,8 +53,8 @@ def gan_recipes() -> None:
         shutil.copyfile(RESULTS / r["grid"], FIGURES / r["grid"])
 
 
-def optimize_tradeoffs() -> None:
-    results = load("optimize")
+def compression_tradeoffs() -> None:
+    results = load("compression")
     figure, axes = plt.subplots(figsize=(7, 3.4))
     options = [row["option"] for row in results["models"][0]["rows"] if row["option"] != "original"]
     width = 0.8 / len(results["models"])
@@ -65,9 +65,9 @@ def optimize_tradeoffs() -> None:
     axes.axhline(5, color="tab:red", linestyle="--", linewidth=1, label="5% bar")
     axes.set_xticks([k + width for k in range(len(options))], options, fontsize=8)
     axes.set(ylabel="FID change (%)", yscale="symlog")
-    axes.set_title("aigc optimize: FID change of each option")
+    axes.set_title("aigc compress: FID change of each option")
     axes.legend(fontsize=7)
-    save(figure, "optimize_fid.png")
+    save(figure, "compression_fid.png")
 
 
 def loss_curves() -> None:
@@ -93,7 +93,7 @@ def main() -> None:
     FIGURES.mkdir(parents=True, exist_ok=True)
     fid_vs_nfe()
     gan_recipes()
-    optimize_tradeoffs()
+    compression_tradeoffs()
     loss_curves()
     print(f"figures in {FIGURES}/")
 

@@ -8,7 +8,7 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
   python benchmarks/run.py --ddp-minutes 2      # plus 1 vs 2 processes (torchrun) training the MNIST recipe
   python benchmarks/run.py --serve-requests 200 # plus a load test of `aigc serve` on the MNIST model
                                                 # (trained by --mnist-minutes, now or in an earlier run)
-  python benchmarks/run.py --optimize-n 2000    # plus aigc optimize's options on the MNIST diffusion model and
+  python benchmarks/run.py --compress-n 2000    # plus aigc compress's options on the MNIST diffusion model and
                                                 # the seed and stable GANs (trained by --mnist/--gan-minutes)
 """
 
@@ -20,10 +20,10 @@ import os
 
 import torch
 
+from compression import bench_compression
 from data_parallel import bench_data_parallel
 from gan_recipes import bench_gan
 from harness import RESULTS, RUNS, machine
-from optimize import bench_optimize
 from sampling import bench_sampling
 from serving import bench_serving
 from throughput import bench_scaling, bench_throughput
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--gan-n", type=int, default=10_000, help="images scored per GAN recipe")
     parser.add_argument("--ddp-minutes", type=float, default=0, help="also compare 1 and 2 training processes")
     parser.add_argument("--serve-requests", type=int, default=0, help="also load-test the service")
-    parser.add_argument("--optimize-n", type=int, default=0, help="also score aigc optimize's options on n images")
+    parser.add_argument("--compress-n", type=int, default=0, help="also score aigc compress's options on n images")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -63,8 +63,8 @@ def main() -> None:
         if not model.is_dir():
             parser.error(f"{model} does not exist; run with --mnist-minutes first to train the served model")
         write("serving", bench_serving(model, args.serve_requests))
-    if args.optimize_n:
-        write("optimize", bench_optimize(args.data_dir, args.optimize_n))
+    if args.compress_n:
+        write("compression", bench_compression(args.data_dir, args.compress_n))
     print(f"results in {RESULTS}/")
 
 

@@ -59,7 +59,7 @@ def test_a_diffusion_report_embeds_curves_and_every_snapshot(diffusion_report_ru
     assert all(src.startswith("data:image/png;base64,") for src in page.images)  # self-contained
     text = " ".join(page.text)
     assert "diffusion on digits, 8px" in text and "best fid" in text and "torch_threads" in text
-    assert '"method": "diffusion"' in text
+    assert '"family": "diffusion"' in text
 
 
 def test_a_gan_report_and_one_of_a_run_in_progress(gan_report_run, tmp_path):

@@ -92,7 +92,6 @@ def render(run: Run) -> str:
 def summary(run: Run) -> str:
     """What kind of run, and how far it has come against its budget."""
     config = run.config
-    kind = family_of(config).describe(config)
     steps = [int(CHECKPOINT_NAME.match(p.name).group(1)) for p in checkpoints_newest_first(run.directory)]
     kimg = max([row["kimg"] for row in run.metrics if "kimg" in row] + [run.kimg_at(s) for s in steps], default=0)
     seconds = max([row["train_seconds"] for row in run.metrics if "train_seconds" in row], default=0)
@@ -100,7 +99,7 @@ def summary(run: Run) -> str:
     budget = f"{config.train.kimg:g} kimg" if config.train.kimg is not None else f"{config.train.minutes:g} min"
     latest = f"latest checkpoint at step {max(steps)}" if steps else "no checkpoint yet"
     return (
-        f"{kind} on {config.data.name}, {config.model.image_size}px: {kimg:.1f} kimg seen, "
+        f"{family_of(config).describe(config)}: {kimg:.1f} kimg seen, "
         f"{trained} of training logged, of a budget of {budget}; {latest}."
     )
 

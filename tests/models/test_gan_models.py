@@ -102,7 +102,7 @@ def test_without_spectral_norm_raw_weights_are_used():
 
 
 def test_unknown_architecture_and_tiny_images_are_user_errors():
-    with pytest.raises(UserError, match="unknown generator 'vit'"):
-        build_generator(GANModelConfig(generator="vit", image_size=16, channels=1))
+    with pytest.raises(UserError, match="generator = 'vit': choose one of mlp, dcgan, resnet"):
+        GANModelConfig(generator="vit", image_size=16, channels=1)
     with pytest.raises(UserError, match="too small"):
         build_discriminator(GANModelConfig(image_size=4, channels=1))

@@ -32,7 +32,7 @@ def test_default_presets_by_size():
 def test_sizes_the_unet_cannot_take():
     with pytest.raises(UserError, match="image size 30 does not fit"):
         UNet(PRESETS["s28"], 30, 1)
-    with pytest.raises(UserError, match="unknown preset"):
+    with pytest.raises(UserError, match="preset = 'huge': choose one of tiny, s16"):
         build_denoiser(ModelConfig(preset="huge", image_size=16, channels=1))
 
 

@@ -35,8 +35,10 @@ def add_options(parser: argparse.ArgumentParser, cls, path: str, only: set[str] 
         if kind is bool:
             group.add_argument(*flags, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif typing.get_origin(kind) is typing.Literal:
+            # the choices are shown, and checked by the config itself, so a wrong one gets the config's message
             choices = typing.get_args(kind)
-            group.add_argument(*flags, dest=dest, type=type(choices[0]), choices=choices, default=None, help=text)
+            metavar = "{" + ",".join(map(str, choices)) + "}"
+            group.add_argument(*flags, dest=dest, type=type(choices[0]), default=None, help=text, metavar=metavar)
         else:
             group.add_argument(*flags, dest=dest, type=kind, default=None, help=text, metavar=f.name.upper())
 

@@ -38,7 +38,10 @@ class EvalConfig(Config):
     split: str | None = field(default=None, metadata={"help": "reference split (default: test, or train)"})
     # -n too: under torchrun, whose own parser reads --n as an ambiguous abbreviation of its options
     n: int = field(default=10_000, metadata={"help": "images to generate / use", "aliases": ("-n",), "min": 2})
-    metrics: str = field(default="fid,kid,pr,coverage", metadata={"help": f"comma-separated: {','.join(METRICS)}"})
+    metrics: str | None = field(
+        default=None,
+        metadata={"help": f"comma-separated: {','.join(METRICS)} (default: the model's family's; images: all but is)"},
+    )
     seed: int = field(default=0, metadata={"help": "first seed of the generated images", "min": 0})
     features: Literal["aigc", "inception"] = field(
         default="aigc", metadata={"help": "aigc (the data set's CNN) or inception (torch-fidelity, optional)"}
@@ -46,7 +49,8 @@ class EvalConfig(Config):
 
     def check(self) -> None:
         try:
-            parse_metrics(self.metrics)
+            if self.metrics is not None:
+                parse_metrics(self.metrics)
         except UserError as error:
             raise ConfigError("metrics", self.metrics, str(error)) from None
 
@@ -203,20 +207,22 @@ def evaluate(
     seeds seed..seed+n-1 and the run's sampling settings, updated by `sample_overrides`), a folder or .npz of
     images, `real:NAME/SPLIT`, or a uint8 tensor [N, C, H, W]. Under torchrun the ranks share the work (each
     generates and extracts a contiguous share of the seeds or images) and all return the same report."""
-    from aigc.families.registry import generate, load_model, with_sample
+    from aigc.families.images import IMAGE_METRICS
+    from aigc.families.registry import family_of, generate, load_model, with_sample
 
     started = time.perf_counter()
     progress = progress and distributed.is_main()
-    names = parse_metrics(config.metrics)
     if config.n < max(2, distributed.world_size()):
         raise UserError(f"--n {config.n}: evaluation needs at least 2 images, and one per process")
-    model = None
+    model, default_metrics = None, IMAGE_METRICS  # folders, .npz files, real: splits and tensors hold images
     if not isinstance(source, torch.Tensor) and is_model(Path(source)):
         model, run_config = load_model(source, distributed.device())
         run_config = with_sample(run_config, sample_overrides or {})
+        default_metrics = family_of(run_config).metrics
         if config.data is None:
             data_dir = config.data_dir or run_config.data.data_dir
             config = dataclasses.replace(config, data=run_config.data.name, data_dir=data_dir)
+    names = parse_metrics(config.metrics or default_metrics)
     if config.data is None:
         raise UserError("pass --data NAME: the reference data set whose extractor and split score the images")
     extractor = make_extractor(config)  # before generating, so a missing extractor fails fast

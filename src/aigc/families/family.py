@@ -35,7 +35,7 @@ class Family:
     recipes: ClassVar[dict[str, Callable[[], Any]]] = {}  # named starting configs; the first is the default
     sampling_modules: ClassVar[tuple[str, ...]] = ("ema",)  # the checkpoint's modules that sampling reads
     model_type: ClassVar[type[nn.Module]]  # what `build` returns: the model that draws
-    metrics: ClassVar[str] = "fid,kid,pr,coverage"  # what `aigc eval` scores by default
+    metrics: ClassVar[str]  # what `aigc eval` scores by default (comma-separated metric names)
     remedy: ClassVar[str] = "a lower --lr"  # what to try when training diverges
     run_suffix: ClassVar[str] = ""  # a run directory's default name is runs/<data><run_suffix>
 
@@ -49,9 +49,13 @@ class Family:
         """A run config's JSON object written by an older format version, in today's form."""
         return data
 
-    def describe(self, config) -> str:
-        """What kind of run this is, for the report's first line."""
+    def title(self, config) -> str:
+        """What kind of model a run trains."""
         return self.name
+
+    def describe(self, config) -> str:
+        """What a run is, for the first line of its report."""
+        return f"{self.title(config)} on {config.data.name}"
 
     # Training -------------------------------------------------------------------------------------------
 

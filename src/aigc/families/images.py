@@ -14,8 +14,12 @@ from aigc.data.datasets import load_dataset
 from aigc.families.family import Family
 from aigc.training.batch import TrainingData
 
+IMAGE_METRICS = "fid,kid,pr,coverage"
+
 
 class ImageFamily(Family):
+    metrics = IMAGE_METRICS
+
     def resolve_model(self, model, dataset):
         """The model config with what the data decides filled in: image size, channels, classes."""
         channels, height, width = dataset.image_shape
@@ -54,6 +58,9 @@ class ImageFamily(Family):
                 raise UserError("this model is unconditional; drop --class (train with labels to use classes)")
             if int(labels.min()) < 0 or int(labels.max()) >= classes:
                 raise UserError(f"class out of range; this model has classes 0..{classes - 1}")
+
+    def describe(self, config) -> str:
+        return f"{super().describe(config)}, {config.model.image_size}px"
 
     def info(self, model, config) -> dict:
         return {"image_size": config.model.image_size, "channels": config.model.channels}

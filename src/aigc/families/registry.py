@@ -114,7 +114,9 @@ def model_from_checkpoint(checkpoint: Checkpoint, device: str | torch.device = "
     try:
         model = load_compressed(entry.build(config), entry.sampling_state(checkpoint.modules), config.compression)
     except (RuntimeError, KeyError):
-        raise UserError(f"{checkpoint.path}: weights do not match the model its config describes") from None
+        raise UserError(
+            f"{checkpoint.path}: weights do not match the model its config describes (incompatible)"
+        ) from None
     if config.compression.quantize == "int8" and torch.device(device).type != "cpu":
         raise UserError(f"{checkpoint.path}: int8 models run on the CPU only; use --device cpu")
     model = model.to(device, memory_format=entry.sampling_memory_format(config))

@@ -47,7 +47,8 @@ def vp_sigmas(config: PrecondConfig) -> torch.Tensor:
 
 
 class Denoiser(nn.Module):
-    """D(x, sigma, class_labels): x [N, C, H, W] float, sigma [N] or scalar, labels [N] int64 or None -> [N, C, H, W].
+    """D(x, sigma, class_labels): x [N, ...] float (images [N, C, H, W], clips [N, C, T, H, W], latents), sigma [N]
+    or scalar, labels [N] int64 or None -> D of x's shape; sigma broadcasts over x's trailing dimensions.
 
     `sigma_min` / `sigma_max` bound the noise levels the network was trained for; samplers start at sigma_max.
     """
@@ -68,7 +69,7 @@ class Denoiser(nn.Module):
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | float, class_labels: torch.Tensor | None = None):
         # float64 until c_noise is formed, so a table sigma maps back to its exact timestep
         sigma64 = torch.as_tensor(sigma, dtype=torch.float64, device=x.device).reshape(-1).expand(x.shape[0])
-        sigma = sigma64.float()[:, None, None, None]
+        sigma = sigma64.float().reshape(-1, *[1] * (x.ndim - 1))
         if self.config.kind == "edm":
             sd = self.config.sigma_data
             c_skip = sd**2 / (sigma**2 + sd**2)

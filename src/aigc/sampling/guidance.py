@@ -7,16 +7,16 @@ import torch
 from aigc.sampling.samplers import DenoiserFn
 
 
-def conditioned(denoiser, class_labels: torch.Tensor | None, guidance_scale: float = 1.0) -> DenoiserFn:
-    """Bind labels [N] (or None) to D(x, sigma, labels); with guidance_scale w != 1 return the guided denoiser
+def conditioned(denoiser, class_labels: torch.Tensor | None, guidance: float = 1.0) -> DenoiserFn:
+    """Bind labels [N] (or None) to D(x, sigma, labels); with guidance w != 1 return the guided denoiser
     D_uncond + w * (D_cond - D_uncond), evaluating both halves in one batch. w = 1 is plain conditioning."""
-    if class_labels is None or guidance_scale == 1.0:
+    if class_labels is None or guidance == 1.0:
         return lambda x, sigma: denoiser(x, sigma, class_labels)
     null = torch.full_like(class_labels, denoiser.net.num_classes)
     both_labels = torch.cat([class_labels, null])
 
     def guided(x: torch.Tensor, sigma: float) -> torch.Tensor:
         d_cond, d_uncond = denoiser(torch.cat([x, x]), sigma, both_labels).chunk(2)
-        return d_uncond + guidance_scale * (d_cond - d_uncond)
+        return d_uncond + guidance * (d_cond - d_uncond)
 
     return guided

@@ -1,8 +1,8 @@
 """Samplers as pure functions `sample_<name>(denoiser, x, sigmas, *, noise)` (k-diffusion's shape).
 
-`denoiser(x, sigma) -> D` estimates the clean image at noise level sigma; x [N, C, H, W] starts at sigmas[0];
-`sigmas` [num_steps + 1] is decreasing and ends in 0; `noise(x) -> randn_like(x)` feeds the stochastic samplers
-(per-sample seeded, see rng.py). All work in the variance-exploding frame x = y + sigma * n, where the
+`denoiser(x, sigma) -> D` estimates the clean data at noise level sigma; x [N, ...] starts at sigmas[0];
+`sigmas` [steps + 1] is decreasing and ends in 0; `noise(x) -> randn_like(x)` feeds the stochastic samplers
+(per-sample seeded, see core/rng.py). All work in the variance-exploding frame x = y + sigma * n, where the
 probability-flow ODE is dx/dsigma = (x - D(x, sigma)) / sigma (Karras et al. 2022, Eq. 3 with s = 1).
 """
 
@@ -100,6 +100,6 @@ SAMPLERS: dict[SamplerName, Callable[..., torch.Tensor]] = {
 }
 
 
-def network_evaluations(sampler: str, num_steps: int) -> int:
-    """How many times a sampler calls the denoiser for `num_steps` steps (Heun skips its last correction)."""
-    return 2 * num_steps - 1 if sampler == "heun" else num_steps
+def network_evaluations(sampler: str, steps: int) -> int:
+    """How many times a sampler calls the denoiser for `steps` steps (Heun skips its last correction)."""
+    return 2 * steps - 1 if sampler == "heun" else steps

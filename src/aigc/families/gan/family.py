@@ -38,7 +38,7 @@ class GANFamily(ImageFamily):
         # 0.1 kept the diffusion settings in a GAN's sample config too
         return {**data, "sample": {"truncation": data.get("sample", {}).get("truncation")}}
 
-    def describe(self, config) -> str:
+    def title(self, config) -> str:
         return f"gan ({config.recipe} recipe)"
 
     def resolve_model(self, model, dataset):

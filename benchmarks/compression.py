@@ -1,4 +1,4 @@
-"""`aigc optimize` on the benchmark models: for each option, the checkpoint's size, sampling speed and FID beside
+"""`aigc compress` on the benchmark models: for each option, the checkpoint's size, sampling speed and FID beside
 the original's, all in one run. An option may only become a default if its FID is within 5% of the original's."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def bench_model(run: Path, data_dir: str, n: int, speed_n: int, finetune: bool) 
     return {"model": run.name, **provenance, "rows": rows}
 
 
-def bench_optimize(data_dir: str, n: int) -> dict:
+def bench_compression(data_dir: str, n: int) -> dict:
     models = [
         (RUNS / "bench-ttq-aigc", 500, True),  # the diffusion default (U-Net): fine-tuning too
         (RUNS / "bench-gan-seed", 200_000, False),  # the tutorial's MLP GAN: all Linear layers
