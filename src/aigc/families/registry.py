@@ -52,10 +52,12 @@ def from_json_dict(data: dict, where: str):
     version = data.get("format_version")
     if version == 1:
         data = upgrade_v1(data)
-    elif version != FORMAT_VERSION:
+    elif isinstance(version, int) and version > FORMAT_VERSION:
         raise UserError(
-            f"{where}: config format {version!r} is newer than this aigc reads ({FORMAT_VERSION}); upgrade aigc"
+            f"{where}: config format {version} is newer than this aigc reads ({FORMAT_VERSION}); upgrade aigc"
         )
+    elif version != FORMAT_VERSION:
+        raise UserError(f"{where}: config format {version!r} is not one aigc writes; written by another program?")
     name = data.get("family")
     if name not in FAMILIES:
         raise UserError(f"{where}: unknown family {name!r}; expected one of {', '.join(FAMILIES)}")

@@ -58,26 +58,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app = FastAPI(title="aigc", summary="Generate images with trained aigc models.", lifespan=lifespan)
     app.add_middleware(Observed, metrics=metrics, log=log, max_body=settings.max_body_bytes)
 
-    def caller(request: Request) -> str:
-        """The API key's name (or the client address when the server has no keys), after the rate limit."""
-        if keys.open:
-            who = request.client.host if request.client else "unknown"
-        else:
-            scheme, _, key = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not key.strip():
-                raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>'", UNAUTHORIZED)
-            who = keys.caller(key.strip())
-            if who is None:
-                raise HTTPException(401, "API key not recognised; check it, or ask for a new one", UNAUTHORIZED)
-        request.state.caller = who
-        wait = limiter.take(who)
-        if wait:
-            retry = math.ceil(wait)
-            detail = f"rate limit of {settings.rate:g} requests a minute exceeded; retry in {retry} s"
-            raise HTTPException(429, detail, {"Retry-After": str(retry)})
-        return who
-
-    Caller = Annotated[str, Depends(caller)]
+    Caller = Annotated[str, Depends(caller_of(keys, limiter, settings))]
     GenerateRequest = request_model(list(settings.models), settings)
 
     # The body is parsed here rather than by FastAPI so that it is JSON whatever its Content-Type says
@@ -137,6 +118,39 @@ def create_app(settings: ServeSettings) -> FastAPI:
     def page() -> str:
         return web_page
 
+    answer_errors(app)
+    return app
+
+
+def caller_of(keys: KeyRing, limiter: RateLimiter, settings: ServeSettings):
+    """The dependency that names a request's caller: the API key's name (or the client address when the server
+    has no keys), after the rate limit."""
+
+    def caller(request: Request) -> str:
+        if keys.open:
+            who = request.client.host if request.client else "unknown"
+        else:
+            scheme, _, key = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not key.strip():
+                raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>'", UNAUTHORIZED)
+            who = keys.caller(key.strip())
+            if who is None:
+                raise HTTPException(401, "API key not recognised; check it, or ask for a new one", UNAUTHORIZED)
+        request.state.caller = who
+        wait = limiter.take(who)
+        if wait:
+            retry = math.ceil(wait)
+            detail = f"rate limit of {settings.rate:g} requests a minute exceeded; retry in {retry} s"
+            raise HTTPException(429, detail, {"Retry-After": str(retry)})
+        return who
+
+    return caller
+
+
+def answer_errors(app: FastAPI) -> None:
+    """Our exceptions as HTTP answers: a user error is a 422 (naming the field of a config error), a full
+    queue or models still loading a 503 with Retry-After."""
+
     @app.exception_handler(UserError)
     async def user_error(request: Request, error: UserError) -> JSONResponse:
         named = {"field": error.field} if isinstance(error, ConfigError) else {}
@@ -149,8 +163,6 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.exception_handler(NotReady)
     async def not_ready(request: Request, error: NotReady) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, 503, {"Retry-After": str(LOADING_RETRY_SECONDS)})
-
-    return app
 
 
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
