@@ -116,3 +116,16 @@ def test_configs_check_themselves_when_built_in_code():
     with pytest.raises(ConfigError, match="must be true or false"):
         check_value("flip", 1, bool, {})
     assert TrainConfig(kimg=1).kimg == 1  # an int where a float goes is a float's value
+
+
+def test_resume_refuses_a_budget_that_adds_nothing(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    run_dir = tmp_path / "gan"
+    shutil.copytree(Path(__file__).parent / "golden" / "release-0.1.0" / "gan", run_dir)
+    assert aigc(["train", "gan", "--resume", str(run_dir), "--kimg", "0", "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip() == "error: kimg = 0.0: must be greater than 0.0"
+    assert aigc(["train", "gan", "--resume", str(run_dir), "--threads", "0", "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip() == "error: threads = 0: must be at least 1"
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir())[-1] == "000004.state.safetensors"

@@ -19,13 +19,11 @@ from aigc.cli import main as aigc
 from aigc.core.checkpoint import latest_checkpoint
 from aigc.core.config import Config
 from aigc.core.errors import UserError, check_finite
-from aigc.data.datasets import DataConfig
 from aigc.families import registry
 from aigc.families.family import FORMAT_VERSION
-from aigc.families.images import ImageFamily
-from aigc.models.compression import CompressionConfig
+from aigc.families.images import ImageFamily, ImageRunConfig
 from aigc.training.ema import EMA
-from aigc.training.optim import TrainConfig, accumulate_gradients, apply_gradients, make_optimizer
+from aigc.training.optim import accumulate_gradients, apply_gradients, make_optimizer
 
 
 @dataclass(frozen=True)
@@ -43,14 +41,10 @@ class ToySampleConfig(Config):
 
 
 @dataclass(frozen=True)
-class ToyRunConfig(Config):
+class ToyRunConfig(ImageRunConfig):
     family: Literal["toy"] = "toy"
-    data: DataConfig = DataConfig()
     model: ToyModelConfig = ToyModelConfig()
-    train: TrainConfig = TrainConfig()
     sample: ToySampleConfig = ToySampleConfig()
-    compression: CompressionConfig = CompressionConfig()
-    format_version: int = FORMAT_VERSION
 
 
 class MeanImage(nn.Module):

@@ -56,7 +56,7 @@ class ToyEpsilonNet(nn.Module):
 
     num_classes = 0
 
-    def forward(self, x, c_noise, class_labels=None):
+    def forward(self, x, c_noise, labels=None):
         t = c_noise.float()[:, None, None, None]
         return 0.5 * torch.tanh(x) * torch.cos(t / 300) + 0.1 * torch.sin(3 * x + t / 100)
 

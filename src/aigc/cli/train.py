@@ -99,7 +99,6 @@ def resumed(family, args):
         raise UserError(f"{run_dir} is a {config.family} run; resume it with aigc train {config.family} --resume")
     check_unchanged(family, config, args)
     budget = given(args, "train")
-    dataclasses.replace(config.train, **budget)  # the flags' values checked as the config checks them
     spread = {k: v for k, v in budget.items() if k in ("threads", "batch_per_device")}
     config = dataclasses.replace(
         config, data=apply(config.data, args, "data"), train=dataclasses.replace(config.train, **spread)

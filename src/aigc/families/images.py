@@ -1,20 +1,36 @@
-"""What the image families (diffusion, gan) share: training data from an image data set, the shapes and classes
-it decides, and the memory format image models sample fastest in."""
+"""What the image families (diffusion, gan) share: the parts of a run config that are not the family's own,
+training data from an image data set, the shapes and classes it decides, and the memory format image models
+sample fastest in."""
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import torch
 
+from aigc.core.config import Config
 from aigc.core.errors import UserError
 from aigc.core.images import to_model_space
 from aigc.data.augment import random_flip
-from aigc.data.datasets import load_dataset
-from aigc.families.family import Family
+from aigc.data.datasets import DataConfig, load_dataset
+from aigc.families.family import FORMAT_VERSION, Family
+from aigc.models.compression import CompressionConfig
 from aigc.training.batch import TrainingData
+from aigc.training.optim import TrainConfig
 
 IMAGE_METRICS = "fid,kid,pr,coverage"
+
+
+@dataclass(frozen=True)
+class ImageRunConfig(Config):
+    """The parts of an image family's run config that every such family has; a family's run config adds its
+    `family`, `model` and `sample` (and whatever else it needs)."""
+
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    compression: CompressionConfig = CompressionConfig()
+    format_version: int = FORMAT_VERSION
 
 
 class ImageFamily(Family):

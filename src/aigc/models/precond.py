@@ -1,4 +1,4 @@
-"""Preconditioning: wraps a network F into a denoiser D(x, sigma, class_labels) (Karras et al. 2022, Table 1).
+"""Preconditioning: wraps a network F into a denoiser D(x, sigma, labels) (Karras et al. 2022, Table 1).
 
 x lives in the "variance exploding" frame: x = y + sigma * n for clean data y in [-1, 1]. Losses and samplers
 only ever see D; the two parameterisations differ in how they scale F's input and output:
@@ -47,7 +47,7 @@ def vp_sigmas(config: PrecondConfig) -> torch.Tensor:
 
 
 class Denoiser(nn.Module):
-    """D(x, sigma, class_labels): x [N, ...] float (images [N, C, H, W], clips [N, C, T, H, W], latents), sigma [N]
+    """D(x, sigma, labels): x [N, ...] float (images [N, C, H, W], clips [N, C, T, H, W], latents), sigma [N]
     or scalar, labels [N] int64 or None -> D of x's shape; sigma broadcasts over x's trailing dimensions.
 
     `sigma_min` / `sigma_max` bound the noise levels the network was trained for; samplers start at sigma_max.
@@ -66,7 +66,7 @@ class Denoiser(nn.Module):
         else:
             self.sigma_min, self.sigma_max = config.sigma_min, config.sigma_max
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float, class_labels: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float, labels: torch.Tensor | None = None):
         # float64 until c_noise is formed, so a table sigma maps back to its exact timestep
         sigma64 = torch.as_tensor(sigma, dtype=torch.float64, device=x.device).reshape(-1).expand(x.shape[0])
         sigma = sigma64.float().reshape(-1, *[1] * (x.ndim - 1))
@@ -80,7 +80,7 @@ class Denoiser(nn.Module):
             c_skip, c_out = 1.0, -sigma
             c_in = 1 / (sigma**2 + 1).sqrt()
             c_noise = self.sigma_to_timestep(sigma64)
-        f = self.net((c_in * x).to(x.dtype), c_noise, class_labels)
+        f = self.net((c_in * x).to(x.dtype), c_noise, labels)
         return c_skip * x + c_out * f.float()
 
     def sigma_to_timestep(self, sigma: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""A compact U-Net F(x, c_noise, class_labels) for diffusion: residual blocks, GroupNorm, SiLU, attention at
+"""A compact U-Net F(x, c_noise, labels) for diffusion: residual blocks, GroupNorm, SiLU, attention at
 chosen levels, a noise-level embedding and an optional class embedding with a null class for guidance.
 
 Sized by `UNetConfig`; `PRESETS` holds a tuned configuration per image size.
@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aigc.core.errors import UserError
+from aigc.core.config import Config
+from aigc.core.errors import ConfigError, UserError
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
@@ -109,15 +110,22 @@ class Level(nn.Module):
 
 
 @dataclass(frozen=True)
-class UNetConfig:
+class UNetConfig(Config):
     """Width and depth of the U-Net; resolution halves between levels."""
 
-    channels: int = field(default=64, metadata={"help": "width of the first level"})
+    channels: int = field(default=64, metadata={"help": "width of the first level", "min": 1})
     channel_mult: tuple[int, ...] = (1, 2, 2)
-    patch_size: int = 1  # the first level sees (H/p, W/p) patches of p*p pixels: cheap on CPUs
-    num_res_blocks: int = 2
+    # the first level sees (H/p, W/p) patches of p*p pixels: cheap on CPUs
+    patch_size: int = field(default=1, metadata={"min": 1})
+    num_res_blocks: int = field(default=2, metadata={"min": 1})
     attention_levels: tuple[int, ...] = (2,)  # indices into channel_mult
-    dropout: float = 0.0
+    dropout: float = field(default=0.0, metadata={"min": 0.0, "below": 1.0})
+
+    def check(self) -> None:
+        if not self.channel_mult or min(self.channel_mult) < 1:
+            raise ConfigError("channel_mult", self.channel_mult, "give one positive multiplier per level")
+        if any(not 0 <= level < len(self.channel_mult) for level in self.attention_levels):
+            raise ConfigError("attention_levels", self.attention_levels, "name levels of channel_mult, from 0")
 
 
 # Tuned for throughput on a 2-core CPU: the first level of the larger presets works on 2x2 patches.
@@ -137,7 +145,7 @@ def default_preset(image_size: int) -> str:
 
 
 class UNet(nn.Module):
-    """F(x, c_noise, class_labels): x [N, C, H, W] and c_noise [N] float, class_labels [N] int64 in
+    """F(x, c_noise, labels): x [N, C, H, W] and c_noise [N] float, labels [N] int64 in
     [0, num_classes] where num_classes is the null class (unconditional); returns [N, C, H, W]."""
 
     def __init__(self, config: UNetConfig, image_size: int, in_channels: int, num_classes: int = 0):
@@ -189,12 +197,12 @@ class UNet(nn.Module):
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
-    def forward(self, x: torch.Tensor, c_noise: torch.Tensor, class_labels: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c_noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         emb = self.embedding_mlp(self.noise_embedding(c_noise).to(x.dtype))  # (B, 4C)
         if self.class_embedding is not None:
-            if class_labels is None:
-                class_labels = torch.full((x.shape[0],), self.num_classes, dtype=torch.long, device=x.device)
-            emb = emb + self.class_embedding(class_labels)
+            if labels is None:
+                labels = torch.full((x.shape[0],), self.num_classes, dtype=torch.long, device=x.device)
+            emb = emb + self.class_embedding(labels)
         emb = F.silu(emb)
 
         h = self.stem(F.pixel_unshuffle(x, self.patch_size))

@@ -7,13 +7,13 @@ import torch
 from aigc.sampling.samplers import DenoiserFn
 
 
-def conditioned(denoiser, class_labels: torch.Tensor | None, guidance: float = 1.0) -> DenoiserFn:
+def conditioned(denoiser, labels: torch.Tensor | None, guidance: float = 1.0) -> DenoiserFn:
     """Bind labels [N] (or None) to D(x, sigma, labels); with guidance w != 1 return the guided denoiser
     D_uncond + w * (D_cond - D_uncond), evaluating both halves in one batch. w = 1 is plain conditioning."""
-    if class_labels is None or guidance == 1.0:
-        return lambda x, sigma: denoiser(x, sigma, class_labels)
-    null = torch.full_like(class_labels, denoiser.net.num_classes)
-    both_labels = torch.cat([class_labels, null])
+    if labels is None or guidance == 1.0:
+        return lambda x, sigma: denoiser(x, sigma, labels)
+    null = torch.full_like(labels, denoiser.net.num_classes)
+    both_labels = torch.cat([labels, null])
 
     def guided(x: torch.Tensor, sigma: float) -> torch.Tensor:
         d_cond, d_uncond = denoiser(torch.cat([x, x]), sigma, both_labels).chunk(2)

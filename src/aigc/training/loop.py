@@ -30,7 +30,7 @@ from aigc.core.checkpoint import (
     save_weights,
     weights_path,
 )
-from aigc.core.config import to_json
+from aigc.core.config import Config, to_json
 from aigc.core.device import resolved_precision
 from aigc.core.environment import describe_environment
 from aigc.core.errors import Diverged
@@ -68,12 +68,12 @@ class Start:
     nimg: int
 
 
-@dataclasses.dataclass
-class Budget:
+@dataclasses.dataclass(frozen=True)
+class Budget(Config):
     """More training for a resumed run, on top of what it has done: thousands of images and/or minutes."""
 
-    kimg: float | None = None
-    minutes: float | None = None
+    kimg: float | None = dataclasses.field(default=None, metadata={"above": 0.0})
+    minutes: float | None = dataclasses.field(default=None, metadata={"above": 0.0})
 
 
 @dataclasses.dataclass

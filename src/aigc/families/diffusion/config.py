@@ -7,14 +7,11 @@ from typing import Literal
 
 from aigc.core.config import Config
 from aigc.core.errors import ConfigError
-from aigc.data.datasets import DataConfig
 from aigc.families.diffusion.losses import LossConfig
-from aigc.families.family import FORMAT_VERSION
-from aigc.models.compression import CompressionConfig
+from aigc.families.images import ImageRunConfig
 from aigc.models.diffusion import ModelConfig
 from aigc.sampling.samplers import SamplerName
 from aigc.sampling.schedules import VP_SCHEDULES, Schedule
-from aigc.training.optim import TrainConfig
 
 MAX_STEPS = 1000
 
@@ -34,15 +31,11 @@ class DiffusionSampleConfig(Config):
 
 
 @dataclass(frozen=True)
-class DiffusionRunConfig(Config):
+class DiffusionRunConfig(ImageRunConfig):
     family: Literal["diffusion"] = "diffusion"
-    data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     loss: LossConfig = LossConfig()
-    train: TrainConfig = TrainConfig()
     sample: DiffusionSampleConfig = DiffusionSampleConfig()
-    compression: CompressionConfig = CompressionConfig()
-    format_version: int = FORMAT_VERSION
 
     def check(self) -> None:
         if self.sample.schedule in VP_SCHEDULES and self.model.precond.kind != "vp":

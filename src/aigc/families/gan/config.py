@@ -9,11 +9,8 @@ from typing import Literal
 from aigc.core.config import Config
 from aigc.core.errors import ConfigError, UserError
 from aigc.data.augment import parse_policy
-from aigc.data.datasets import DataConfig
-from aigc.families.family import FORMAT_VERSION
-from aigc.models.compression import CompressionConfig
+from aigc.families.images import ImageRunConfig
 from aigc.models.gan import GANModelConfig
-from aigc.training.optim import TrainConfig
 
 MIN_TRUNCATION = 0.05  # below this, redrawing latents until they fit takes thousands of rounds
 
@@ -54,16 +51,12 @@ class AdversarialConfig(Config):
 
 
 @dataclass(frozen=True)
-class GANRunConfig(Config):
+class GANRunConfig(ImageRunConfig):
     family: Literal["gan"] = "gan"
     recipe: str = "stable"
-    data: DataConfig = DataConfig()
     model: GANModelConfig = GANModelConfig()
     adversarial: AdversarialConfig = AdversarialConfig()
-    train: TrainConfig = TrainConfig()
     sample: GANSampleConfig = GANSampleConfig()
-    compression: CompressionConfig = CompressionConfig()
-    format_version: int = FORMAT_VERSION
 
     def check(self) -> None:
         if self.recipe not in RECIPES:
