@@ -109,3 +109,65 @@ def test_checkpoint_from_an_incompatible_config_is_refused(tiny_run, tmp_path):
     save_file(tensors, tmp_path / "future.safetensors", metadata={**metadata, "config": json.dumps(config)})
     with pytest.raises(UserError, match="unknown field"):
         load_model(tmp_path / "future.safetensors")
+
+
+def test_a_checkpoint_short_of_its_last_bytes_is_skipped_by_its_header_alone(tiny_run, tmp_path, monkeypatch):
+    import shutil
+
+    from aigc.core import checkpoint
+
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run, run)
+    newest = run / "checkpoints" / "000004.safetensors"
+    newest.write_bytes(newest.read_bytes()[:-100])  # the header intact, the last tensor short
+    tensors_read, real_open = [], checkpoint.safe_open
+
+    class CountingOpen:
+        """safe_open, counting the tensors read through it."""
+
+        def __init__(self, *args, **kwargs):
+            self.file = real_open(*args, **kwargs)
+
+        def __enter__(self):
+            handle = self.handle = self.file.__enter__()
+            return type("Handle", (), {"metadata": handle.metadata, "keys": handle.keys, "get_tensor": self.count})()
+
+        def __exit__(self, *exc):
+            return self.file.__exit__(*exc)
+
+        def count(self, key):
+            tensors_read.append(key)
+            return self.handle.get_tensor(key)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint, "safe_open", CountingOpen)
+        assert latest_checkpoint(run, need_state=True).name == "000002.safetensors"
+        assert tensors_read == []  # the choice read headers only
+        checkpoint.read_checkpoint(run / "checkpoints" / "000002.safetensors")
+        assert len(tensors_read) > 10  # ... and the counter does see a load
+
+
+def test_resume_reads_checkpoint_and_state_once(tiny_run, tmp_path, monkeypatch):
+    import dataclasses
+    import shutil
+
+    from aigc.core import checkpoint
+    from aigc.training import loop
+    from aigc.training.loop import Budget
+
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run, run)
+    calls = {"read_checkpoint": 0, "load_state": 0, "get_tensor": 0}
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(loop, "read_checkpoint", counted("read_checkpoint", checkpoint.read_checkpoint))
+    monkeypatch.setattr(loop, "load_state", counted("load_state", checkpoint.load_state))
+    config = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, kimg=None))
+    outcome = train(config, run, resume=True, more=Budget(kimg=0.016), progress=False)
+    assert outcome.nimg == 64 + 16 and calls["read_checkpoint"] == 1 and calls["load_state"] == 1
