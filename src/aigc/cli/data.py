@@ -1,4 +1,4 @@
-"""`aigc data list`: the data sets, where they are looked for, and whether they are present."""
+"""`aigc data list`: the image data sets and text corpora, where they are looked for, and whether they are present."""
 
 from __future__ import annotations
 
@@ -20,11 +20,13 @@ def register(commands) -> None:
 
 def run_list(args) -> int:
     from aigc.data.datasets import describe_datasets
+    from aigc.data.text import describe_text_datasets
 
-    for row in describe_datasets(args.data_dir):
+    for row in describe_datasets(args.data_dir) + describe_text_datasets(args.data_dir):
         status = "present" if row["present"] else "missing: " + ", ".join(row["missing"])
         print(f"{row['name']:<14} {row['description']}")
         print(f"{'':<14} {status}")
         print(f"{'':<14} looked for in: {' | '.join(row['locations'])}")
     print("folder:PATH    any directory of png/jpg/webp/bmp images (classes from first-level sub-folders)")
+    print('text:PATH      a UTF-8 .txt file, a folder of them, or a .jsonl with a "text" field')
     return 0
