@@ -1,0 +1,197 @@
+"""A decoder-only transformer in the form small budgets favour - RMSNorm before each block, rotary positions, a
+gated (SwiGLU) MLP, no biases, optionally QK-norm and tied embeddings - built so that its weights *are* a
+Hugging Face checkpoint: modules and parameters carry Llama's names (`model.layers.0.self_attn.q_proj`, ...),
+rotary embeddings and RMSNorm compute as transformers' `modeling_llama` does, and with QK-norm the model is
+Qwen3's. `hf_config` gives the config.json of that architecture, so an exported run loads in transformers,
+vLLM or llama.cpp's converter with no custom code.
+
+Shapes: tokens int64 [N, T] -> logits float [N, T, vocab_size]; attention is causal
+(`F.scaled_dot_product_attention(is_causal=True)`): position t sees positions 0..t only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aigc.core.config import Config
+from aigc.core.errors import ConfigError, UserError
+
+
+@dataclass(frozen=True)
+class TransformerConfig(Config):
+    width: int = field(default=128, metadata={"help": "model width (hidden size)", "min": 8})
+    layers: int = field(default=4, metadata={"help": "transformer blocks", "min": 1})
+    heads: int = field(default=4, metadata={"help": "attention heads", "min": 1})
+    kv_heads: int | None = field(default=None, metadata={"help": "key/value heads (default: --heads)", "min": 1})
+    mlp_width: int | None = field(default=None, metadata={"help": "gated MLP width (default: ~8/3 x width)", "min": 1})
+    context: int = field(default=256, metadata={"help": "longest sequence, in tokens", "min": 2})
+    qk_norm: bool = field(default=False, metadata={"help": "RMSNorm on queries and keys (exports as Qwen3)"})
+    tied_embeddings: bool = field(default=True, metadata={"help": "the output head shares the input embedding"})
+    rope_theta: float = field(default=10_000.0, metadata={"above": 0.0})
+    norm_eps: float = field(default=1e-5, metadata={"above": 0.0})
+    vocab_size: int = 0  # resolved from the tokenizer
+
+    def check(self) -> None:
+        if self.width % self.heads or (self.width // self.heads) % 2:
+            raise ConfigError("heads", self.heads, f"must divide the width {self.width} into even head sizes")
+        if self.heads % (self.kv_heads or self.heads):
+            raise ConfigError("kv_heads", self.kv_heads, f"must divide the {self.heads} heads")
+
+    @property
+    def head_dim(self) -> int:
+        return self.width // self.heads
+
+    @property
+    def hidden(self) -> int:
+        """The gated MLP's width: as given, else 8/3 of the model width rounded up to a multiple of 32."""
+        return self.mlp_width or -(-8 * self.width // 3 // 32) * 32
+
+
+class RMSNorm(nn.Module):
+    """x / rms(x) * weight, computed in float32 as transformers' LlamaRMSNorm does."""
+
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.variance_epsilon = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)
+        return self.weight * h.to(x.dtype)
+
+
+def rotary_tables(config: TransformerConfig, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos, sin) [T, head_dim] of the rotary embedding at `positions` [T] (Su et al. 2021), with Llama's
+    half-split layout: frequency i rotates dimensions i and i + head_dim / 2."""
+    d = config.head_dim
+    inv_freq = 1.0 / config.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d)
+    angles = positions.float()[:, None] * inv_freq.to(positions.device)[None, :]
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x [N, heads, T, head_dim] rotated by the tables [T, head_dim]."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return (x * cos + rotated * sin).to(x.dtype)
+
+
+class Attention(nn.Module):
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = config.heads, config.kv_heads or config.heads, config.head_dim
+        self.q_proj = nn.Linear(config.width, self.heads * self.head_dim, bias=False)
+        self.k_proj = nn.Linear(config.width, self.kv_heads * self.head_dim, bias=False)
+        self.v_proj = nn.Linear(config.width, self.kv_heads * self.head_dim, bias=False)
+        self.o_proj = nn.Linear(self.heads * self.head_dim, config.width, bias=False)
+        if config.qk_norm:
+            self.q_norm = RMSNorm(self.head_dim, config.norm_eps)
+            self.k_norm = RMSNorm(self.head_dim, config.norm_eps)
+        self.qk_norm = config.qk_norm
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        n, t, _ = x.shape  # (N, T, width)
+        q = self.q_proj(x).view(n, t, self.heads, self.head_dim)
+        k = self.k_proj(x).view(n, t, self.kv_heads, self.head_dim)
+        v = self.v_proj(x).view(n, t, self.kv_heads, self.head_dim).transpose(1, 2)
+        if self.qk_norm:  # Qwen3: per head, before the rotation
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = rotate(q.transpose(1, 2), cos, sin), rotate(k.transpose(1, 2), cos, sin)  # (N, heads, T, head_dim)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.kv_heads != self.heads)
+        return self.o_proj(y.transpose(1, 2).reshape(n, t, -1))
+
+
+class MLP(nn.Module):
+    """SwiGLU (Shazeer 2020): down(silu(gate(x)) * up(x))."""
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(config.width, config.hidden, bias=False)
+        self.up_proj = nn.Linear(config.width, config.hidden, bias=False)
+        self.down_proj = nn.Linear(config.hidden, config.width, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.input_layernorm = RMSNorm(config.width, config.norm_eps)
+        self.self_attn = Attention(config)
+        self.post_attention_layernorm = RMSNorm(config.width, config.norm_eps)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Decoder(nn.Module):
+    """The transformer without its head (transformers' `LlamaModel`)."""
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.width)
+        self.layers = nn.ModuleList(Block(config) for _ in range(config.layers))
+        self.norm = RMSNorm(config.width, config.norm_eps)
+
+
+class Transformer(nn.Module):
+    """logits = LM(tokens): a causal language model, `LlamaForCausalLM` (or Qwen3's) in aigc's hands."""
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        if config.vocab_size < 1:
+            raise ConfigError("vocab_size", config.vocab_size, "resolve it from the tokenizer first")
+        self.config = config
+        self.model = Decoder(config)
+        self.lm_head = nn.Linear(config.width, config.vocab_size, bias=False)
+        self.apply(self._init)
+        if config.tied_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        n, t = tokens.shape
+        if t > self.config.context:
+            raise UserError(f"{t} tokens are more than the model's context of {self.config.context}; use fewer")
+        cos, sin = rotary_tables(self.config, torch.arange(t, device=tokens.device))
+        x = self.model.embed_tokens(tokens)
+        for block in self.model.layers:
+            x = block(x, cos, sin)
+        return self.lm_head(self.model.norm(x))  # (N, T, vocab_size)
+
+
+def hf_config(config: TransformerConfig) -> dict:
+    """config.json of the Hugging Face architecture these weights are: Llama, or Qwen3 with QK-norm."""
+    qwen3 = config.qk_norm
+    return {
+        "architectures": ["Qwen3ForCausalLM" if qwen3 else "LlamaForCausalLM"],
+        "model_type": "qwen3" if qwen3 else "llama",
+        "vocab_size": config.vocab_size,
+        "hidden_size": config.width,
+        "intermediate_size": config.hidden,
+        "num_hidden_layers": config.layers,
+        "num_attention_heads": config.heads,
+        "num_key_value_heads": config.kv_heads or config.heads,
+        "head_dim": config.head_dim,
+        "max_position_embeddings": config.context,
+        "rms_norm_eps": config.norm_eps,
+        "rope_theta": config.rope_theta,
+        "tie_word_embeddings": config.tied_embeddings,
+        "hidden_act": "silu",
+        "attention_bias": False,
+        "mlp_bias": False,
+        "torch_dtype": "float32",
+    }

@@ -1,0 +1,69 @@
+"""The transformer: causal, shaped as documented, and its weights a Hugging Face checkpoint - transformers loads
+them as LlamaForCausalLM (or Qwen3ForCausalLM with QK-norm) with no custom code and computes the same logits."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from aigc.core.errors import ConfigError, UserError
+from aigc.models.transformer import Transformer, TransformerConfig, hf_config
+
+TINY = TransformerConfig(width=32, layers=2, heads=4, context=16, vocab_size=50)
+
+
+def test_logits_have_the_documented_shape_and_the_head_is_tied():
+    model = Transformer(TINY)
+    assert model(torch.randint(50, (3, 10))).shape == (3, 10, 50)
+    assert model.lm_head.weight is model.model.embed_tokens.weight
+    untied = Transformer(TransformerConfig(width=32, layers=1, heads=4, vocab_size=50, tied_embeddings=False))
+    assert untied.lm_head.weight is not untied.model.embed_tokens.weight
+
+
+def test_a_future_token_cannot_change_an_earlier_logit():
+    torch.manual_seed(0)
+    model = Transformer(TINY).eval()
+    tokens = torch.randint(50, (1, 12))
+    changed = tokens.clone()
+    changed[0, 7] = (tokens[0, 7] + 1) % 50
+    before, after = model(tokens), model(changed)
+    assert torch.equal(before[:, :7], after[:, :7]) and not torch.allclose(before[:, 7:], after[:, 7:])
+
+
+def test_bad_shapes_are_refused():
+    with pytest.raises(ConfigError, match="heads = 5: must divide the width 32"):
+        TransformerConfig(width=32, heads=5)
+    with pytest.raises(ConfigError, match="kv_heads = 3: must divide the 4 heads"):
+        TransformerConfig(width=32, heads=4, kv_heads=3)
+    with pytest.raises(UserError, match="17 tokens are more than the model's context of 16"):
+        Transformer(TINY)(torch.zeros(1, 17, dtype=torch.long))
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        TINY,
+        TransformerConfig(width=32, layers=2, heads=4, kv_heads=2, context=16, vocab_size=50, tied_embeddings=False),
+        TransformerConfig(width=32, layers=2, heads=4, kv_heads=2, context=16, vocab_size=50, qk_norm=True),
+    ],
+    ids=["llama", "llama-gqa-untied", "qwen3"],
+)
+def test_transformers_loads_the_weights_as_its_own_architecture_and_agrees(config, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = Transformer(config).eval()
+    with torch.no_grad():  # non-trivial norm gains, so that a misplaced norm would show
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight") or "layernorm" in name:
+                p.add_(torch.randn_like(p) * 0.1)
+    state = {k: v for k, v in model.state_dict().items() if not (config.tied_embeddings and k == "lm_head.weight")}
+    save_file(state, tmp_path / "model.safetensors")
+    (tmp_path / "config.json").write_text(json.dumps(hf_config(config)))
+    reference = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    assert type(reference).__name__ == hf_config(config)["architectures"][0]
+    tokens = torch.randint(50, (2, 16))
+    with torch.no_grad():
+        expected = reference(tokens).logits
+    assert torch.allclose(model(tokens), expected, atol=1e-4, rtol=0)
