@@ -67,3 +67,21 @@ def test_transformers_loads_the_weights_as_its_own_architecture_and_agrees(confi
     with torch.no_grad():
         expected = reference(tokens).logits
     assert torch.allclose(model(tokens), expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("kv_heads", [None, 2])
+def test_decoding_with_the_kv_cache_equals_recomputing_the_whole_sequence(kv_heads):
+    torch.manual_seed(0)
+    config = TransformerConfig(width=32, layers=2, heads=4, kv_heads=kv_heads, context=16, vocab_size=50)
+    model = Transformer(config).eval()
+    tokens = torch.randint(50, (3, 12))
+    with torch.no_grad():
+        full = model(tokens)
+        cache = model.new_cache()
+        steps = [model(tokens[:, :5], cache)]  # the prompt in one pass, then one token at a time
+        steps += [model(tokens[:, i : i + 1], cache) for i in range(5, 10)]
+        steps.append(model(tokens[:, 10:], cache))  # and two at once
+    assert cache.length() == 12
+    assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5, rtol=0)
+    with pytest.raises(UserError, match="17 tokens are more than the model's context of 16"):
+        model(torch.zeros(3, 5, dtype=torch.long), cache)

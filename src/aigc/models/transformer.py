@@ -6,7 +6,9 @@ Qwen3's. `hf_config` gives the config.json of that architecture, so an exported 
 vLLM or llama.cpp's converter with no custom code.
 
 Shapes: tokens int64 [N, T] -> logits float [N, T, vocab_size]; attention is causal
-(`F.scaled_dot_product_attention(is_causal=True)`): position t sees positions 0..t only.
+(`F.scaled_dot_product_attention(is_causal=True)`): position t sees positions 0..t only. With a `KVCache` the
+keys and values of earlier positions are kept, so decoding feeds one new token a step instead of the whole
+sequence again.
 """
 
 from __future__ import annotations
@@ -82,9 +84,29 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     return (x * cos + rotated * sin).to(x.dtype)
 
 
+class KVCache:
+    """The keys and values of the positions seen so far, per layer: [N, kv_heads, T, head_dim] each."""
+
+    def __init__(self, layers: int):
+        self.keys: list[torch.Tensor | None] = [None] * layers
+        self.values: list[torch.Tensor | None] = [None] * layers
+
+    def length(self, layer: int = 0) -> int:
+        """Positions `layer` holds (all layers hold as many between forward passes)."""
+        return 0 if self.keys[layer] is None else self.keys[layer].shape[2]
+
+    def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append this step's keys and values to `layer`'s; all of them so far."""
+        if self.keys[layer] is not None:
+            k, v = torch.cat([self.keys[layer], k], dim=2), torch.cat([self.values[layer], v], dim=2)
+        self.keys[layer], self.values[layer] = k, v
+        return k, v
+
+
 class Attention(nn.Module):
-    def __init__(self, config: TransformerConfig):
+    def __init__(self, config: TransformerConfig, index: int):
         super().__init__()
+        self.index = index  # of the layer, in a KVCache
         self.heads, self.kv_heads, self.head_dim = config.heads, config.kv_heads or config.heads, config.head_dim
         self.q_proj = nn.Linear(config.width, self.heads * self.head_dim, bias=False)
         self.k_proj = nn.Linear(config.width, self.kv_heads * self.head_dim, bias=False)
@@ -95,7 +117,7 @@ class Attention(nn.Module):
             self.k_norm = RMSNorm(self.head_dim, config.norm_eps)
         self.qk_norm = config.qk_norm
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
         n, t, _ = x.shape  # (N, T, width)
         q = self.q_proj(x).view(n, t, self.heads, self.head_dim)
         k = self.k_proj(x).view(n, t, self.kv_heads, self.head_dim)
@@ -103,7 +125,15 @@ class Attention(nn.Module):
         if self.qk_norm:  # Qwen3: per head, before the rotation
             q, k = self.q_norm(q), self.k_norm(k)
         q, k = rotate(q.transpose(1, 2), cos, sin), rotate(k.transpose(1, 2), cos, sin)  # (N, heads, T, head_dim)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.kv_heads != self.heads)
+        past = 0
+        if cache is not None:
+            past = cache.length(self.index)
+            k, v = cache.extend(self.index, k, v)
+        # new position i (absolute past + i) sees every position up to itself
+        mask = None if past == 0 else torch.ones(t, past + t, dtype=torch.bool, device=x.device).tril(past)
+        causal = mask is None and t > 1
+        gqa = self.kv_heads != self.heads
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=gqa)
         return self.o_proj(y.transpose(1, 2).reshape(n, t, -1))
 
 
@@ -121,15 +151,15 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, config: TransformerConfig):
+    def __init__(self, config: TransformerConfig, index: int):
         super().__init__()
         self.input_layernorm = RMSNorm(config.width, config.norm_eps)
-        self.self_attn = Attention(config)
+        self.self_attn = Attention(config, index)
         self.post_attention_layernorm = RMSNorm(config.width, config.norm_eps)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -139,7 +169,7 @@ class Decoder(nn.Module):
     def __init__(self, config: TransformerConfig):
         super().__init__()
         self.embed_tokens = nn.Embedding(config.vocab_size, config.width)
-        self.layers = nn.ModuleList(Block(config) for _ in range(config.layers))
+        self.layers = nn.ModuleList(Block(config, i) for i in range(config.layers))
         self.norm = RMSNorm(config.width, config.norm_eps)
 
 
@@ -162,14 +192,19 @@ class Transformer(nn.Module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, std=0.02)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        n, t = tokens.shape
-        if t > self.config.context:
-            raise UserError(f"{t} tokens are more than the model's context of {self.config.context}; use fewer")
-        cos, sin = rotary_tables(self.config, torch.arange(t, device=tokens.device))
+    def new_cache(self) -> KVCache:
+        return KVCache(self.config.layers)
+
+    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Logits [N, T, vocab_size] of `tokens` [N, T], which follow the positions `cache` holds (if any)."""
+        past = 0 if cache is None else cache.length()
+        end = past + tokens.shape[1]
+        if end > self.config.context:
+            raise UserError(f"{end} tokens are more than the model's context of {self.config.context}; use fewer")
+        cos, sin = rotary_tables(self.config, torch.arange(past, end, device=tokens.device))
         x = self.model.embed_tokens(tokens)
         for block in self.model.layers:
-            x = block(x, cos, sin)
+            x = block(x, cos, sin, cache)
         return self.lm_head(self.model.norm(x))  # (N, T, vocab_size)
 
 
