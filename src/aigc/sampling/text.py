@@ -1,0 +1,107 @@
+"""Text decoding: next-token choice (temperature, top-k, top-p, repetition penalty) as pure functions of logits,
+and the decoding loop over a language model `logits = LM(tokens, cache)` with a KV cache.
+
+Each completion draws from its own torch.Generator seeded by its seed, so completion k depends only on its
+prompt, its seed and the settings, never on how many others are decoded beside it. A sequence that outgrows the
+model's context keeps its last `context` tokens, as nanoGPT's sampler crops; from then on each step recomputes
+that window (the cache would hold positions the model never saw together).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How the next token is chosen; temperature 0 is greedy, top_k 0 and top_p 1 keep every token."""
+
+    max_tokens: int
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    stop: tuple[str, ...] = ()
+
+
+def penalise_repeats(logits: torch.Tensor, history: torch.Tensor, penalty: float) -> torch.Tensor:
+    """logits [N, V] with every token already in history [N, T] made less likely: a positive logit divided by
+    `penalty`, a negative one multiplied (Keskar et al. 2019, as transformers' repetition penalty)."""
+    if penalty == 1.0 or history.numel() == 0:
+        return logits
+    seen = torch.gather(logits, 1, history)
+    return logits.scatter(1, history, torch.where(seen > 0, seen / penalty, seen * penalty))
+
+
+def filter_top_k_top_p(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    """logits [N, V] with -inf outside the k most likely tokens and outside the smallest set whose probability
+    reaches top_p (Holtzman et al. 2020; the most likely token always stays)."""
+    if top_k and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        ordered, order = torch.sort(logits, dim=-1, descending=True)
+        before = ordered.softmax(-1).cumsum(-1) - ordered.softmax(-1)  # probability of the tokens ahead of each
+        drop = (before >= top_p).scatter(1, order, before >= top_p)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def choose(logits: torch.Tensor, history: torch.Tensor, decoding: Decoding, generators: Sequence[torch.Generator]):
+    """The next token [N] of each sequence, row i drawn from generators[i]."""
+    logits = penalise_repeats(logits.float(), history, decoding.repetition_penalty)
+    if decoding.temperature == 0:
+        return logits.argmax(-1)
+    probs = filter_top_k_top_p(logits / decoding.temperature, decoding.top_k, decoding.top_p).softmax(-1)
+    return torch.cat([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, generators, strict=True)])
+
+
+@torch.no_grad()
+def decode(
+    model,
+    prompt: Sequence[int],
+    seeds: Sequence[int],
+    decoding: Decoding,
+    detokenize: Callable[[list[int]], str],
+    on_token: Callable[[int, int], None] | None = None,
+    use_cache: bool = True,
+) -> list[str]:
+    """Completions of one prompt (token ids), one per seed, each of up to `decoding.max_tokens` tokens, as text
+    cut where its first stop string begins. `on_token(row, token)` hears each token as it is chosen, until the
+    row's text holds a stop string (so a stream may have shown the start of one). Without `use_cache` every
+    step recomputes the whole window (to measure what the cache saves)."""
+    device = next(model.parameters()).device
+    context = model.config.context
+    generators = [torch.Generator(device).manual_seed(int(seed)) for seed in seeds]
+    sequences = torch.tensor([list(prompt)] * len(seeds), dtype=torch.long, device=device)
+    cache = model.new_cache() if use_cache else None
+    logits = model(sequences[:, -context:], cache)[:, -1]
+    done = [False] * len(seeds)
+    for _ in range(decoding.max_tokens):
+        token = choose(logits, sequences[:, len(prompt) :], decoding, generators)
+        sequences = torch.cat([sequences, token[:, None]], dim=1)
+        for row, t in enumerate(token.tolist()):
+            if not done[row]:
+                done[row] = _stopped(detokenize(sequences[row, len(prompt) :].tolist()), decoding.stop)
+                if on_token is not None and not done[row]:
+                    on_token(row, t)
+        if all(done):
+            break
+        if cache is not None and cache.length() < context:
+            logits = model(token[:, None], cache)[:, -1]
+        else:  # no cache, or the window is full: the last `context` tokens, recomputed
+            logits = model(sequences[:, -context:])[:, -1]
+    return [cut_at_stop(detokenize(sequences[row, len(prompt) :].tolist()), decoding.stop) for row in range(len(seeds))]
+
+
+def _stopped(text: str, stop: tuple[str, ...]) -> bool:
+    return any(s in text for s in stop)
+
+
+def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    """`text` up to where its first stop string begins."""
+    starts = [text.find(s) for s in stop if s in text]
+    return text[: min(starts)] if starts else text
