@@ -10,6 +10,7 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
                                                 # (trained by --mnist-minutes, now or in an earlier run)
   python benchmarks/run.py --compress-n 2000    # plus aigc compress's options on the MNIST diffusion model and
                                                 # the seed and stable GANs (trained by --mnist/--gan-minutes)
+  python benchmarks/run.py --text-decoding      # plus the time per generated token with and without the KV cache
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from gan_recipes import bench_gan
 from harness import RESULTS, RUNS, machine
 from sampling import bench_sampling
 from serving import bench_serving
+from text_decoding import bench_text_decoding
 from throughput import bench_scaling, bench_throughput
 from time_to_quality import AIGC_DEFAULT_RUN, bench_time_to_quality
 
@@ -45,6 +47,7 @@ def main() -> None:
     parser.add_argument("--ddp-minutes", type=float, default=0, help="also compare 1 and 2 training processes")
     parser.add_argument("--serve-requests", type=int, default=0, help="also load-test the service")
     parser.add_argument("--compress-n", type=int, default=0, help="also score aigc compress's options on n images")
+    parser.add_argument("--text-decoding", action="store_true", help="also time text decoding with/without cache")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -65,6 +68,8 @@ def main() -> None:
         write("serving", bench_serving(model, args.serve_requests))
     if args.compress_n:
         write("compression", bench_compression(args.data_dir, args.compress_n))
+    if args.text_decoding:
+        write("text_decoding", bench_text_decoding())
     print(f"results in {RESULTS}/")
 
 
