@@ -1,6 +1,6 @@
 """What the KV cache saves: time per generated token of a language model with and without it, at 64 and 1024
 generated tokens, batch 1, same weights, same seeds, side by side in one process (the tokens are identical
-either way; tests/sampling/test_text.py checks that). The weights are random: speed does not depend on them."""
+either way; tests/sampling/test_decoding.py checks that). The weights are random: speed does not depend on them."""
 
 from __future__ import annotations
 
