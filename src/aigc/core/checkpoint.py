@@ -86,11 +86,11 @@ def read_header(path: str | Path) -> dict:
     return metadata
 
 
-def read_checkpoint(path: str | Path, modules: Collection[str] | None = None) -> Checkpoint:
-    """Read a weights file (only the named `modules` when given), its config as a JSON object; any problem with
-    it is a UserError naming the file."""
+def read_checkpoint(path: str | Path, modules: Collection[str] | None = None, header: dict | None = None) -> Checkpoint:
+    """Read a weights file (only the named `modules` when given; `header`: its `read_header`, when the caller
+    has read it already), its config as a JSON object; any problem with it is a UserError naming the file."""
     path = Path(path)
-    metadata = read_header(path)
+    metadata = header if header is not None else read_header(path)
     weights: dict[str, dict[str, torch.Tensor]] = {}
     try:
         with safe_open(str(path), framework="pt") as f:

@@ -100,9 +100,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
     """(sampling model, run config) of a run directory (its newest complete checkpoint) or a checkpoint file.
     Only the modules sampling needs are read."""
     weights = checkpoint_path(path)
-    config = from_json_dict(read_header(weights)["config"], str(weights))
-    checkpoint = load_checkpoint(weights, family_of(config).sampling_modules)
-    return model_from_checkpoint(checkpoint, device), checkpoint.config
+    header = read_header(weights)
+    config = from_json_dict(header["config"], str(weights))
+    checkpoint = read_checkpoint(weights, family_of(config).sampling_modules, header)
+    return model_from_checkpoint(dataclasses.replace(checkpoint, config=config), device), config
 
 
 def model_from_checkpoint(checkpoint: Checkpoint, device: str | torch.device = "cpu") -> nn.Module:
