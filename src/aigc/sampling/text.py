@@ -85,7 +85,9 @@ def decode(
         sequences = torch.cat([sequences, token[:, None]], dim=1)
         for row, t in enumerate(token.tolist()):
             if not done[row]:
-                done[row] = _stopped(detokenize(sequences[row, len(prompt) :].tolist()), decoding.stop)
+                # only stop strings need the text so far (decoding it every step costs O(length) a token)
+                if decoding.stop:
+                    done[row] = _stopped(detokenize(sequences[row, len(prompt) :].tolist()), decoding.stop)
                 if on_token is not None and not done[row]:
                     on_token(row, t)
         if all(done):
