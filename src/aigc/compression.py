@@ -46,7 +46,7 @@ def compress_checkpoint(
         state = model.state_dict()
     (name,) = family_of(config).sampling_modules  # what a compressed checkpoint holds: the model that samples
     path = weights_path(out, checkpoint.step)
-    save_weights(path, config, {name: state}, checkpoint.step, checkpoint.nimg)
+    save_weights(path, config, {name: state}, checkpoint.step, checkpoint.seen)
     atomic_write_text(out / "config.json", to_json(config))
     return path
 
@@ -83,7 +83,7 @@ def _finetune(pruned, checkpoint, config, out: Path, kimg: float, progress: bool
         name: pruned_state if state.keys() == pruned_state.keys() else state
         for name, state in checkpoint.modules.items()
     }
-    budget = dataclasses.replace(config.train, kimg=checkpoint.nimg / 1000 + kimg, minutes=None)
-    start = Start(modules, checkpoint.step, checkpoint.nimg)
+    budget = dataclasses.replace(config.train, kimg=checkpoint.seen / 1000 + kimg, minutes=None)
+    start = Start(modules, checkpoint.step, checkpoint.seen)
     outcome = train(dataclasses.replace(config, train=budget), out, start=start, progress=progress)
     return outcome.checkpoint

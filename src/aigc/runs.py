@@ -6,19 +6,19 @@ from pathlib import Path
 
 from aigc.families.registry import family_of
 from aigc.training import loop
-from aigc.training.loop import Budget, Outcome, Start
+from aigc.training.loop import Outcome, Start
 
 
 def train(
     config,
     run_dir: str | Path,
     resume: bool = False,
-    more: Budget | None = None,
+    more: dict | None = None,
     start: Start | None = None,
     progress: bool = True,
 ) -> Outcome:
     """Train the config's model into `run_dir` (see `aigc.training.loop.train` for `resume`, `more`, `start`)."""
-    from aigc.evaluation.evaluate import InLoopEvaluator
+    from aigc.evaluation.evaluate import in_loop_evaluator
 
     return loop.train(
         family_of(config),
@@ -27,6 +27,6 @@ def train(
         resume=resume,
         more=more,
         start=start,
-        evaluator=InLoopEvaluator,
+        evaluator=in_loop_evaluator,
         progress=progress,
     )

@@ -68,14 +68,14 @@ class ToyTrainer:
     def sampling_model(self):
         return self.ema.model
 
-    def step(self, batches, step, nimg):
+    def step(self, batches, position):
         def losses(batch):
             loss = ((self.model.mean - batch.data) ** 2).mean()
             return loss, {"loss": loss}
 
         self.optimizers["model"].zero_grad()
         values = accumulate_gradients(batches, losses)
-        check_finite("loss", values["loss"], step)
+        check_finite("loss", values["loss"], position.step)
         apply_gradients(self.optimizers["model"], self.model, 0.0)
         self.ema.update(self.model, 0.5)
         return values

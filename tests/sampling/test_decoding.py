@@ -33,22 +33,26 @@ def detokenize(tokens):
     return "".join(chr(ord("a") + t) for t in tokens)
 
 
+def texts(model, prompt, seeds, decoding, **options):
+    return [c.text for c in decode(model, prompt, seeds, decoding, detokenize, **options)]
+
+
 def test_each_completion_depends_on_its_seed_alone(model):
     decoding = Decoding(max_tokens=12, temperature=1.0, top_k=10, top_p=0.9)
-    together = decode(model, [1, 2, 3], [5, 6, 7, 8], decoding, detokenize)
-    alone = [decode(model, [1, 2, 3], [seed], decoding, detokenize)[0] for seed in (5, 6, 7, 8)]
+    together = texts(model, [1, 2, 3], [5, 6, 7, 8], decoding)
+    alone = [texts(model, [1, 2, 3], [seed], decoding)[0] for seed in (5, 6, 7, 8)]
     assert together == alone and len(set(together)) > 1 and all(len(c) == 12 for c in together)
 
 
 def test_the_kv_cache_changes_no_token(model):
     decoding = Decoding(max_tokens=10, temperature=0.8)
-    cached = decode(model, [4, 5], [0, 1], decoding, detokenize)
-    recomputed = decode(model, [4, 5], [0, 1], decoding, detokenize, use_cache=False)
+    cached = texts(model, [4, 5], [0, 1], decoding)
+    recomputed = texts(model, [4, 5], [0, 1], decoding, use_cache=False)
     assert cached == recomputed
 
 
 def test_greedy_decoding_past_the_context_crops_as_nanogpt_does(model):
-    completion = decode(model, list(range(20)), [0], Decoding(max_tokens=30, temperature=0), detokenize)[0]
+    completion = texts(model, list(range(20)), [0], Decoding(max_tokens=30, temperature=0))[0]
     assert len(completion) == 30  # 50 tokens through a 24-token window
     sequence = list(range(20))
     for _ in range(30):  # the reference: recompute the last 24 tokens, take the most likely next one
@@ -58,8 +62,11 @@ def test_greedy_decoding_past_the_context_crops_as_nanogpt_does(model):
 
 
 def test_stop_strings_end_a_completion_where_they_begin(model):
-    free = decode(model, [1], [3], Decoding(max_tokens=15, temperature=0), detokenize)[0]
-    stop = free[5:7]
-    stopped = decode(model, [1], [3], Decoding(max_tokens=15, temperature=0, stop=(stop,)), detokenize)[0]
-    assert stopped == cut_at_stop(free, (stop,)) and len(stopped) <= 5
+    (free,) = decode(model, [1], [3], Decoding(max_tokens=15, temperature=0), detokenize)
+    stop = free.text[5:7]
+    (stopped,) = decode(model, [1], [3], Decoding(max_tokens=15, temperature=0, stop=(stop,)), detokenize)
+    assert stopped.text == cut_at_stop(free.text, (stop,)) and len(stopped.text) <= 5
+    # the tokens it took to see the stop string, and why it ended
+    assert stopped.finish_reason == "stop" and stopped.tokens == free.text.find(stop) + len(stop)
+    assert free.finish_reason == "length" and free.tokens == 15
     assert cut_at_stop("hello world", ("o w", "ld")) == "hell" and cut_at_stop("abc", ("x",)) == "abc"

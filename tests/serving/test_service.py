@@ -27,7 +27,7 @@ def test_merged_requests_draw_the_images_each_would_alone(diffusion_run):
     service.close()
     model, _ = load_model(diffusion_run)
     for job, future in zip(jobs, futures, strict=True):
-        alone = generate(model, job.seeds, job.labels, job.sample)
+        alone = generate(model, job.seeds, job.conditions, job.sample)
         assert torch.equal(future.result(timeout=0), alone)
     exposition = generate_latest(service.metrics.registry).decode()
     assert "aigc_batch_requests_count 2.0" in exposition  # the two steps=3 jobs shared one generate() call

@@ -39,7 +39,7 @@ def assert_same_parameters(a: Path, b: Path) -> None:
     """Every trained weight and the EMA agree; BatchNorm's running statistics may not (two ranks average theirs,
     one process updates its own twice)."""
     first, second = load_checkpoint(latest_checkpoint(a)), load_checkpoint(latest_checkpoint(b))
-    assert first.step == second.step and first.nimg == second.nimg
+    assert first.step == second.step and first.seen == second.seen
     for name, weights in first.modules.items():
         for key, value in weights.items():
             if key.rsplit(".", 1)[-1] not in ("running_mean", "running_var", "num_batches_tracked"):
@@ -115,7 +115,7 @@ def test_sigterm_to_the_job_stops_every_rank_and_rank_0_checkpoints(tmp_path):
     _, stderr = job.communicate(timeout=120)
     assert "stopped by SIGTERM" in stderr
     checkpoint = load_checkpoint(latest_checkpoint(tmp_path / "run"))
-    assert checkpoint.step > 0 and checkpoint.nimg == 16 * checkpoint.step
+    assert checkpoint.step > 0 and checkpoint.seen == 16 * checkpoint.step
 
 
 def test_a_killed_process_fails_the_job_within_bounded_time(tmp_path):

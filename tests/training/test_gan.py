@@ -14,6 +14,7 @@ from aigc.families.gan.config import gan_recipe
 from aigc.families.registry import load_checkpoint
 from aigc.runs import train
 from aigc.training.batch import Batch
+from aigc.training.loop import Position
 
 
 def tiny(recipe: str = "stable", kimg: float = 0.064, **adversarial):
@@ -60,7 +61,7 @@ def test_r1_changes_the_discriminator_update_on_its_steps():
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, image_size=8, channels=1))
         torch.manual_seed(0)
         trainer = gan.GANTrainer(config, torch.device("cpu"))
-        values = trainer.step(one_batch(), 0, 0)
+        values = trainer.step(one_batch(), Position())
         return values, [p.detach().clone() for p in trainer.discriminator.parameters()]
 
     plain, plain_d = d_after_one_step(0.0)
@@ -82,14 +83,14 @@ def test_bf16_runs_the_networks_in_bf16_and_keeps_losses_and_weights_in_float32(
         trainer = gan.GANTrainer(config, torch.device("cpu"))
         dtypes = []
         trainer.discriminator.trunk.register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
-        values = trainer.step(one_batch(), 0, 0)
+        values = trainer.step(one_batch(), Position())
         return values, dtypes, trainer
 
     exact, exact_dtypes, _ = one_step("fp32")
     fast, fast_dtypes, trainer = one_step("bf16")
     assert set(exact_dtypes) == {torch.float32} and set(fast_dtypes) == {torch.bfloat16}
     assert all(p.dtype == torch.float32 for p in trainer.generator.parameters())
-    assert fast.keys() == exact.keys() == {"loss_d", "r1", "loss_g"}
+    assert fast.keys() == exact.keys() == {"loss_d", "r1", "loss_g", "lr"}
     for key in exact:
         assert fast[key] == pytest.approx(exact[key], rel=0.05, abs=1e-3)
 

@@ -1,7 +1,7 @@
 """Command-line flags derived from the config dataclasses, so defaults and help live in one place.
 
 A field becomes a flag when its metadata has "help"; `--field-name` unless metadata names another flag, plus any
-"aliases".
+"aliases"; its value is read by the field's type, or by the metadata's "parse" function.
 Flags default to "not given", so only what the user typed overrides a config.
 """
 
@@ -40,7 +40,8 @@ def add_options(parser: argparse.ArgumentParser, cls, path: str, only: set[str] 
             metavar = "{" + ",".join(map(str, choices)) + "}"
             group.add_argument(*flags, dest=dest, type=type(choices[0]), default=None, help=text, metavar=metavar)
         else:
-            group.add_argument(*flags, dest=dest, type=kind, default=None, help=text, metavar=f.name.upper())
+            parse = f.metadata.get("parse", kind)  # a field may read its flag its own way (5M tokens)
+            group.add_argument(*flags, dest=dest, type=parse, default=None, help=text, metavar=f.name.upper())
 
 
 def add_sample_options(parser: argparse.ArgumentParser) -> None:

@@ -7,9 +7,9 @@ import re
 import shutil
 from pathlib import Path
 
-# How a resumed run may differ from its config: its budget (more of it), the threads and micro-batches it is
-# spread over, and where its data lies.
-CHANGEABLE_ON_RESUME = {"data.data_dir", "train.kimg", "train.minutes", "train.threads", "train.batch_per_device"}
+# How a resumed run may differ from its config: its budget (more of it: the train config's `budget_fields`),
+# the threads and micro-batches it is spread over, and where its data lies.
+CHANGEABLE_ON_RESUME = {"data.data_dir", "train.threads", "train.batch_per_device"}
 
 
 def register(commands) -> None:
@@ -59,7 +59,7 @@ def run(args) -> int:
         prepare_run_dir(run_dir, args.overwrite)
     outcome = train(config, run_dir, resume=bool(args.resume), more=more, progress=not args.no_progress)
     if is_main():
-        report(outcome)
+        report(entry, outcome)
     return 0
 
 
@@ -73,21 +73,20 @@ def new_config(family, args):
     config = family.new_config(getattr(args, "recipe", None))
     for path in family.flag_components:
         config = replace_at(config, path, apply(component(config, path), args, path))
-    if config.train.kimg is None and config.train.minutes is None:
+    if config.train.limit() is None and config.train.minutes is None:
         config = replace_at(config, "train.minutes", DEFAULT_MINUTES)
     return config
 
 
 def resumed(family, args):
     """(run directory, config, more budget) of `--resume RUN_DIR`: the run's own config with the flags that may
-    change applied. --kimg/--minutes add to what the run has done (the loop reads how much, with the
-    checkpoint); without them it finishes its budget."""
+    change applied. The budget flags (--kimg/--tokens, --minutes) add to what the run has done (the loop reads
+    how much, with the checkpoint); without them it finishes its budget."""
     import dataclasses
 
     from aigc.cli.options import apply, given
     from aigc.core.errors import UserError
     from aigc.families.registry import load_json
-    from aigc.training.loop import Budget
 
     run_dir = args.resume
     if args.out and args.out != run_dir:
@@ -103,7 +102,9 @@ def resumed(family, args):
     config = dataclasses.replace(
         config, data=apply(config.data, args, "data"), train=dataclasses.replace(config.train, **spread)
     )
-    more = Budget(budget.get("kimg"), budget.get("minutes")) if {"kimg", "minutes"} & set(budget) else None
+    more = {k: v for k, v in budget.items() if k in config.train.budget_fields} or None
+    if more:
+        dataclasses.replace(config.train, **more)  # the train config checks the values (more of nothing: refused)
     return run_dir, config, more
 
 
@@ -117,13 +118,17 @@ def check_unchanged(family, config, args) -> None:
         flag_of(component(config, path), key)
         for path in family.flag_components
         for key, value in given(args, path).items()
-        if f"{path}.{key}" not in CHANGEABLE_ON_RESUME and value != getattr(component(config, path), key)
+        if not changeable(config, f"{path}.{key}") and value != getattr(component(config, path), key)
     )
     if getattr(args, "recipe", None) and args.recipe != config.recipe:
         changed.append("--recipe")
     if changed:
         flags = ", ".join(changed)
         raise UserError(f"{flags} cannot change on --resume (the run keeps its config); start a new run instead")
+
+
+def changeable(config, path: str) -> bool:
+    return path in CHANGEABLE_ON_RESUME or path in {f"train.{name}" for name in config.train.budget_fields}
 
 
 def flag_of(config, key: str) -> str:

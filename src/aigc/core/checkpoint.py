@@ -33,7 +33,7 @@ class Checkpoint:
     config: Any  # the run config: its JSON object here, the family's dataclass once the registry has read it
     modules: dict[str, dict[str, torch.Tensor]]  # module name -> its state dict
     step: int
-    nimg: int
+    seen: int  # images, or tokens: what the run's budget counts
     path: Path
 
 
@@ -45,16 +45,16 @@ def state_path(weights: Path) -> Path:
     return weights.with_name(weights.name.replace(".safetensors", ".state.safetensors"))
 
 
-def save_checkpoint(run_dir: Path, config, modules: dict, step: int, nimg: int, state: dict) -> Path:
+def save_checkpoint(run_dir: Path, config, modules: dict, step: int, seen: int, state: dict) -> Path:
     """Write the train state, then the weights; returns the weights path."""
     path = weights_path(run_dir, step)
     meta, tensors = _flatten_state(state)
     atomic_write(state_path(path), lambda tmp: save_file(tensors, tmp, metadata={"state": json.dumps(meta)}))
-    save_weights(path, config, modules, step, nimg)
+    save_weights(path, config, modules, step, seen)
     return path
 
 
-def save_weights(path: Path, config, modules: dict, step: int, nimg: int, extra: dict | None = None) -> None:
+def save_weights(path: Path, config, modules: dict, step: int, seen: int, extra: dict | None = None) -> None:
     """The modules' weights ({name: nn.Module or its state dict}, stored as "name.param") with the run config (a
     config dataclass, and any `extra` string metadata), written atomically."""
     weights = {
@@ -62,7 +62,7 @@ def save_weights(path: Path, config, modules: dict, step: int, nimg: int, extra:
         for name, module in modules.items()
         for key, value in (module if isinstance(module, dict) else module.state_dict()).items()
     }
-    metadata = {"format": "aigc", "config": to_json(config), "step": str(step), "nimg": str(nimg), **(extra or {})}
+    metadata = {"format": "aigc", "config": to_json(config), "step": str(step), "seen": str(seen), **(extra or {})}
     atomic_write(path, lambda tmp: save_file(weights, tmp, metadata=metadata))
 
 
@@ -100,7 +100,8 @@ def read_checkpoint(path: str | Path, modules: Collection[str] | None = None, he
                     weights.setdefault(name, {})[parameter] = f.get_tensor(key)
     except (SafetensorError, OSError) as error:
         raise UserError(f"{path} is not a readable safetensors checkpoint (truncated or corrupt: {error})") from None
-    return Checkpoint(metadata["config"], weights, int(metadata["step"]), int(metadata["nimg"]), path)
+    seen = int(metadata.get("seen", metadata.get("nimg", 0)))  # aigc 0.2 and before counted images as "nimg"
+    return Checkpoint(metadata["config"], weights, int(metadata["step"]), seen, path)
 
 
 def load_state(weights: Path) -> dict:

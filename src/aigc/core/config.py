@@ -74,6 +74,22 @@ def check_value(name: str, value, hint, metadata) -> None:
         raise ConfigError(name, value, f"must be at most {high}")
 
 
+SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9}
+
+
+def parse_count(text: str) -> int:
+    """A count written as people write it: 5000, 5k, 5M, 1.5G (for --tokens)."""
+    cleaned = str(text).strip().replace("_", "").replace(",", "")
+    scale = SUFFIXES.get(cleaned[-1:].lower(), 1)
+    try:
+        value = float(cleaned[:-1] if scale != 1 else cleaned) * scale
+    except ValueError:
+        raise UserError(f"{text!r} is not a count; write it as 5000, 200k, 5M or 1.5G") from None
+    if not math.isfinite(value) or value != int(value):
+        raise UserError(f"{text!r} is not a whole count; write it as 5000, 200k, 5M or 1.5G")
+    return int(value)
+
+
 def to_dict(config) -> dict[str, Any]:
     return dataclasses.asdict(config)
 

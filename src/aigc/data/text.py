@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import torch
 
 from aigc.core.config import Config
 from aigc.core.errors import UserError
@@ -201,3 +202,27 @@ def describe_text_datasets(data_dir: str | None = None) -> list[dict]:
             "locations": ["(bundled)"],
         },
     ]
+
+
+class TokenWindows:
+    """The training examples of a language model: every window of `length` consecutive tokens of a token
+    stream (a context's inputs and the token after each), indexed by where it starts."""
+
+    def __init__(self, ids: torch.Tensor, length: int):
+        if len(ids) <= length:
+            raise UserError(
+                f"the training text is {len(ids)} tokens, too short for windows of {length}; "
+                "give more text or a shorter --context"
+            )
+        self.ids, self.length = ids, length
+        self.offsets = torch.arange(length, device=ids.device)
+
+    def __len__(self) -> int:
+        return len(self.ids) - self.length + 1
+
+    def __getitem__(self, starts: torch.Tensor) -> torch.Tensor:
+        """int64 [N, length]: the windows starting at `starts` [N]."""
+        return self.ids[starts.to(self.ids.device)[:, None] + self.offsets].long()
+
+    def to(self, device: torch.device) -> TokenWindows:
+        return TokenWindows(self.ids.to(device), self.length)

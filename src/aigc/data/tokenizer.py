@@ -57,6 +57,13 @@ class TextTokenizer:
         except Exception as error:  # the library raises plain Exceptions for missing and malformed files
             raise UserError(f"{path}: not a readable tokenizer.json ({error})") from None
 
+    @classmethod
+    def from_str(cls, text: str, where: str = "the run config") -> TextTokenizer:
+        try:
+            return cls(Tokenizer.from_str(text))
+        except Exception as error:  # as in `load`
+            raise UserError(f"{where}: the tokenizer is unreadable ({error})") from None
+
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, self.tokenizer.to_str())
 

@@ -1,5 +1,6 @@
 """Scoring a set of images against a reference split: generate or load them, extract features with the data
-set's extractor, and compute the requested metrics. `aigc eval` and the training loop call `evaluate`.
+set's extractor, and compute the requested metrics. `aigc eval` and the training loop call `evaluate`; a
+model that generates text is scored by evaluation/language.py instead.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ from aigc.core.io import atomic_write
 from aigc.data.datasets import IMAGE_SUFFIXES, DataConfig, load_dataset
 from aigc.evaluation import metrics
 from aigc.evaluation.features import Extractor, InceptionExtractor, load_extractor
+from aigc.evaluation.language import TEXT_METRICS, TextInLoopEvaluator, evaluate_language_model
 
-METRICS = ("fid", "kid", "pr", "coverage", "is")
+IMAGE_METRIC_NAMES = ("fid", "kid", "pr", "coverage", "is")
+METRICS = IMAGE_METRIC_NAMES + TEXT_METRICS
+DEFAULT_IMAGES = 10_000
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,14 @@ class EvalConfig(Config):
     data_dir: str | None = field(default=None, metadata={"help": "root holding the data set files"})
     split: str | None = field(default=None, metadata={"help": "reference split (default: test, or train)"})
     # -n too: under torchrun, whose own parser reads --n as an ambiguous abbreviation of its options
-    n: int = field(default=10_000, metadata={"help": "images to generate / use", "aliases": ("-n",), "min": 2})
+    n: int | None = field(
+        default=None,
+        metadata={
+            "help": f"images to generate / use (default {DEFAULT_IMAGES}), or texts to generate (default 16)",
+            "aliases": ("-n",),
+            "min": 2,
+        },
+    )
     metrics: str | None = field(
         default=None,
         metadata={"help": f"comma-separated: {','.join(METRICS)} (default: the model's family's; images: all but is)"},
@@ -45,6 +56,10 @@ class EvalConfig(Config):
     seed: int = field(default=0, metadata={"help": "first seed of the generated images", "min": 0})
     features: Literal["aigc", "inception"] = field(
         default="aigc", metadata={"help": "aigc (the data set's CNN) or inception (torch-fidelity, optional)"}
+    )
+    stride: int | None = field(
+        default=None,
+        metadata={"help": "text: validation windows start every N tokens (default: the model's context)", "min": 1},
     )
 
     def check(self) -> None:
@@ -60,6 +75,15 @@ def parse_metrics(text: str) -> tuple[str, ...]:
     unknown = [m for m in names if m not in METRICS]
     if unknown or not names:
         raise UserError(f"unknown metric(s) {', '.join(unknown) or text!r}; choose from {', '.join(METRICS)}")
+    return names
+
+
+def modality_metrics(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """The metrics named in `text`, each one that applies to `what` is scored."""
+    names = parse_metrics(text)
+    stray = [m for m in names if m not in allowed]
+    if stray:
+        raise UserError(f"--metrics {', '.join(stray)}: not a metric of {what}; choose from {', '.join(allowed)}")
     return names
 
 
@@ -212,17 +236,22 @@ def evaluate(
 
     started = time.perf_counter()
     progress = progress and distributed.is_main()
-    if config.n < max(2, distributed.world_size()):
-        raise UserError(f"--n {config.n}: evaluation needs at least 2 images, and one per process")
     model, default_metrics = None, IMAGE_METRICS  # folders, .npz files, real: splits and tensors hold images
     if not isinstance(source, torch.Tensor) and is_model(Path(source)):
         model, run_config = load_model(source, distributed.device())
         run_config = with_sample(run_config, sample_overrides or {})
-        default_metrics = family_of(run_config).metrics
+        family = family_of(run_config)
+        default_metrics = family.metrics
+        if family.modality == "text":
+            names = modality_metrics(config.metrics or default_metrics, TEXT_METRICS, "a language model")
+            return {"source": str(source), **evaluate_language_model(model, run_config, config, names)}
         if config.data is None:
             data_dir = config.data_dir or run_config.data.data_dir
             config = dataclasses.replace(config, data=run_config.data.name, data_dir=data_dir)
-    names = parse_metrics(config.metrics or default_metrics)
+    names = modality_metrics(config.metrics or default_metrics, IMAGE_METRIC_NAMES, "images")
+    config = dataclasses.replace(config, n=config.n or DEFAULT_IMAGES)
+    if config.n < max(2, distributed.world_size()):
+        raise UserError(f"--n {config.n}: evaluation needs at least 2 images, and one per process")
     if config.data is None:
         raise UserError("pass --data NAME: the reference data set whose extractor and split score the images")
     extractor = make_extractor(config)  # before generating, so a missing extractor fails fast
@@ -261,6 +290,13 @@ def is_model(path: Path) -> bool:
     return (path / "checkpoints").is_dir() or path.suffix == ".safetensors"
 
 
+def in_loop_evaluator(config):
+    """The in-loop evaluation of a run: by what its family generates."""
+    from aigc.families.registry import family_of
+
+    return IN_LOOP[family_of(config).modality](config)
+
+
 class InLoopEvaluator:
     """FID and class coverage of a model during training: the reference statistics of the run's data set are
     computed once, each call generates `eval_n` images from fixed seeds with the run's sample settings."""
@@ -283,3 +319,6 @@ class InLoopEvaluator:
         values["class_entropy"] = coverage.normalized_entropy
         values["eval_seconds"] = time.perf_counter() - started
         return values
+
+
+IN_LOOP = {"images": InLoopEvaluator, "text": TextInLoopEvaluator}

@@ -6,7 +6,9 @@ which family it is dealing with.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -14,6 +16,7 @@ from torch import nn
 
 from aigc.core.device import model_device
 from aigc.core.errors import UserError
+from aigc.core.images import save_grid
 from aigc.core.rng import PerSampleNoise
 from aigc.sampling.pipeline import generate_batches
 
@@ -21,6 +24,16 @@ FORMAT_VERSION = 2  # of a run config's JSON; the registry upgrades older ones o
 
 # (per-sample noise, conditions [N, ...] or None) -> a batch in model space (images: float [N, C, H, W] in [-1, 1])
 Draw = Callable[[PerSampleNoise, torch.Tensor | None], torch.Tensor]
+
+
+def from_recipe(run_config: type, recipes: dict[str, dict], name: str):
+    """The run config of recipe `name`: the run config's defaults with the recipe's values ({part: {field:
+    value}}) applied."""
+    if name not in recipes:
+        raise UserError(f"unknown recipe {name!r}; choose one of {', '.join(recipes)}")
+    base = run_config(recipe=name)
+    parts = {part: dataclasses.replace(getattr(base, part), **values) for part, values in recipes[name].items()}
+    return dataclasses.replace(base, **parts)
 
 
 class Family:
@@ -38,6 +51,10 @@ class Family:
     metrics: ClassVar[str]  # what `aigc eval` scores by default (comma-separated metric names)
     remedy: ClassVar[str] = "a lower --lr"  # what to try when training diverges
     run_suffix: ClassVar[str] = ""  # a run directory's default name is runs/<data><run_suffix>
+    modality: ClassVar[str] = "images"  # what it generates: the code that writes, scores and serves outputs
+    unit: ClassVar[str] = "img"  # what the training budget counts (the loop's `seen`)
+    progress_key: ClassVar[str] = "kimg"  # the metrics.jsonl column of how far a run is
+    selection_metric: ClassVar[str] = "fid"  # the in-loop metric (lower is better) that picks best.safetensors
 
     def new_config(self, recipe: str | None = None):
         """The default run config, or a recipe's."""
@@ -68,6 +85,27 @@ class Family:
         """The object the loop drives (see training/loop.py, `Trainer`)."""
         raise NotImplementedError
 
+    def example_size(self, config) -> int:
+        """How many units (see `unit`) one training example is."""
+        return 1
+
+    def progress(self, seen: int) -> dict[str, float]:
+        """How far a run is, as metrics.jsonl logs it."""
+        return {self.progress_key: seen / 1000}
+
+    def amount(self, seen: int) -> str:
+        """How far a run is, for people."""
+        return f"{seen / 1000:.1f} kimg"
+
+    def run_files(self, config) -> dict[str, str]:
+        """Files (name -> text) the run directory holds beside config.json."""
+        return {}
+
+    def save_samples(self, model: nn.Module, config, device: torch.device, stem: Path) -> None:
+        """What a snapshot shows of the model: the outputs of the fixed seeds, at `stem` plus a suffix."""
+        seeds = range(config.train.grid_size)
+        save_grid(self.generate(model, seeds, sample=config.sample, device=device), stem.with_suffix(".png"))
+
     # Sampling -------------------------------------------------------------------------------------------
 
     def build(self, config) -> nn.Module:
@@ -87,8 +125,9 @@ class Family:
         """How many classes the model draws (0: unconditional)."""
         return 0
 
-    def check_request(self, model: nn.Module, labels: torch.Tensor | None, sample) -> None:
-        """UserError when `model` cannot draw what is asked (a class it lacks, a setting it has no use for)."""
+    def check_request(self, model: nn.Module, conditions, sample) -> None:
+        """UserError when `model` cannot draw what is asked: `conditions` (class labels, prompts; one per output)
+        it cannot take, a setting it has no use for."""
 
     def drawer(self, model: nn.Module, sample) -> Draw:
         """How `model` draws one batch with the settings `sample`."""

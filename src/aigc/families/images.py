@@ -67,9 +67,10 @@ class ImageFamily(Family):
             return torch.contiguous_format
         return torch.channels_last
 
-    def check_labels(self, model, labels: torch.Tensor | None) -> None:
+    def check_labels(self, model, labels) -> None:
         classes = self.num_classes(model)
         if labels is not None:
+            labels = torch.as_tensor(labels)
             if not classes:
                 raise UserError("this model is unconditional; drop --class (train with labels to use classes)")
             if int(labels.min()) < 0 or int(labels.max()) >= classes:

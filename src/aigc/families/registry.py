@@ -16,14 +16,15 @@ import torch
 from torch import nn
 
 from aigc.core.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint, read_header
-from aigc.core.config import from_dict
+from aigc.core.config import describe_fields, from_dict
 from aigc.core.errors import UserError
 from aigc.families.diffusion.family import DiffusionFamily
 from aigc.families.family import FORMAT_VERSION, Family
 from aigc.families.gan.family import GANFamily
+from aigc.families.lm.family import LMFamily
 from aigc.models.compression import load_compressed
 
-FAMILIES: dict[str, Family] = {family.name: family for family in (DiffusionFamily(), GANFamily())}
+FAMILIES: dict[str, Family] = {family.name: family for family in (DiffusionFamily(), GANFamily(), LMFamily())}
 
 
 def family(name: str) -> Family:
@@ -136,9 +137,14 @@ def with_sample(config, settings: dict):
     return dataclasses.replace(config, sample=dataclasses.replace(config.sample, **settings))
 
 
-def sample_setting_names() -> list[str]:
-    """The names of every family's sample settings, sorted."""
-    return sorted({f.name for entry in FAMILIES.values() for f in dataclasses.fields(entry.sample_config)})
+def families_of(modality: str) -> list[Family]:
+    """The families that generate `modality` (images, text)."""
+    return [entry for entry in FAMILIES.values() if entry.modality == modality]
+
+
+def sample_setting_names(modality: str) -> list[str]:
+    """The names of the sample settings of every family of `modality` that a request may give, sorted."""
+    return sorted({entry["name"] for f in families_of(modality) for entry in describe_fields(f.sample_config)})
 
 
 @torch.no_grad()

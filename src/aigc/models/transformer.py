@@ -185,7 +185,11 @@ class Transformer(nn.Module):
         self.lm_head = nn.Linear(config.width, config.vocab_size, bias=False)
         self.apply(self._init)
         if config.tied_embeddings:
+            # one tensor under two names: its state dict holds it once, as the embedding (as a Hugging Face
+            # checkpoint with tie_word_embeddings does; safetensors refuses shared tensors)
             self.lm_head.weight = self.model.embed_tokens.weight
+            self.register_state_dict_post_hook(_drop_tied_head)
+            self.register_load_state_dict_pre_hook(_fill_tied_head)
 
     @staticmethod
     def _init(module: nn.Module) -> None:
@@ -206,6 +210,16 @@ class Transformer(nn.Module):
         for block in self.model.layers:
             x = block(x, cos, sin, cache)
         return self.lm_head(self.model.norm(x))  # (N, T, vocab_size)
+
+
+def _drop_tied_head(module, state_dict, prefix, local_metadata) -> None:
+    state_dict.pop(prefix + "lm_head.weight", None)
+
+
+def _fill_tied_head(module, state_dict, prefix, *args) -> None:
+    embedding = state_dict.get(prefix + "model.embed_tokens.weight")
+    if embedding is not None:
+        state_dict.setdefault(prefix + "lm_head.weight", embedding)
 
 
 def hf_config(config: TransformerConfig) -> dict:

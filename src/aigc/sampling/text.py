@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -25,6 +26,13 @@ class Decoding:
     top_p: float = 1.0
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str  # cut where its first stop string begins
+    tokens: int  # generated (up to and including those of the stop string)
+    finish_reason: Literal["stop", "length"]  # a stop string ended it, or max_tokens
 
 
 def penalise_repeats(logits: torch.Tensor, history: torch.Tensor, penalty: float) -> torch.Tensor:
@@ -68,9 +76,9 @@ def decode(
     detokenize: Callable[[list[int]], str],
     on_token: Callable[[int, int], None] | None = None,
     use_cache: bool = True,
-) -> list[str]:
-    """Completions of one prompt (token ids), one per seed, each of up to `decoding.max_tokens` tokens, as text
-    cut where its first stop string begins. `on_token(row, token)` hears each token as it is chosen, until the
+) -> list[Completion]:
+    """Completions of one prompt (token ids), one per seed, each of up to `decoding.max_tokens` tokens, their
+    text cut where its first stop string begins. `on_token(row, token)` hears each token as it is chosen, until the
     row's text holds a stop string (so a stream may have shown the start of one). Without `use_cache` every
     step recomputes the whole window (to measure what the cache saves)."""
     device = next(model.parameters()).device
@@ -79,8 +87,8 @@ def decode(
     sequences = torch.tensor([list(prompt)] * len(seeds), dtype=torch.long, device=device)
     cache = model.new_cache() if use_cache else None
     logits = model(sequences[:, -context:], cache)[:, -1]
-    done = [False] * len(seeds)
-    for _ in range(decoding.max_tokens):
+    done, lengths = [False] * len(seeds), [decoding.max_tokens] * len(seeds)
+    for step in range(decoding.max_tokens):
         token = choose(logits, sequences[:, len(prompt) :], decoding, generators)
         sequences = torch.cat([sequences, token[:, None]], dim=1)
         for row, t in enumerate(token.tolist()):
@@ -88,6 +96,7 @@ def decode(
                 # only stop strings need the text so far (decoding it every step costs O(length) a token)
                 if decoding.stop:
                     done[row] = _stopped(detokenize(sequences[row, len(prompt) :].tolist()), decoding.stop)
+                    lengths[row] = step + 1
                 if on_token is not None and not done[row]:
                     on_token(row, t)
         if all(done):
@@ -96,7 +105,13 @@ def decode(
             logits = model(token[:, None], cache)[:, -1]
         else:  # no cache, or the window is full: the last `context` tokens, recomputed
             logits = model(sequences[:, -context:])[:, -1]
-    return [cut_at_stop(detokenize(sequences[row, len(prompt) :].tolist()), decoding.stop) for row in range(len(seeds))]
+    completions = []
+    for row in range(len(seeds)):
+        text = detokenize(sequences[row, len(prompt) : len(prompt) + lengths[row]].tolist())
+        completions.append(
+            Completion(cut_at_stop(text, decoding.stop), lengths[row], "stop" if done[row] else "length")
+        )
+    return completions
 
 
 def _stopped(text: str, stop: tuple[str, ...]) -> bool:

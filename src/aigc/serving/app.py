@@ -1,6 +1,6 @@
 """The HTTP service: `create_app(settings)` builds a FastAPI app around a generation Service; uvicorn's workers
-call `app_from_environment()`. Routes: POST /v1/generate, GET /v1/models, /healthz, /readyz, /metrics and the
-web page at /.
+call `app_from_environment()`. Routes: POST /v1/generate (images), POST /v1/completions (text, OpenAI's shape),
+GET /v1/models, /healthz, /readyz, /metrics and the web page at /.
 
 Every response is counted in Prometheus and logged as one JSON line (caller by key name, never the key)."""
 
@@ -16,10 +16,11 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
 from aigc.core.errors import ConfigError, UserError
+from aigc.serving import completions
 from aigc.serving.access import KeyRing, RateLimiter, read_key_file
 from aigc.serving.metrics import Metrics
 from aigc.serving.schemas import encode, headers, request_model, to_job
@@ -55,35 +56,63 @@ def create_app(settings: ServeSettings) -> FastAPI:
         metrics.close()
         log.info("stopped")
 
-    app = FastAPI(title="aigc", summary="Generate images with trained aigc models.", lifespan=lifespan)
+    app = FastAPI(title="aigc", summary="Generate images and text with trained aigc models.", lifespan=lifespan)
     app.add_middleware(Observed, metrics=metrics, log=log, max_body=settings.max_body_bytes)
 
     Caller = Annotated[str, Depends(caller_of(keys, limiter, settings))]
     GenerateRequest = request_model(list(settings.models), settings)
 
+    CompletionRequest = completions.completion_model(list(settings.models), settings)
+
     # The body is parsed here rather than by FastAPI so that it is JSON whatever its Content-Type says
     # (`curl -d` sends form encoding) and so that a bad key is a 401 before the body is looked at.
-    request_body = {"content": {"application/json": {"schema": GenerateRequest.model_json_schema()}}, "required": True}
+    def request_body(schema: type) -> dict:
+        return {
+            "requestBody": {"content": {"application/json": {"schema": schema.model_json_schema()}}, "required": True}
+        }
+
+    async def parsed(request: Request, schema: type):
+        try:
+            return schema.model_validate_json(await request.body())
+        except ValidationError as error:
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+            raise RequestValidationError(errors) from None
 
     @app.post(
         "/v1/generate",
         response_class=Response,
         responses=GENERATE_RESPONSES,
-        openapi_extra={"requestBody": request_body},
+        openapi_extra=request_body(GenerateRequest),
     )
     async def generate(request: Request, who: Caller) -> Response:
         """Draw images; the seeds used come back in the X-Aigc-Seeds header (and in the body as JSON)."""
-        try:
-            body = GenerateRequest.model_validate_json(await request.body())
-        except ValidationError as error:
-            errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
-            raise RequestValidationError(errors) from None
+        body = await parsed(request, GenerateRequest)
         job = to_job(body, service.loaded(), settings)
         service.check(job)
         request.state.fields = {"model": job.model, "images": len(job.seeds)}
         images = await asyncio.wrap_future(service.submit(job))
         content, media_type = await asyncio.to_thread(encode, images, job, body.format)
         return Response(content, media_type=media_type, headers=headers(job))
+
+    @app.post("/v1/completions", responses=COMPLETION_RESPONSES, openapi_extra=request_body(CompletionRequest))
+    async def complete(request: Request, who: Caller) -> Response:
+        """Continue prompts with a language model, as OpenAI's Completions API does; `stream` sends server-sent
+        events as the text is drawn."""
+        body = await parsed(request, CompletionRequest)
+        loop, events = asyncio.get_running_loop(), asyncio.Queue()
+
+        def on_text(k: int, text: str) -> None:  # called on the generation thread
+            loop.call_soon_threadsafe(events.put_nowait, (k, text))
+
+        models = service.loaded()
+        job = completions.to_job(body, models, settings, on_text if body.stream else None)
+        service.check(job)
+        reply = completions.Reply(job, models[job.model])
+        request.state.fields = {"model": job.model, "completions": len(job.seeds)}
+        done = asyncio.wrap_future(service.submit(job))
+        if not body.stream:
+            return JSONResponse(reply.body(await done))
+        return StreamingResponse(stream(reply, events, done), media_type="text/event-stream")
 
     @app.get("/v1/models")
     def models(who: Caller) -> list[dict]:
@@ -120,6 +149,24 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     answer_errors(app)
     return app
+
+
+async def stream(reply, events: asyncio.Queue, done: asyncio.Future):
+    """The server-sent events of a streamed completion: each piece of text as it is drawn, then the ending. The
+    pieces are queued on the loop before the result is, so none is left behind when `done` completes."""
+    while True:
+        piece = asyncio.ensure_future(events.get())
+        finished, _ = await asyncio.wait({piece, done}, return_when=asyncio.FIRST_COMPLETED)
+        if piece not in finished:
+            piece.cancel()
+            break
+        yield reply.chunk(*piece.result())
+    while not events.empty():
+        yield reply.chunk(*events.get_nowait())
+    try:
+        yield reply.ending(done.result())
+    except Exception as error:  # the status line is sent: the failure can only be an event
+        yield completions.event({"error": {"message": str(error), "type": type(error).__name__}})
 
 
 def caller_of(keys: KeyRing, limiter: RateLimiter, settings: ServeSettings):
@@ -166,6 +213,13 @@ def answer_errors(app: FastAPI) -> None:
 
 
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+COMPLETION_RESPONSES = {
+    200: {"content": {"application/json": {}, "text/event-stream": {}}, "description": "the completions"},
+    401: {"description": "missing or unknown API key"},
+    422: {"description": "a field is invalid for this server or model"},
+    429: {"description": "over the rate limit; see Retry-After"},
+    503: {"description": "queue full or models loading; see Retry-After"},
+}
 GENERATE_RESPONSES = {
     200: {"content": {"image/png": {}, "application/zip": {}, "application/json": {}}, "description": "the images"},
     401: {"description": "missing or unknown API key"},

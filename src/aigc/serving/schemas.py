@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from aigc.core.config import describe_fields
 from aigc.core.errors import ConfigError, UserError
 from aigc.core.images import grid_png, image_png, per_seed_name
-from aigc.families.registry import FAMILIES, sample_setting_names, with_sample
+from aigc.families.registry import families_of, sample_setting_names, with_sample
 from aigc.serving.service import Job, ServedModel
 from aigc.serving.settings import ServeSettings
 
@@ -37,15 +37,6 @@ def request_model(model_names: list[str], settings: ServeSettings) -> type[BaseM
     The sample settings of every family are fields; the schema checks their JSON types and documents their
     bounds, and the model's own sample config checks the values (so a bad value gets the message `aigc sample`
     gives, as a 422 naming the field)."""
-    sampling = {}
-    for family in FAMILIES.values():
-        for entry in describe_fields(family.sample_config):
-            bounds = {JSON_BOUNDS[k]: v for k, v in entry.items() if k in JSON_BOUNDS}
-            if "choices" in entry:
-                bounds["enum"] = entry["choices"]
-            description = f"{family.name}: {entry['help']}; default: the model's"
-            field = Field(None, description=description, json_schema_extra=bounds)
-            sampling.setdefault(entry["name"], (JSON_KINDS[entry["kind"]] | None, field))
     return create_model(
         "GenerateRequest",
         __config__=ConfigDict(extra="forbid", populate_by_name=True),
@@ -58,24 +49,47 @@ def request_model(model_names: list[str], settings: ServeSettings) -> type[BaseM
         seeds=(list[Seed] | None, Field(None, min_length=1, max_length=settings.max_n, description="explicit seeds")),
         class_label=(int | None, Field(None, ge=0, alias="class", description="draw only this class")),
         format=(Literal[tuple(FORMATS)], Field("png-grid", description="png-grid | png-zip | json (base64 PNGs)")),
-        **sampling,
+        **sample_fields("images"),
     )
+
+
+def sample_fields(modality: str) -> dict[str, tuple]:
+    """The sample settings of the families of `modality` as optional request fields (name -> (type, Field))."""
+    fields: dict[str, tuple] = {}
+    for family in families_of(modality):
+        for entry in describe_fields(family.sample_config):
+            bounds = {JSON_BOUNDS[k]: v for k, v in entry.items() if k in JSON_BOUNDS}
+            if "choices" in entry:
+                bounds["enum"] = entry["choices"]
+            description = f"{family.name}: {entry['help']}; default: the model's"
+            field = Field(None, description=description, json_schema_extra=bounds)
+            fields.setdefault(entry["name"], (JSON_KINDS[entry["kind"]] | None, field))
+    return fields
+
+
+def served_model(request: BaseModel, models: dict[str, ServedModel], modality: str, route: str) -> ServedModel:
+    """The model a request names (or the one served); UserError when it is ambiguous or draws something else."""
+    if request.model is None and len(models) > 1:
+        raise UserError(f"several models are served; name one in 'model': {', '.join(models)}")
+    served = models[request.model or next(iter(models))]
+    if served.family.modality != modality:
+        raise UserError(f"{served.name} generates {served.family.modality}, not {modality}; use {route}")
+    return served
 
 
 def to_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSettings) -> Job:
     """The work a valid request asks for, with the model's own sampling defaults filled in; UserError (422) for
     what the schema alone cannot tell: a missing model name, disagreeing n and seeds, too many pixels, a setting
     of another model family or a value the model's sample config refuses."""
-    if request.model is None and len(models) > 1:
-        raise UserError(f"several models are served; name one in 'model': {', '.join(models)}")
-    served = models[request.model or next(iter(models))]
+    served = served_model(request, models, "images", "/v1/completions")
     seeds = _seeds(request, min(DEFAULT_N, settings.max_n))
     pixels = len(seeds) * served.config.model.image_size**2
     if pixels > settings.max_pixels:
         raise UserError(
             f"{len(seeds)} images of this model are {pixels} pixels; this server allows {settings.max_pixels}"
         )
-    given = {name: getattr(request, name) for name in sample_setting_names() if getattr(request, name) is not None}
+    names = sample_setting_names("images")
+    given = {name: getattr(request, name) for name in names if getattr(request, name) is not None}
     sample = with_sample(served.config, given).sample
     if getattr(sample, "steps", 0) > settings.max_steps:
         raise ConfigError("steps", sample.steps, f"this server allows at most {settings.max_steps}")
@@ -121,7 +135,8 @@ def encode(images: torch.Tensor, job: Job, format: str) -> tuple[bytes, str]:
 
 def describe(job: Job) -> dict[str, Any]:
     """What was drawn: the model, seeds, labels and resolved sampling settings (also sent as response headers)."""
-    return {"model": job.model, "seeds": job.seeds, "labels": job.labels, "sample": dataclasses.asdict(job.sample)}
+    sample = dataclasses.asdict(job.sample)
+    return {"model": job.model, "seeds": job.seeds, "labels": job.conditions, "sample": sample}
 
 
 def headers(job: Job) -> dict[str, str]:

@@ -1,15 +1,18 @@
-"""The generation engine behind the HTTP routes: one thread owns the models and draws images; requests wait in a
-bounded queue. Requests with the same model and sampling settings are merged into one generate() call (images
-depend only on their seeds, so merging never changes a picture). A full queue refuses at once, so overload shows
-as fast 503s instead of ever-growing latency.
+"""The generation engine behind the HTTP routes: one thread owns the models and draws images and text; requests
+wait in a bounded queue. Requests with the same model and sampling settings are merged into one generate() call
+(an output depends only on its seed and condition, so merging never changes a picture or a completion). A full
+queue refuses at once, so overload shows as fast 503s instead of ever-growing latency.
 """
 
 from __future__ import annotations
 
+import bisect
 import collections
 import dataclasses
+import itertools
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +49,7 @@ class ServedModel:
         return {
             "name": self.name,
             "family": self.family.name,
+            "modality": self.family.modality,
             **self.family.info(self.model, self.config),
             "classes": self.family.num_classes(self.model),
             "default_sample": dataclasses.asdict(self.config.sample),
@@ -57,14 +61,17 @@ class ServedModel:
 
 @dataclass
 class Job:
-    """One request's share of work: images for `seeds`, with `labels` (one per seed) exactly when the model is
-    class-conditional."""
+    """One request's share of work: an output for each of `seeds`, with `conditions` (one per seed: class labels
+    exactly when the model is class-conditional, a language model's prompts)."""
 
     model: str
     sample: object  # the model family's sample config
     seeds: list[int]
-    labels: list[int] | None
-    result: Future = field(default_factory=Future)  # -> uint8 [len(seeds), C, H, W]
+    conditions: list | None
+    on_text: Callable[[int, str], None] | None = None  # text: hears completion k's new text as it is drawn
+    submitted: float = field(default_factory=time.perf_counter)
+    first_output: float | None = None  # text: when the first token was drawn
+    result: Future = field(default_factory=Future)  # -> images uint8 [len(seeds), C, H, W], or Completions
 
 
 class QueueFull(Exception):
@@ -127,10 +134,10 @@ class Service:
         return job.result
 
     def check(self, job: Job) -> None:
-        """UserError when the job asks its model for something it cannot do (a class it lacks, a bad setting)."""
+        """UserError when the job asks its model for something it cannot do (a class it lacks, a setting it has no
+        use for, a prompt it cannot read)."""
         served = self.loaded()[job.model]
-        labels = None if job.labels is None else torch.tensor(job.labels)
-        served.family.check_request(served.model, labels, job.sample)
+        served.family.check_request(served.model, job.conditions, job.sample)
 
     def close(self) -> None:
         """Stop taking jobs, finish those queued, and stop the thread."""
@@ -166,7 +173,7 @@ class Service:
             self.metrics.load_seconds.labels(name).set(time.perf_counter() - start)
 
     def _take_batch(self) -> list[Job]:
-        """The oldest job and every queued job it can share a generate() call with, up to max_batch images."""
+        """The oldest job and every queued job it can share a generate() call with, up to max_batch outputs."""
         first = self.pending.popleft()
         batch, images = [first], len(first.seeds)
         for job in list(self.pending):
@@ -180,10 +187,24 @@ class Service:
     def _draw(self, batch: list[Job]) -> None:
         served = self.models[batch[0].model]
         seeds = [seed for job in batch for seed in job.seeds]
-        labels = None if batch[0].labels is None else [label for job in batch for label in job.labels]
+        conditions = None if batch[0].conditions is None else [c for job in batch for c in job.conditions]
+        starts = list(itertools.accumulate([len(job.seeds) for job in batch], initial=0))
+        options = {}
+        if any(job.on_text for job in batch):
+
+            def on_text(k: int, text: str) -> None:
+                """Completion k of the merged call belongs to the job whose share starts at or before k."""
+                index = bisect.bisect_right(starts, k) - 1
+                job = batch[index]
+                job.first_output = job.first_output or time.perf_counter()
+                job.on_text(k - starts[index], text)
+
+            options["on_text"] = on_text
         start = time.perf_counter()
         try:
-            images = served.family.generate(served.model, seeds, labels, batch[0].sample, batch_size=self.max_batch)
+            outputs = served.family.generate(
+                served.model, seeds, conditions, batch[0].sample, batch_size=self.max_batch, **options
+            )
         except Exception as error:
             for job in batch:
                 job.result.set_exception(error)
@@ -191,6 +212,11 @@ class Service:
         self.seconds_per_batch = 0.8 * self.seconds_per_batch + 0.2 * (time.perf_counter() - start)
         self.metrics.batch_images.observe(len(seeds))
         self.metrics.batch_requests.observe(len(batch))
-        self.metrics.images.labels(served.name).inc(len(seeds))
-        for job, part in zip(batch, images.split([len(job.seeds) for job in batch]), strict=True):
-            job.result.set_result(part)
+        if served.family.modality == "images":
+            self.metrics.images.labels(served.name).inc(len(seeds))
+        else:
+            self.metrics.tokens.labels(served.name).inc(sum(c.tokens for c in outputs))
+        for job, (first, end) in zip(batch, itertools.pairwise(starts), strict=True):
+            if job.first_output is not None:
+                self.metrics.first_token.labels(served.name).observe(job.first_output - job.submitted)
+            job.result.set_result(outputs[first:end])

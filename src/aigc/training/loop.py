@@ -1,8 +1,9 @@
 """The training loop, for every family, in phases: data and model from the family; where to start (fresh, a
-checkpoint, or weights in memory); the run directory's files; then steps until the budget (images or minutes)
-is spent or a signal asks to stop, logging, evaluating and snapshotting as it goes.
+checkpoint, or weights in memory); the run directory's files; then steps until the budget (images, tokens or
+minutes) is spent or a signal asks to stop, logging, evaluating and snapshotting as it goes.
 
-Progress is counted in images seen (`nimg`); the data order is a function of the seed and `nimg`, and the noise
+Progress is counted in what the family's budget counts (`seen`: images, or tokens - an example of a language
+model is a window of tokens); the data order is a function of the seed and the examples seen, and the noise
 and augmentation of each micro-batch a function of the seed, the step and the micro-batch's place in the global
 batch, so a resumed run continues exactly as if never stopped - under torchrun too, where each rank takes its
 slice of every global batch (core/distributed.py) and only rank 0 writes.
@@ -17,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from tqdm import tqdm
@@ -30,22 +32,34 @@ from aigc.core.checkpoint import (
     save_weights,
     weights_path,
 )
-from aigc.core.config import Config, to_json
+from aigc.core.config import to_json
 from aigc.core.device import resolved_precision
 from aigc.core.environment import describe_environment
 from aigc.core.errors import Diverged
-from aigc.core.images import save_grid
 from aigc.core.io import atomic_write_text
 from aigc.models.compression import keep_pruned, pruned_masks
 from aigc.training.batch import Batch, DataOrder, TrainingData
-from aigc.training.optim import learning_rate, split_batch
+from aigc.training.optim import split_batch
 from aigc.training.signals import StopRequest
 from aigc.training.tracker import Tracker
 
 NOISE_STREAM, DROPOUT_STREAM = 0, 1  # keys that keep the two kinds of per-step random streams apart
 
-# (sampling model, sample settings) -> {"fid": ..., ...}: the in-loop evaluation of a run
+# (sampling model, sample settings) -> {"fid": ..., ...}: the in-loop evaluation of a run; the family's
+# `selection_metric` among its values (lower is better) picks the best checkpoint
 Evaluator = Callable[[torch.nn.Module, object], dict]
+
+
+class Trainer(Protocol):
+    """What a family's trainer is to the loop."""
+
+    modules: dict[str, torch.nn.Module]  # what a checkpoint holds, by name
+    optimizers: dict[str, torch.optim.Optimizer]  # what its train state holds, by name
+    sampling_model: torch.nn.Module  # what snapshots and in-loop evaluations draw from
+
+    def step(self, batches: list[Batch], position: Position) -> dict[str, float]:
+        """One optimiser step on this rank's micro-batches at `position` (before the step); the values to log
+        (losses, "lr"), the same on every rank."""
 
 
 @dataclasses.dataclass
@@ -53,9 +67,9 @@ class Position:
     """How far a run has come: what a checkpoint's train state restores."""
 
     step: int = 0
-    nimg: int = 0
+    seen: int = 0  # in the family's unit: images, or tokens
     train_seconds: float = 0.0
-    best_fid: float = math.inf
+    best: float = math.inf  # the lowest in-loop value of the family's selection metric
 
 
 @dataclasses.dataclass
@@ -65,15 +79,7 @@ class Start:
 
     modules: dict[str, dict[str, torch.Tensor]]
     step: int
-    nimg: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Budget(Config):
-    """More training for a resumed run, on top of what it has done: thousands of images and/or minutes."""
-
-    kimg: float | None = dataclasses.field(default=None, metadata={"above": 0.0})
-    minutes: float | None = dataclasses.field(default=None, metadata={"above": 0.0})
+    seen: int
 
 
 @dataclasses.dataclass
@@ -81,7 +87,7 @@ class Outcome:
     run_dir: Path
     checkpoint: Path
     step: int
-    nimg: int
+    seen: int
     interrupted_by: str | None
     family: str
 
@@ -92,15 +98,15 @@ def train(
     run_dir: str | Path,
     *,
     resume: bool = False,
-    more: Budget | None = None,
+    more: dict | None = None,
     start: Start | None = None,
     evaluator: Callable[[object], Evaluator] | None = None,
     progress: bool = True,
 ) -> Outcome:
     """Train `family`'s model as `config` says into `run_dir`. `resume`: continue from the run's newest complete
-    checkpoint (read once), with `more` budget when given; `start`: from weights in memory. `config` holds the
-    budget (`train.kimg` / `train.minutes`) as totals. `evaluator(config)` makes the in-loop evaluation when
-    the config asks for one.
+    checkpoint (read once), with `more` budget when given (train config fields among its `budget_fields`, added
+    to what the run has done); `start`: from weights in memory. `config` holds the budget as totals.
+    `evaluator(config)` makes the in-loop evaluation when the config asks for one.
 
     A diverging run (non-finite loss, collapsed discriminator) stops with a checkpoint of its last good state
     and raises `Diverged`.
@@ -120,23 +126,23 @@ def train(
     # Phase 2: where to start.
     position = Position()
     if resume:
-        position, config = restore(trainer, run_dir, config, more)
+        position, config = restore(family, trainer, run_dir, config, more)
     elif start is not None:
         for name, module in trainer.modules.items():
             module.load_state_dict(start.modules[name])
-        position = Position(step=start.step, nimg=start.nimg)
+        position = Position(step=start.step, seen=start.seen)
     distributed.broadcast_modules(trainer.modules.values())  # one starting point, whatever each rank read
     if distributed.is_main():
-        write_run_files(run_dir, config, device, position)
+        write_run_files(family, run_dir, config, device, position)
 
     # Phase 3: optimise.
-    in_loop = evaluator(config) if evaluator is not None and config.train.eval_every_kimg else None
+    in_loop = evaluator(config) if evaluator is not None and config.train.eval_interval() else None
     session = Session(family, config, run_dir, trainer, data.to(device), position, (micro, accumulation), in_loop)
     session.last_snapshot = position.step if resume else None  # the checkpoint on disk it started from
     return session.run(progress)
 
 
-def restore(trainer, run_dir: Path, config, more: Budget | None):
+def restore(family, trainer, run_dir: Path, config, more: dict | None):
     """(position, config) of a resumed run: the trainer loaded from the newest complete checkpoint and its
     state, and the config's budget extended by `more`."""
     weights = latest_checkpoint(run_dir, need_state=True)
@@ -147,24 +153,26 @@ def restore(trainer, run_dir: Path, config, more: Budget | None):
         optimizer_state = state["optimizers"][name]
         optimizer_state["state"] = {int(k): v for k, v in optimizer_state["state"].items()}
         optimizer.load_state_dict(optimizer_state)
-    position = Position(checkpoint.step, checkpoint.nimg, state["train_seconds"], state.get("best_fid", math.inf))
+    best = state.get("best", state.get("best_fid", math.inf))  # aigc 0.2 and before kept the best FID
+    position = Position(checkpoint.step, checkpoint.seen, state["train_seconds"], best)
     if more is not None:
-        kimg = position.nimg / 1000 + more.kimg if more.kimg is not None else None
-        minutes = position.train_seconds / 60 + more.minutes if more.minutes is not None else None
-        config = dataclasses.replace(config, train=dataclasses.replace(config.train, kimg=kimg, minutes=minutes))
+        config = dataclasses.replace(config, train=config.train.extended(position.seen, position.train_seconds, more))
     if distributed.is_main():
-        print(f"resuming {run_dir} from {weights.name} at {position.nimg / 1000:.1f} kimg")
+        print(f"resuming {run_dir} from {weights.name} at {family.amount(position.seen)}")
     return position, config
 
 
-def write_run_files(run_dir: Path, config, device: torch.device, position: Position) -> None:
-    """config.json (the resolved config) and a line of environment.jsonl per training session."""
+def write_run_files(family, run_dir: Path, config, device: torch.device, position: Position) -> None:
+    """config.json (the resolved config), the family's own files (a tokenizer) and a line of environment.jsonl
+    per training session."""
     (run_dir / "samples").mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.json", to_json(config))
+    for name, text in family.run_files(config).items():
+        atomic_write_text(run_dir / name, text)
     precision = resolved_precision(config.train.precision, device)
     environment = describe_environment(device, distributed.world_size(), precision)
     with open(run_dir / "environment.jsonl", "a") as f:  # a resume adds one
-        f.write(json.dumps({"kimg": position.nimg / 1000, **environment}) + "\n")
+        f.write(json.dumps({**family.progress(position.seen), **environment}) + "\n")
 
 
 class Session:
@@ -175,6 +183,7 @@ class Session:
         self.data, self.position, self.in_loop = data, position, in_loop
         self.micro, self.accumulation = split
         self.device, self.rank, self.main = distributed.device(), distributed.rank(), distributed.is_main()
+        self.example_size = family.example_size(config)  # in the family's unit: 1 image, or a window's tokens
         self.order = DataOrder(len(data.examples), config.train.seed)
         self.generators = [torch.Generator(self.device) for _ in range(self.accumulation)]
         # a pruned model being fine-tuned (aigc compress --finetune-kimg) keeps its zeros through every step
@@ -184,14 +193,17 @@ class Session:
 
     def budget_spent(self) -> bool:
         tc, p = self.config.train, self.position
-        return (tc.kimg is not None and p.nimg >= tc.kimg * 1000) or (
+        limit = tc.limit()
+        return (limit is not None and p.seen >= limit) or (
             tc.minutes is not None and p.train_seconds >= tc.minutes * 60
         )
 
     def batches(self) -> list[Batch]:
-        """This rank's slice of the global batch at `nimg`, as micro-batches, each with its own noise stream."""
+        """This rank's slice of the global batch at this point of the data order, as micro-batches, each with its
+        own noise stream."""
         tc, step, share = self.config.train, self.position.step, self.micro * self.accumulation
-        index = self.order.indices(self.position.nimg, tc.batch)[self.rank * share : (self.rank + 1) * share]
+        first = self.position.seen // self.example_size
+        index = self.order.indices(first, tc.batch)[self.rank * share : (self.rank + 1) * share]
         index = index.to(self.device)
         torch.manual_seed(distributed.stream_seed(tc.seed, step, DROPOUT_STREAM, self.rank))
         batches = []
@@ -206,11 +218,11 @@ class Session:
     def run(self, progress: bool) -> Outcome:
         tc = self.config.train
         self.tracker = Tracker(self.run_dir) if self.main else None
-        by_images = tc.kimg is not None
+        by_amount = tc.limit() is not None
         bar = tqdm(
-            total=tc.kimg * 1000 if by_images else tc.minutes * 60,
-            initial=self.position.nimg if by_images else self.position.train_seconds,
-            unit="img" if by_images else "s",
+            total=tc.limit() if by_amount else tc.minutes * 60,
+            initial=self.position.seen if by_amount else self.position.train_seconds,
+            unit=self.family.unit if by_amount else "s",
             unit_scale=True,
             disable=not (progress and self.main),
             desc=f"train {self.run_dir.name}",
@@ -229,66 +241,67 @@ class Session:
                 self.tracker.close()
         interrupted_by = stop.signal_name or ("a signal to another process" if stopped_by_peer else None)
         checkpoint = weights_path(self.run_dir, self.position.step)
-        return Outcome(
-            self.run_dir, checkpoint, self.position.step, self.position.nimg, interrupted_by, self.family.name
-        )
+        p = self.position
+        return Outcome(self.run_dir, checkpoint, p.step, p.seen, interrupted_by, self.family.name)
 
     def steps(self, bar, stop: StopRequest) -> bool:
         """Step until the budget is spent or a rank is signalled; whether another rank's signal stopped it."""
         tc, p = self.config.train, self.position
+        per_step = tc.batch * self.example_size
         log_every = max(1, 1000 // tc.batch)
         window = Window()
-        next_snapshot = next_multiple(p.nimg, tc.snapshot_kimg)
-        next_eval = next_multiple(p.nimg, tc.eval_every_kimg) if self.in_loop else math.inf
+        next_snapshot = next_multiple(p.seen, tc.snapshot_interval())
+        next_eval = next_multiple(p.seen, tc.eval_interval()) if self.in_loop else math.inf
         while not self.budget_spent():
             started = time.perf_counter()
-            values = self.trainer.step(self.batches(), p.step, p.nimg)
+            values = self.trainer.step(self.batches(), p)
             keep_pruned(self.masks)
             distributed.average_running_statistics(m for name, m in self.trainer.modules.items() if name != "ema")
-            p.step, p.nimg = p.step + 1, p.nimg + tc.batch
+            p.step, p.seen = p.step + 1, p.seen + per_step
 
             # The ranks agree on the time spent (the slowest one's) and on stopping when any was signalled.
             agreed = torch.tensor([time.perf_counter() - started, float(stop.signal_name is not None)])
             seconds, signalled = distributed.maximum(agreed).tolist()
             p.train_seconds += seconds
-            window.add(values, tc.batch, seconds)
-            bar.update(tc.batch if tc.kimg is not None else seconds)
+            window.add(values, per_step, seconds)
+            bar.update(per_step if tc.limit() is not None else seconds)
             if p.step % log_every == 0:
                 self.log(window, bar)
                 window = Window()
-            if p.nimg >= next_eval:
+            if p.seen >= next_eval:
                 self.evaluate()
-                next_eval = next_multiple(p.nimg, tc.eval_every_kimg)
-            if p.nimg >= next_snapshot:
+                next_eval = next_multiple(p.seen, tc.eval_interval())
+            if p.seen >= next_snapshot:
                 self.snapshot()
-                next_snapshot = next_multiple(p.nimg, tc.snapshot_kimg)
+                next_snapshot = next_multiple(p.seen, tc.snapshot_interval())
             if signalled > 0:
                 return stop.signal_name is None
         return False
 
     def log(self, window: Window, bar) -> None:
-        averages, rate = window.averages(), window.images / window.seconds
-        p = self.position
+        averages, rate = window.averages(), window.amount / window.seconds
+        p, unit = self.position, self.family.unit
         if self.tracker:
-            extra = {"lr": learning_rate(self.config.train, p.nimg), "kimg": p.nimg / 1000}
-            self.tracker.log(p.step, {**averages, **extra, "img_per_s": rate, "train_seconds": p.train_seconds})
+            progress = self.family.progress(p.seen)
+            self.tracker.log(p.step, {**averages, **progress, f"{unit}_per_s": rate, "train_seconds": p.train_seconds})
         shown = {key: f"{value:.4f}" for key, value in averages.items() if key.startswith("loss")}
-        bar.set_postfix(**shown, kimg=f"{p.nimg / 1000:.1f}", ips=f"{rate:.0f}")
+        bar.set_postfix(**shown, **{unit + "/s": f"{rate:.0f}"})
 
     def evaluate(self) -> None:
-        """The in-loop metrics of the sampling model; a new best FID keeps its weights as best.safetensors."""
+        """The in-loop metrics of the sampling model; a new best of the family's selection metric keeps its
+        weights as best.safetensors."""
         values = self.in_loop(self.trainer.sampling_model, self.config.sample)  # every rank draws its share
         if not self.main:
             return
-        p = self.position
-        self.tracker.log(p.step, {**values, "kimg": p.nimg / 1000})
-        if values["fid"] < p.best_fid:
-            p.best_fid = values["fid"]
+        p, metric = self.position, self.family.selection_metric
+        self.tracker.log(p.step, {**values, **self.family.progress(p.seen)})
+        if values[metric] < p.best:
+            p.best = values[metric]
             best = self.run_dir / "checkpoints" / "best.safetensors"
-            save_weights(best, self.config, self.trainer.modules, p.step, p.nimg, extra={"fid": str(p.best_fid)})
+            save_weights(best, self.config, self.trainer.modules, p.step, p.seen, extra={metric: str(p.best)})
 
     def snapshot(self) -> None:
-        """A checkpoint with its train state, and the grid of the fixed seeds."""
+        """A checkpoint with its train state, and the samples of the fixed seeds (a grid, texts)."""
         p = self.position
         self.last_snapshot = p.step
         if not self.main:
@@ -296,12 +309,11 @@ class Session:
         state = {
             "optimizers": {name: optimizer.state_dict() for name, optimizer in self.trainer.optimizers.items()},
             "train_seconds": p.train_seconds,
-            "best_fid": p.best_fid,
+            "best": p.best,
         }
-        save_checkpoint(self.run_dir, self.config, self.trainer.modules, p.step, p.nimg, state)
-        seeds = range(self.config.train.grid_size)
-        grid = self.family.generate(self.trainer.sampling_model, seeds, sample=self.config.sample, device=self.device)
-        save_grid(grid, self.run_dir / "samples" / f"{p.step:06d}.png")
+        save_checkpoint(self.run_dir, self.config, self.trainer.modules, p.step, p.seen, state)
+        model, stem = self.trainer.sampling_model, self.run_dir / "samples" / f"{p.step:06d}"
+        self.family.save_samples(model, self.config, self.device, stem)
 
     def diverged(self, error):
         """The error to raise for a diverged run, after checkpointing the last good state when memory holds it
@@ -319,13 +331,13 @@ class Window:
 
     def __init__(self):
         self.sums: dict[str, tuple[float, int]] = {}
-        self.images, self.seconds = 0, 0.0
+        self.amount, self.seconds = 0, 0.0  # in the family's unit
 
-    def add(self, values: dict[str, float], images: int, seconds: float) -> None:
+    def add(self, values: dict[str, float], amount: int, seconds: float) -> None:
         for key, value in values.items():  # some values (R1) come only every few steps
             total, count = self.sums.get(key, (0.0, 0))
             self.sums[key] = (total + value, count + 1)
-        self.images, self.seconds = self.images + images, self.seconds + seconds
+        self.amount, self.seconds = self.amount + amount, self.seconds + seconds
 
     def averages(self) -> dict[str, float]:
         return {key: total / count for key, (total, count) in self.sums.items()}
@@ -335,19 +347,19 @@ def all_finite(modules) -> bool:
     return all(bool(torch.isfinite(p).all()) for module in modules for p in module.parameters())
 
 
-def next_multiple(nimg: int, every_kimg: float) -> float:
-    """The first multiple of `every_kimg` thousand images beyond `nimg`."""
-    every = every_kimg * 1000
-    return (math.floor(nimg / every) + 1) * every
+def next_multiple(seen: int, every: float) -> float:
+    """The first multiple of `every` beyond `seen`."""
+    return (math.floor(seen / every) + 1) * every
 
 
-def report(outcome: Outcome) -> None:
+def report(family, outcome: Outcome) -> None:
+    amount = family.amount(outcome.seen)
     if outcome.interrupted_by:
         print(
-            f"stopped by {outcome.interrupted_by} at {outcome.nimg / 1000:.1f} kimg; checkpoint {outcome.checkpoint}\n"
+            f"stopped by {outcome.interrupted_by} at {amount}; checkpoint {outcome.checkpoint}\n"
             f"resume with: aigc train {outcome.family} --resume {outcome.run_dir}",
             file=sys.stderr,
         )
     else:
-        print(f"done: {outcome.nimg / 1000:.1f} kimg; checkpoint {outcome.checkpoint}")
+        print(f"done: {amount}; checkpoint {outcome.checkpoint}")
         print(f"look at it with: aigc report {outcome.run_dir}")

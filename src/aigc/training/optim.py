@@ -3,9 +3,10 @@ as gradients accumulated over micro-batches, averaged over ranks, clipped and ap
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 
@@ -59,6 +60,28 @@ class TrainConfig(Config):
     eval_n: int = field(default=1000, metadata={"help": "images generated per in-loop evaluation", "min": 2})
     threads: int | None = field(default=None, metadata={"help": "CPU threads (default: torch's choice)", "min": 1})
 
+    # What the training loop reads of a train config, in the family's unit (here images): the budget, how often
+    # to snapshot and evaluate, and how a resumed run's budget grows.
+    budget_fields: ClassVar[tuple[str, ...]] = ("kimg", "minutes")
+
+    def limit(self) -> float | None:
+        return None if self.kimg is None else self.kimg * 1000
+
+    def snapshot_interval(self) -> float:
+        return self.snapshot_kimg * 1000
+
+    def eval_interval(self) -> float | None:
+        return None if self.eval_every_kimg is None else self.eval_every_kimg * 1000
+
+    def extended(self, seen: int, seconds: float, more: dict) -> TrainConfig:
+        """The budget of a resumed run that has seen `seen` images in `seconds`, given `more` of it."""
+        kimg = seen / 1000 + more["kimg"] if more.get("kimg") is not None else None
+        minutes = seconds / 60 + more["minutes"] if more.get("minutes") is not None else None
+        return dataclasses.replace(self, kimg=kimg, minutes=minutes)
+
+    def describe_budget(self) -> str:
+        return f"{self.kimg:g} kimg" if self.kimg is not None else f"{self.minutes:g} min"
+
 
 DEFAULT_MINUTES = 10.0  # the budget when neither --kimg nor --minutes is given
 
@@ -67,11 +90,11 @@ def make_optimizer(parameters, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(parameters, lr=config.lr, betas=(0.9, 0.99), weight_decay=config.weight_decay)
 
 
-def learning_rate(config: TrainConfig, nimg: int) -> float:
+def learning_rate(config: TrainConfig, seen: int) -> float:
     """Linear warm-up over `warmup_kimg`, then constant (so extending a run never changes its past)."""
     if config.warmup_kimg <= 0:
         return config.lr
-    return config.lr * min(1.0, nimg / (config.warmup_kimg * 1000))
+    return config.lr * min(1.0, seen / (config.warmup_kimg * 1000))
 
 
 def split_batch(config: TrainConfig, world_size: int) -> tuple[int, int]:
@@ -107,9 +130,13 @@ def accumulate_gradients(micro_batches: Sequence[Batch], losses: Losses) -> dict
     return dict(zip(sums, averaged.tolist(), strict=True))
 
 
-def apply_gradients(optimizer: torch.optim.Optimizer, module: torch.nn.Module, grad_clip: float) -> None:
-    """Average the accumulated gradients over ranks, clip their norm, step."""
+def apply_gradients(
+    optimizer: torch.optim.Optimizer | Sequence[torch.optim.Optimizer], module: torch.nn.Module, grad_clip: float
+) -> None:
+    """Average the accumulated gradients over ranks, clip their norm, step (each optimiser holding a share of the
+    module's parameters, when several do)."""
     distributed.average_gradients(module.parameters())
     if grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
-    optimizer.step()
+    for each in optimizer if isinstance(optimizer, Sequence) else [optimizer]:
+        each.step()

@@ -29,8 +29,8 @@ class DiffusionTrainer:
     def sampling_model(self):
         return self.ema.model
 
-    def step(self, batches: list[Batch], step: int, nimg: int) -> dict[str, float]:
-        tc, optimizer = self.train_config, self.optimizers["model"]
+    def step(self, batches: list[Batch], position) -> dict[str, float]:
+        tc, optimizer, step, nimg = self.train_config, self.optimizers["model"], position.step, position.seen
         self.denoiser.train()
 
         def losses(batch: Batch):
@@ -41,8 +41,9 @@ class DiffusionTrainer:
         optimizer.zero_grad(set_to_none=True)
         values = accumulate_gradients(batches, losses)
         check_finite("loss", values["loss"], step)
+        lr = learning_rate(tc, nimg)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(tc, nimg)
+            group["lr"] = lr
         apply_gradients(optimizer, self.denoiser, tc.grad_clip)
         self.ema.update(self.denoiser, ema_beta(tc.batch, nimg + tc.batch, tc.ema_halflife_kimg, tc.ema_rampup))
-        return values
+        return {**values, "lr": lr}

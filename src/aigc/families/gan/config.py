@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
 from aigc.core.config import Config
 from aigc.core.errors import ConfigError, UserError
 from aigc.data.augment import parse_policy
+from aigc.families.family import from_recipe
 from aigc.families.images import ImageRunConfig
 from aigc.models.gan import GANModelConfig
 
@@ -87,8 +87,4 @@ RECIPES = {
 
 
 def gan_recipe(name: str) -> GANRunConfig:
-    if name not in RECIPES:
-        raise UserError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
-    base = GANRunConfig(recipe=name)
-    parts = {part: dataclasses.replace(getattr(base, part), **values) for part, values in RECIPES[name].items()}
-    return dataclasses.replace(base, **parts)
+    return from_recipe(GANRunConfig, RECIPES, name)

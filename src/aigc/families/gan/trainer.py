@@ -76,8 +76,8 @@ class GANTrainer:
     def sampling_model(self):
         return self.ema.model
 
-    def step(self, batches: list[Batch], step: int, nimg: int) -> dict[str, float]:
-        adv, tc = self.adversarial, self.train_config
+    def step(self, batches: list[Batch], position) -> dict[str, float]:
+        adv, tc, step, nimg = self.adversarial, self.train_config, position.step, position.seen
         G, D = self.generator.train(), self.discriminator.train()
         scale = learning_rate(tc, nimg) / tc.lr
         self.optimizers["generator"].param_groups[0]["lr"] = tc.lr * scale
@@ -126,7 +126,7 @@ class GANTrainer:
         apply_gradients(self.optimizers["generator"], G, tc.grad_clip)
 
         self.ema.update(G, ema_beta(tc.batch, nimg + tc.batch, tc.ema_halflife_kimg, tc.ema_rampup))
-        return values
+        return {**values, "lr": tc.lr * scale}
 
     def _watch_collapse(self, loss_d: float, step: int) -> None:
         self.steps_collapsed = self.steps_collapsed + 1 if loss_d < COLLAPSE_LOSS else 0

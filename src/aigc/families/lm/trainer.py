@@ -1,0 +1,98 @@
+"""Language-model training: next-token cross-entropy on random windows of the training text, with AdamW, or
+Muon for the 2-D hidden weights (attention and MLP matrices; AdamW keeps the embedding, the head and the
+gains, as Jordan et al. 2024 prescribe), under a warm-up then cosine or warm-up-stable-decay schedule."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from aigc.core.device import autocast
+from aigc.core.errors import check_finite
+from aigc.training.batch import Batch
+from aigc.training.optim import accumulate_gradients, apply_gradients
+
+BETAS = (0.9, 0.99)  # nanoGPT's for small character models
+
+
+def run_fraction(train, seen: int, seconds: float) -> float:
+    """How much of its budget a run has spent, 0..1: tokens or minutes, whichever runs out first."""
+    shares = []
+    if train.tokens is not None:
+        shares.append(seen / train.tokens)
+    if train.minutes is not None:
+        shares.append(seconds / (train.minutes * 60))
+    return min(1.0, max(shares, default=0.0))
+
+
+def lr_scale(train, seen: int, seconds: float) -> float:
+    """The learning rate as a share of its peak: linear warm-up over `warmup_tokens`, then constant, cosine
+    down to `final_lr` over the run, or constant until the last `decay` share of the run and linear down
+    from there (warm-up-stable-decay, Hu et al. 2024): only wsd lets a run be extended without changing its
+    past, and it decays on time as well as tokens."""
+    warm = min(1.0, seen / train.warmup_tokens) if train.warmup_tokens else 1.0
+    done, final = run_fraction(train, seen, seconds), train.final_lr
+    if train.schedule == "cosine":
+        return warm * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * done)))
+    if train.schedule == "wsd":
+        into_decay = max(0.0, done - (1 - train.decay)) / train.decay
+        return warm * (1 - (1 - final) * into_decay)
+    return warm
+
+
+def make_optimizers(model: torch.nn.Module, train) -> dict[str, torch.optim.Optimizer]:
+    """{"adamw": ...} or {"muon": hidden matrices, "adamw": the rest}. Weight decay applies to matrices only."""
+    named = dict(model.named_parameters())  # a tied head appears once, as the embedding
+    hidden = [p for name, p in named.items() if p.ndim == 2 and ".layers." in f".{name}"]
+    matrices = [p for p in named.values() if p.ndim == 2]
+    gains = [p for p in named.values() if p.ndim < 2]
+    if train.optimizer == "adamw":
+        groups = [{"params": matrices, "weight_decay": train.weight_decay}, {"params": gains, "weight_decay": 0.0}]
+        return {"adamw": torch.optim.AdamW(groups, lr=train.lr, betas=BETAS)}
+    ids = {id(p) for p in hidden}
+    outer = [p for p in matrices if id(p) not in ids]  # embedding and head
+    # "match_rms_adamw" scales each update to AdamW's size (Liu et al. 2025), so both share --lr
+    muon = torch.optim.Muon(hidden, lr=train.lr, weight_decay=train.weight_decay, adjust_lr_fn="match_rms_adamw")
+    groups = [{"params": outer, "weight_decay": train.weight_decay}, {"params": gains, "weight_decay": 0.0}]
+    return {"muon": muon, "adamw": torch.optim.AdamW(groups, lr=train.lr, betas=BETAS)}
+
+
+def next_token_loss(model: torch.nn.Module, windows: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of each next token of windows [N, T + 1] given the ones before it."""
+    logits = model(windows[:, :-1])
+    return F.cross_entropy(logits.float().flatten(0, 1), windows[:, 1:].flatten())
+
+
+class LMTrainer:
+    def __init__(self, model: torch.nn.Module, config, device: torch.device):
+        self.train_config = config.train
+        self.model = model.to(device)
+        self.optimizers = make_optimizers(self.model, self.train_config)
+        self.modules = {"model": self.model}
+        self.autocast = autocast(self.train_config.precision, device)
+
+    @property
+    def sampling_model(self):
+        return self.model
+
+    def step(self, batches: list[Batch], position) -> dict[str, float]:
+        tc = self.train_config
+        self.model.train()
+
+        def losses(batch: Batch):
+            with self.autocast:
+                loss = next_token_loss(self.model, batch.data)
+            return loss, {"loss": loss}
+
+        for optimizer in self.optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
+        values = accumulate_gradients(batches, losses)
+        check_finite("loss", values["loss"], position.step)
+        lr = tc.lr * lr_scale(tc, position.seen, position.train_seconds)
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+        apply_gradients(list(self.optimizers.values()), self.model, tc.grad_clip)
+        return {**values, "lr": lr}
