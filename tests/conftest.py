@@ -11,7 +11,10 @@ import torch
 from tests.training.test_checkpoint import TINY
 
 from aigc.data.datasets import DataConfig
+from aigc.data.text import TextDataConfig
 from aigc.families.gan.config import gan_recipe
+from aigc.families.lm.config import LMRunConfig, LMSampleConfig, LMTrainConfig
+from aigc.models.transformer import TransformerConfig
 from aigc.runs import train
 
 torch.set_num_threads(2)
@@ -103,3 +106,34 @@ def browser():
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
+
+
+def write_lm_text(path: Path) -> Path:
+    """A small text with some structure to learn (20 kB, 38 characters)."""
+    animals = ["fox", "dog", "cat", "owl", "hen", "elk", "yak"]
+    lines = [
+        f"line {i}: the {animals[i % 7]} jumps over the {animals[(3 * i) % 7]}, {i % 13} times.\n" for i in range(300)
+    ]
+    path.write_text("".join(lines))
+    return path
+
+
+def tiny_lm(text: Path, **train) -> LMRunConfig:
+    """A 2-layer, 32-wide character model with a context of 32, trained for 8 steps of 8 windows."""
+    return LMRunConfig(
+        data=TextDataConfig(name=f"text:{text}"),
+        model=TransformerConfig(width=32, layers=2, heads=2, context=32),
+        train=LMTrainConfig(
+            batch=8, tokens=8 * 32 * 8, snapshot_tokens=8 * 32 * 4, warmup_tokens=512, samples=2, **train
+        ),
+        sample=LMSampleConfig(max_tokens=24),
+    )
+
+
+@pytest.fixture(scope="session")
+def lm_run(tmp_path_factory):
+    """A character language model run on a small text, a few steps old."""
+    root = tmp_path_factory.mktemp("served")
+    run_dir = root / "lm"
+    train(tiny_lm(write_lm_text(root / "text.txt")), run_dir, progress=False)
+    return run_dir

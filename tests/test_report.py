@@ -86,7 +86,7 @@ def test_reports_render_in_a_browser_and_the_slider_walks_the_snapshots(
     for name, run in (("diffusion", diffusion_report_run), ("gan", gan_report_run)):
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         page.goto(write_report(run, run / "report.html").as_uri())
-        visible = "[...document.querySelectorAll('img.grid')].filter(g => !g.hidden).map(g => g.dataset.step)"
+        visible = "[...document.querySelectorAll('img.snap')].filter(g => !g.hidden).map(g => g.dataset.step)"
         last = sorted(p.stem for p in (run / "samples").glob("*.png"))[-1]
         assert page.evaluate(visible) == [str(int(last))]
         page.fill("#snapshot", "0")  # a range input: moves the slider and fires 'input'

@@ -1,6 +1,6 @@
 """`aigc report RUN_DIR`: one self-contained HTML page about a run - its config, curves (losses, learning rate,
-images/s, in-loop FID and class coverage), the sample grid of every snapshot on a slider, the latest metrics,
-and the machines it trained on. Images are embedded, so the file can be mailed or attached as it is. It reads
+images or tokens per second, in-loop FID and class coverage, or validation loss), the samples of every snapshot
+(a grid, or texts) on a slider, the latest metrics, and the machines it trained on. Images are embedded, so the file can be mailed or attached as it is. It reads
 only the run directory's files, so it works on a run still training (a half-written last line is skipped).
 
 Plots need matplotlib (`pip install 'aigc[report]'`).
@@ -21,7 +21,8 @@ from aigc.core.errors import UserError
 from aigc.core.io import atomic_write_text
 from aigc.families.registry import family_of, load_json
 
-EVALUATION_KEYS = ("fid", "kid", "classes_present", "class_entropy")
+EVALUATION_KEYS = ("fid", "kid", "classes_present", "class_entropy", "val_loss", "bits_per_byte")
+SAMPLE_SUFFIXES = (".png", ".txt")  # what a family's snapshot writes: a grid, texts
 
 
 @dataclass
@@ -30,10 +31,15 @@ class Run:
     config: object  # the run config
     metrics: list[dict]  # metrics.jsonl, in order
     environments: list[dict]  # environment.jsonl: one per training session
-    samples: list[tuple[int, Path]]  # (step, grid) of each snapshot
+    samples: list[tuple[int, Path]]  # (step, grid or texts) of each snapshot
 
-    def kimg_at(self, step: int) -> float:
-        return step * self.config.train.batch / 1000
+    @property
+    def family(self):
+        return family_of(self.config)
+
+    def seen_at(self, step: int) -> int:
+        """How much a run had seen (images, tokens) at `step`."""
+        return step * self.config.train.batch * self.family.example_size(self.config)
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -53,7 +59,11 @@ def read_run(run_dir: Path) -> Run:
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise UserError(f"{run_dir} is not a run directory (no config.json); pass the --out of an aigc train run")
-    samples = sorted((int(path.stem), path) for path in (run_dir / "samples").glob("*.png") if path.stem.isdigit())
+    samples = sorted(
+        (int(path.stem), path)
+        for path in (run_dir / "samples").glob("*")
+        if path.stem.isdigit() and path.suffix in SAMPLE_SUFFIXES
+    )
     return Run(
         run_dir,
         load_json(run_dir / "config.json"),
@@ -91,27 +101,28 @@ def render(run: Run) -> str:
 
 def summary(run: Run) -> str:
     """What kind of run, and how far it has come against its budget."""
-    config = run.config
+    config, family = run.config, run.family
     steps = [int(CHECKPOINT_NAME.match(p.name).group(1)) for p in checkpoints_newest_first(run.directory)]
-    kimg = max([row["kimg"] for row in run.metrics if "kimg" in row] + [run.kimg_at(s) for s in steps], default=0)
+    logged = [row["step"] for row in run.metrics if "step" in row]
+    seen = run.seen_at(max(logged + steps, default=0))
     seconds = max([row["train_seconds"] for row in run.metrics if "train_seconds" in row], default=0)
     trained = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-    budget = f"{config.train.kimg:g} kimg" if config.train.kimg is not None else f"{config.train.minutes:g} min"
     latest = f"latest checkpoint at step {max(steps)}" if steps else "no checkpoint yet"
     return (
-        f"{family_of(config).describe(config)}: {kimg:.1f} kimg seen, "
-        f"{trained} of training logged, of a budget of {budget}; {latest}."
+        f"{family.describe(config)}: {family.amount(seen)} seen, "
+        f"{trained} of training logged, of a budget of {config.train.describe_budget()}; {latest}."
     )
 
 
 def metrics_table(run: Run) -> str:
-    """The latest value of every logged quantity, and the best FID when the run was evaluated."""
+    """The latest value of every logged quantity, and the best in-loop value when the run was evaluated."""
     latest: dict[str, float] = {}
     for row in run.metrics:
         latest.update({k: v for k, v in row.items() if isinstance(v, (int, float))})
-    fids = [row["fid"] for row in run.metrics if "fid" in row]
-    if fids:
-        latest["best fid"] = min(fids)
+    metric = run.family.selection_metric
+    values = [row[metric] for row in run.metrics if metric in row]
+    if values:
+        latest[f"best {metric}"] = min(values)
     if not latest:
         return "<p>No metrics logged yet.</p>"
     cells = "".join(
@@ -132,14 +143,16 @@ def figures(run: Run) -> list[tuple[str, str]]:
         from matplotlib import pyplot as plt
     except ImportError:
         raise UserError("aigc report draws its curves with matplotlib: pip install 'aigc[report]'") from None
-    training = [row for row in run.metrics if "kimg" in row and not any(k in row for k in EVALUATION_KEYS)]
-    evaluated = [row for row in run.metrics if "fid" in row]
+    family = run.family
+    axis, metric = family.progress_key, family.selection_metric
+    training = [row for row in run.metrics if axis in row and not any(k in row for k in EVALUATION_KEYS)]
+    evaluated = [row for row in run.metrics if metric in row]
     losses = sorted({k for row in training for k in row if k.startswith("loss") or k == "r1"})
     panels = [
         ("Losses", training, losses, "log"),
         ("Learning rate", training, ["lr"], "linear"),
-        ("Training images / s", training, ["img_per_s"], "linear"),
-        ("FID (in-loop) and class entropy", evaluated, ["fid", "class_entropy"], "linear"),
+        (f"Training {family.unit} / s", training, [f"{family.unit}_per_s"], "linear"),
+        (f"{metric} (in-loop)", evaluated, [metric, "class_entropy"], "linear"),
     ]
     plots = []
     for title, rows, keys, scale in panels:
@@ -153,13 +166,13 @@ def figures(run: Run) -> list[tuple[str, str]]:
             if k == "class_entropy":  # on its own 0..1 axis beside FID
                 twin = target = axes.twinx()
                 target.set_ylim(0, 1.02)
-            points = [(row["kimg"], row[k]) for row in rows if k in row]
+            points = [(row[axis], row[k]) for row in rows if k in row]
             marker = "o" if len(points) < 20 else None  # a short run's few points stay visible
             color = None if target is axes else "tab:orange"
             target.plot(*zip(*points, strict=True), label=k, color=color, marker=marker)
         values = [row[k] for row in rows for k in keys if k in row]
         axes.set_yscale(scale if min(values) > 0 else "linear")  # a hinge or logistic loss can go negative
-        axes.set_xlabel("kimg")
+        axes.set_xlabel(axis)
         axes.set_title(title)
         handles = axes.get_legend_handles_labels()
         if twin:
@@ -176,14 +189,18 @@ def figures(run: Run) -> list[tuple[str, str]]:
 
 
 def snapshots(run: Run) -> str:
-    """The grid of every snapshot: a slider over them, the newest shown first."""
+    """The samples of every snapshot (grids, or texts): a slider over them, the newest shown first."""
     if not run.samples:
         return "<h2>Samples</h2><p>No snapshot yet.</p>"
-    images = "".join(
-        f"<img class=grid data-step='{step}' data-kimg='{run.kimg_at(step):.1f}' alt='step {step}'"
-        f" src='{data_url(path.read_bytes())}'{'' if i == len(run.samples) - 1 else ' hidden'}>"
-        for i, (step, path) in enumerate(run.samples)
-    )
+    shown = []
+    for i, (step, path) in enumerate(run.samples):
+        tags = f"class=snap data-step='{step}' data-seen='{html.escape(run.family.amount(run.seen_at(step)))}'"
+        hidden = "" if i == len(run.samples) - 1 else " hidden"
+        if path.suffix == ".png":
+            shown.append(f"<img {tags} alt='step {step}' src='{data_url(path.read_bytes())}'{hidden}>")
+        else:
+            shown.append(f"<pre {tags}{hidden}>{html.escape(path.read_text(errors='replace'))}</pre>")
+    images = "".join(shown)
     last = len(run.samples) - 1
     return (
         "<h2>Samples</h2><p>Fixed seeds at each snapshot: <input id=snapshot type=range min=0 "
@@ -215,17 +232,18 @@ body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 64re
 figcaption { display: none; }
 table { border-collapse: collapse; margin: .5rem 0; } th, td { padding: .2rem .6rem; border-bottom: 1px solid #eee;
 text-align: left; font-size: .9rem; } table.wide { display: block; overflow-x: auto; }
-img.grid { image-rendering: pixelated; max-width: 100%; border: 1px solid #ddd; }
+img.snap { image-rendering: pixelated; max-width: 100%; border: 1px solid #ddd; }
+pre.snap { white-space: pre-wrap; }
 pre { background: #f6f6f6; padding: 1rem; overflow-x: auto; font-size: .8rem; }
 </style></head><body>
 {body}
 <script>
 const slider = document.getElementById("snapshot");
 function show() {
-  const grids = [...document.querySelectorAll("img.grid")];
-  grids.forEach((g, i) => { g.hidden = i !== Number(slider.value); });
-  const g = grids[Number(slider.value)];
-  document.getElementById("snapshot-label").textContent = `step ${g.dataset.step} (${g.dataset.kimg} kimg)`;
+  const snaps = [...document.querySelectorAll(".snap")];
+  snaps.forEach((g, i) => { g.hidden = i !== Number(slider.value); });
+  const g = snaps[Number(slider.value)];
+  document.getElementById("snapshot-label").textContent = `step ${g.dataset.step} (${g.dataset.seen})`;
 }
 if (slider) { slider.addEventListener("input", show); show(); }
 </script>

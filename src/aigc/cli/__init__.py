@@ -15,12 +15,12 @@ from aigc.core.errors import LostProcesses, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from aigc.cli import compress, data, eval, keys, report, sample, serve, train
+    from aigc.cli import compress, data, eval, export, keys, report, sample, serve, train
 
-    parser = Parser(prog="aigc", description="Train, sample, evaluate and serve generative image models.")
+    parser = Parser(prog="aigc", description="Train, sample, evaluate, export and serve generative models: images and text.")
     parser.add_argument("--version", action="version", version=f"aigc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data, train, sample, eval, report, compress, serve, keys):
+    for module in (data, train, sample, eval, report, export, compress, serve, keys):
         module.register(commands)
     return parser
 

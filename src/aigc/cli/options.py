@@ -40,8 +40,22 @@ def add_options(parser: argparse.ArgumentParser, cls, path: str, only: set[str] 
             metavar = "{" + ",".join(map(str, choices)) + "}"
             group.add_argument(*flags, dest=dest, type=type(choices[0]), default=None, help=text, metavar=metavar)
         else:
-            parse = f.metadata.get("parse", kind)  # a field may read its flag its own way (5M tokens)
-            group.add_argument(*flags, dest=dest, type=parse, default=None, help=text, metavar=f.name.upper())
+            parse = f.metadata.get("parse")  # a field may read its flag its own way (5M tokens)
+            kind = kind if parse is None else argparse_type(parse)
+            group.add_argument(*flags, dest=dest, type=kind, default=None, help=text, metavar=f.name.upper())
+
+
+def argparse_type(parse):
+    """`parse` as argparse wants a type: its UserError becomes argparse's message for the flag."""
+    from aigc.core.errors import UserError
+
+    def read(text: str):
+        try:
+            return parse(text)
+        except UserError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return read
 
 
 def add_sample_options(parser: argparse.ArgumentParser) -> None:

@@ -55,6 +55,7 @@ class Family:
     unit: ClassVar[str] = "img"  # what the training budget counts (the loop's `seen`)
     progress_key: ClassVar[str] = "kimg"  # the metrics.jsonl column of how far a run is
     selection_metric: ClassVar[str] = "fid"  # the in-loop metric (lower is better) that picks best.safetensors
+    export_formats: ClassVar[tuple[str, ...]] = ()  # what `aigc export --format` can write
 
     def new_config(self, recipe: str | None = None):
         """The default run config, or a recipe's."""
@@ -131,6 +132,11 @@ class Family:
 
     def drawer(self, model: nn.Module, sample) -> Draw:
         """How `model` draws one batch with the settings `sample`."""
+        raise NotImplementedError
+
+    def export(self, model: nn.Module, config, format: str, out: Path) -> list[Path]:
+        """Write the sampling model in another ecosystem's `format` (one of `export_formats`) under `out`; the
+        files written."""
         raise NotImplementedError
 
     def info(self, model: nn.Module, config) -> dict:

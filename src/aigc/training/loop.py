@@ -275,8 +275,15 @@ class Session:
                 self.snapshot()
                 next_snapshot = next_multiple(p.seen, tc.snapshot_interval())
             if signalled > 0:
+                self.log_rest(window, bar)
                 return stop.signal_name is None
+        self.log_rest(window, bar)
         return False
+
+    def log_rest(self, window: Window, bar) -> None:
+        """The steps since the last log line, when a session ends (a short run logs something)."""
+        if window.seconds:
+            self.log(window, bar)
 
     def log(self, window: Window, bar) -> None:
         averages, rate = window.averages(), window.amount / window.seconds

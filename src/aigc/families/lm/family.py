@@ -58,6 +58,7 @@ class LMFamily(Family):
     unit = "tok"
     progress_key = "tokens"
     selection_metric = "val_loss"
+    export_formats = ("hf",)
 
     def title(self, config) -> str:
         m = config.model
@@ -109,6 +110,13 @@ class LMFamily(Family):
 
     def build(self, config) -> LanguageModel:
         return LanguageModel(config.model, TextTokenizer.from_str(config.tokenizer))
+
+    def export(self, model: LanguageModel, config, format: str, out: Path) -> list[Path]:
+        from aigc.families.lm.export import export_hf
+
+        if config.compression.quantize != "none":
+            raise UserError(f"this checkpoint is {config.compression.quantize}-compressed; export the run it came from")
+        return export_hf(model, out)
 
     def info(self, model: LanguageModel, config) -> dict:
         return {
