@@ -57,3 +57,24 @@ def test_the_page_asks_for_a_key_then_generates_images(browser, artifacts, repor
         page.wait_for_function("document.querySelector('#status').textContent.includes('images in')")
         assert page.locator("#images img").count() == 8
         page.screenshot(path=artifacts / "serve-page-gan.png", full_page=True)
+
+
+def test_the_page_streams_a_completion_of_a_language_model(browser, artifacts, lm_run):
+    with Server(lm_run) as server:
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        page.wait_for_function("document.querySelectorAll('#model option').length === 1")
+        assert page.is_visible("#prompt") and not page.is_visible("#n") and page.is_visible("#max_tokens")
+        page.fill("#prompt", "line 7")
+        page.fill("#max_tokens", "30")
+        page.click("#generate")
+        page.wait_for_function("document.querySelector('#status').textContent.includes('tokens in')")
+        assert page.inner_text("#status").startswith("30 tokens in")
+        shown = page.inner_text("#text")
+        reply = server.call("POST", "/v1/completions", {"prompt": "line 7", "max_tokens": 30, "seed": 0}).json()
+        assert shown == "line 7" + reply["choices"][0]["text"]  # what streamed is what one body holds
+        page.fill("#prompt", "€")
+        page.click("#generate")
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('422')")
+        assert "not in this model's vocabulary" in page.inner_text("#status")
+        page.screenshot(path=artifacts / "serve-page-lm.png", full_page=True)

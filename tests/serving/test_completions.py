@@ -1,0 +1,95 @@
+"""POST /v1/completions in OpenAI's shape, driven by OpenAI's own Python client: one body or a stream of
+server-sent events, the same text either way and whatever else is asked beside it, the server's limits as 422s
+naming the field, and the tokens and time to first token in /metrics."""
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from aigc.core.checkpoint import latest_checkpoint
+from aigc.serving.app import create_app
+from aigc.serving.settings import load_settings
+
+
+@pytest.fixture(scope="module")
+def served(lm_run, diffusion_run):
+    models = {"lm": latest_checkpoint(lm_run), "digits": latest_checkpoint(diffusion_run)}
+    with TestClient(create_app(load_settings(models=models, max_tokens=64))) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield client
+
+
+@pytest.fixture(scope="module")
+def openai_client(served):
+    from openai import OpenAI
+
+    return OpenAI(base_url="http://testserver/v1", api_key="none", http_client=served, max_retries=0)
+
+
+def test_openai_s_client_gets_completions_in_its_own_shape(openai_client):
+    reply = openai_client.completions.create(model="lm", prompt="line 4", max_tokens=12, seed=7, n=2, temperature=0.9)
+    assert reply.object == "text_completion" and reply.model == "lm" and reply.id.startswith("cmpl-")
+    assert [c.index for c in reply.choices] == [0, 1] and all(c.finish_reason == "length" for c in reply.choices)
+    assert reply.usage.prompt_tokens == 2 * len("line 4") and reply.usage.completion_tokens == 24
+    again = openai_client.completions.create(
+        model="lm", prompt=["the ", "line 4"], max_tokens=12, seed=7, n=2, temperature=0.9
+    )
+    # prompt i's completion j is choice i * n + j, drawn with seed + j: the same text as when asked alone
+    assert [c.text for c in again.choices[2:]] == [c.text for c in reply.choices]
+
+
+def test_a_stream_sends_the_same_text_as_one_body(openai_client):
+    asked = dict(model="lm", prompt="line 1", max_tokens=20, seed=3, temperature=1.0, stop=[" the"])
+    whole = openai_client.completions.create(**asked).choices[0]
+    pieces, finishes = [], []
+    for chunk in openai_client.completions.create(**asked, stream=True):
+        for choice in chunk.choices:
+            pieces.append(choice.text)
+            finishes.append(choice.finish_reason)
+    assert "".join(pieces) == whole.text and " the" not in whole.text
+    assert finishes[-1] == whole.finish_reason and len(pieces) > 2  # text arrived as it was drawn
+
+
+def test_the_server_s_limits_and_the_model_s_refusals_are_422s(served):
+    cases = [
+        (
+            {"model": "lm", "prompt": "x", "max_tokens": 65},
+            "max_tokens = 65: this server allows at most 64",
+            "max_tokens",
+        ),
+        ({"model": "lm", "prompt": "x", "max_tokens": 0}, "max_tokens = 0: must lie in 1..4096", "max_tokens"),
+        ({"model": "lm", "prompt": "x", "temperature": -1}, "temperature = -1.0: must lie in 0.0..10.0", "temperature"),
+        ({"model": "lm", "prompt": "€"}, "character '€' (U+20AC) is not in this model's vocabulary", None),
+        ({"model": "lm", "prompt": "x" * 40}, "the prompt is 40 tokens; this model reads at most 31", None),
+        ({"model": "lm", "prompt": ""}, "the prompt is empty", None),
+        ({"model": "digits", "prompt": "x"}, "digits generates images, not text; use /v1/generate", None),
+        ({"prompt": "x"}, "several models are served; name one in 'model'", None),
+    ]
+    for body, message, field in cases:
+        reply = served.post("/v1/completions", json=body)
+        assert reply.status_code == 422, body
+        assert message in reply.json()["detail"] and reply.json().get("field") == field, (body, reply.json())
+    reply = served.post("/v1/generate", json={"model": "lm", "n": 2})
+    assert reply.status_code == 422 and "lm generates text, not images; use /v1/completions" in reply.json()["detail"]
+    reply = served.post("/v1/completions", json={"model": "lm", "prompt": "x", "logit_bias": {}})
+    assert reply.status_code == 422 and reply.json()["detail"][0]["loc"] == ["body", "logit_bias"]
+
+
+def test_models_and_metrics_describe_the_language_model(served):
+    info = next(m for m in served.get("/v1/models").json() if m["name"] == "lm")
+    assert info["modality"] == "text" and info["context"] == 32 and info["tokenizer"] == "char"
+    assert {s["name"] for s in info["settings"]} == {
+        "max_tokens",
+        "temperature",
+        "top_k",
+        "top_p",
+        "repetition_penalty",
+    }
+    served.post("/v1/completions", json={"model": "lm", "prompt": "line", "max_tokens": 5, "seed": 0})
+    exposition = served.get("/metrics").text
+    tokens = [line for line in exposition.splitlines() if line.startswith('aigc_tokens_generated_total{model="lm"}')]
+    assert tokens and float(tokens[0].split()[-1]) >= 5
+    assert 'aigc_time_to_first_token_seconds_count{model="lm"}' in exposition
