@@ -1,7 +1,8 @@
 """`aigc report RUN_DIR`: one self-contained HTML page about a run - its config, curves (losses, learning rate,
 images or tokens per second, in-loop FID and class coverage, or validation loss), the samples of every snapshot
-(a grid, or texts) on a slider, the latest metrics, and the machines it trained on. Images are embedded, so the file can be mailed or attached as it is. It reads
-only the run directory's files, so it works on a run still training (a half-written last line is skipped).
+(a grid, or texts) on a slider, the latest metrics, and the machines it trained on. Images are embedded, so the
+file can be mailed or attached as it is. It reads only the run directory's files, so it works on a run still
+training (a half-written last line is skipped).
 
 Plots need matplotlib (`pip install 'aigc[report]'`).
 """

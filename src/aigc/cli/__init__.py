@@ -17,7 +17,8 @@ from aigc.core.errors import LostProcesses, UserError
 def build_parser() -> argparse.ArgumentParser:
     from aigc.cli import compress, data, eval, export, keys, report, sample, serve, train
 
-    parser = Parser(prog="aigc", description="Train, sample, evaluate, export and serve generative models: images and text.")
+    description = "Train, sample, evaluate, export and serve generative models: images and text."
+    parser = Parser(prog="aigc", description=description)
     parser.add_argument("--version", action="version", version=f"aigc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (data, train, sample, eval, report, export, compress, serve, keys):
