@@ -11,6 +11,9 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
   python benchmarks/run.py --compress-n 2000    # plus aigc compress's options on the MNIST diffusion model and
                                                 # the seed and stable GANs (trained by --mnist/--gan-minutes)
   python benchmarks/run.py --text-decoding      # plus the time per generated token with and without the KV cache
+  python benchmarks/run.py --lm-minutes 10      # plus aigc's language model vs nanoGPT's CPU recipe, same budget
+  python benchmarks/run.py --lm-recipes-minutes 3   # plus the LM recipe variants aigc's default was chosen from
+  python benchmarks/run.py --no-throughput ...  # only the comparisons asked for
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from gan_recipes import bench_gan
 from harness import RESULTS, RUNS, machine
 from sampling import bench_sampling
 from serving import bench_serving
+from language_model import bench_language_model, bench_lm_recipes
 from text_decoding import bench_text_decoding
 from throughput import bench_scaling, bench_throughput
 from time_to_quality import AIGC_DEFAULT_RUN, bench_time_to_quality
@@ -48,12 +52,16 @@ def main() -> None:
     parser.add_argument("--serve-requests", type=int, default=0, help="also load-test the service")
     parser.add_argument("--compress-n", type=int, default=0, help="also score aigc compress's options on n images")
     parser.add_argument("--text-decoding", action="store_true", help="also time text decoding with/without cache")
+    parser.add_argument("--lm-minutes", type=float, default=0, help="also compare aigc's LM with nanoGPT's recipe")
+    parser.add_argument("--lm-recipes-minutes", type=float, default=0, help="also compare aigc LM recipe variants")
+    parser.add_argument("--no-throughput", action="store_true", help="skip the throughput and scaling tables")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    write("throughput", bench_throughput(args.seconds))
-    write("scaling", bench_scaling(args.seconds))
+    if not args.no_throughput:
+        write("throughput", bench_throughput(args.seconds))
+        write("scaling", bench_scaling(args.seconds))
     if args.mnist_minutes:
         write("time_to_quality", bench_time_to_quality(args.mnist_minutes, args.data_dir, args.mnist_n))
         write("sampling", bench_sampling(RUNS / AIGC_DEFAULT_RUN, args.data_dir, args.nfe_n))
@@ -70,6 +78,10 @@ def main() -> None:
         write("compression", bench_compression(args.data_dir, args.compress_n))
     if args.text_decoding:
         write("text_decoding", bench_text_decoding())
+    if args.lm_recipes_minutes:
+        write("lm_recipes", bench_lm_recipes(args.lm_recipes_minutes, args.data_dir))
+    if args.lm_minutes:
+        write("language_model", bench_language_model(args.lm_minutes, args.data_dir))
     print(f"results in {RESULTS}/")
 
 

@@ -1,0 +1,157 @@
+"""Language models on tiny Shakespeare, side by side on this machine, same wall-clock budget, both scored on the
+whole validation split by the function `aigc eval` scores with (windows of each model's own context, stride =
+context, so each character is predicted from 0..context-1 before it, as nanoGPT's estimate predicts it):
+
+- reference: nanoGPT's CPU recipe (benchmarks/reference_nanogpt.py), calibrated at nanoGPT's 2,000 iterations,
+  then given the budget (iterations fitted to it, cosine over the run);
+- aigc: `aigc train lm --data shakespeare --minutes M` with its defaults.
+
+Also: the recipe variants aigc's default was chosen from (`--lm-recipes-minutes`), loss against time, tokens per
+second and the share of the machine's measured matmul peak, peak memory, and samples of both (same prompt, seed
+and decoding)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from harness import RESULTS, RUNS, aigc, monitored
+
+PROMPT, SAMPLE_TOKENS, SEED = "ROMEO:", 300, 0
+# what aigc's default recipe was chosen from: (name, flags) on top of the defaults
+VARIANTS = [
+    ("default", []),
+    ("adamw", ["--optimizer", "adamw"]),
+    ("cosine", ["--schedule", "cosine"]),
+    ("wider (192)", ["--width", "192", "--heads", "4"]),
+    ("deeper (6 layers)", ["--layers", "6"]),
+    ("context 128, batch 32", ["--context", "128", "--batch", "32"]),
+    ("lr 4e-3", ["--lr", "4e-3"]),
+]
+
+
+def matmul_peak(dtype: torch.dtype, size: int = 1024, seconds: float = 3.0) -> float:
+    """FLOP/s of this process's square matmuls in `dtype` (a measured peak, not a datasheet's)."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        a @ b
+        count += 1
+    return 2 * size**3 * count / (time.perf_counter() - started)
+
+
+def training_flops_per_token(config: dict) -> float:
+    """6 N (forward and backward of the weights) + 12 L T d (attention scores and values) per token (Kaplan et al.
+    2020; Chowdhery et al. 2022, appendix B), N the parameters outside the embedding."""
+    m = config["model"]
+    hidden = m["mlp_width"] or -(-8 * m["width"] // 3 // 32) * 32
+    kv = (m["kv_heads"] or m["heads"]) * m["width"] // m["heads"]
+    per_layer = m["width"] * (2 * m["width"] + 2 * kv) + 3 * m["width"] * hidden
+    return 6 * m["layers"] * per_layer + 12 * m["layers"] * m["context"] * m["width"]
+
+
+def train_aigc(run: Path, minutes: float, data_dir: str, *flags) -> dict:
+    _, memory = monitored(
+        "train", "lm", "--data", "shakespeare", "--data-dir", data_dir, "--minutes", minutes, *flags,
+        "--out", run, "--overwrite", "--no-progress",
+    )  # fmt: skip
+    report = json.loads(aigc("eval", run, "--data", "shakespeare", "--data-dir", data_dir, "--json", "--n", 8))
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    training = [row for row in rows if "loss" in row]
+    return {
+        "val_loss": report["val_loss"],
+        "bits_per_byte": report["bits_per_byte"],
+        "context": report["context"],
+        "distinct_2": report["distinct_2"],
+        "max_copy_chars": report["max_copy_chars"],
+        "tokens": training[-1]["tokens"],
+        "tokens_per_s": training[-1]["tokens"] / training[-1]["train_seconds"],
+        "curve": [{"train_seconds": r["train_seconds"], "loss": r["loss"]} for r in training],
+        **memory,
+    }
+
+
+def bench_lm_recipes(minutes: float, data_dir: str) -> dict:
+    rows = []
+    for name, flags in VARIANTS:
+        result = train_aigc(RUNS / "bench-lm-variant", minutes, data_dir, *flags)
+        rows.append({"variant": name, "flags": " ".join(flags), **{k: v for k, v in result.items() if k != "curve"}})
+        print(f"lm recipe {name}: {rows[-1]}")
+    return {"minutes": minutes, "rows": rows}
+
+
+def reference(data_dir: str, out: Path, *budget) -> dict:
+    script = Path(__file__).parent / "reference_nanogpt.py"
+    subprocess.run([sys.executable, script, *map(str, budget), "--data-dir", data_dir, "--out", out], check=True)
+    return json.loads(out.read_text())
+
+
+def reference_sample(weights: Path, data_dir: str) -> str:
+    """The reference's completion of PROMPT with aigc's decoding (the same code, seed and settings as aigc's)."""
+    from reference_nanogpt import GPT, Recipe
+
+    from aigc.data.text import TextDataConfig, read_corpus
+    from aigc.data.tokenizer import TextTokenizer
+    from aigc.sampling.text import Decoding, decode
+
+    corpus = read_corpus(TextDataConfig(name="shakespeare", data_dir=data_dir))
+    tokenizer = TextTokenizer.train("char", corpus.train + corpus.validation)
+    model = GPT(Recipe(), tokenizer.vocab_size)
+    model.load_state_dict(torch.load(weights, weights_only=True))
+    model.eval().config = model.recipe
+    decoding = Decoding(max_tokens=SAMPLE_TOKENS, temperature=0.8, top_k=200)
+    (completion,) = decode(model, tokenizer.encode(PROMPT), [SEED], decoding, tokenizer.decode, use_cache=False)
+    return PROMPT + completion.text
+
+
+def bench_language_model(minutes: float, data_dir: str) -> dict:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    calibration = reference(data_dir, RESULTS / "lm_reference_2000.json", "--iters", 2000)
+    print(f"reference at 2000 iterations: {calibration['val_loss']:.4f} in {calibration['train_seconds']:.0f} s")
+    ref = reference(data_dir, RESULTS / "lm_reference.json", "--minutes", minutes)
+    run = RUNS / "bench-lm"
+    ours = train_aigc(run, minutes, data_dir)
+    config = json.loads((run / "config.json").read_text())
+    sample = aigc("sample", run, "--prompt", PROMPT, "--max-tokens", SAMPLE_TOKENS, "--seed", SEED,
+                  "--temperature", 0.8, "--top-k", 200)  # fmt: skip
+    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    flops = training_flops_per_token(config) * ours["tokens_per_s"]
+    result = {
+        "minutes": minutes,
+        "calibration": {k: calibration[k] for k in ("iterations", "train_seconds", "val_loss")},
+        "reference": {k: v for k, v in ref.items() if k != "curve"},
+        "aigc": {k: v for k, v in ours.items() if k != "curve"},
+        "margin_nats": ref["val_loss"] - ours["val_loss"],
+        "aigc_config": {"model": config["model"], "train": config["train"]},
+        "matmul_peak_gflops": {k: round(v / 1e9, 1) for k, v in peaks.items()},
+        "aigc_training_gflops": round(flops / 1e9, 1),
+        "share_of_peak": {k: round(flops / v, 3) for k, v in peaks.items()},
+        "samples": {"reference": reference_sample(RESULTS / "lm_reference.pt", data_dir), "aigc": sample.rstrip()},
+        "curves": {"reference": ref["curve"], "aigc": ours["curve"]},
+    }
+    plot_curves(result["curves"], RESULTS / "lm_loss.png")
+    return result
+
+
+def plot_curves(curves: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3.5), dpi=100)
+    for name, rows in curves.items():
+        axes.plot([r["train_seconds"] / 60 for r in rows], [r["loss"] for r in rows], label=name)
+    axes.set_xlabel("training minutes")
+    axes.set_ylabel("training loss (nats / character)")
+    axes.set_ylim(top=2.5)
+    axes.legend()
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
