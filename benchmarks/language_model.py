@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from harness import RESULTS, RUNS, aigc, monitored
 
 PROMPT, SAMPLE_TOKENS, SEED = "ROMEO:", 300, 0
@@ -93,11 +94,10 @@ def reference(data_dir: str, out: Path, *budget) -> dict:
 
 def reference_sample(weights: Path, data_dir: str) -> str:
     """The reference's completion of PROMPT with aigc's decoding (the same code, seed and settings as aigc's)."""
-    from reference_nanogpt import GPT, Recipe
-
     from aigc.data.text import TextDataConfig, read_corpus
     from aigc.data.tokenizer import TextTokenizer
     from aigc.sampling.text import Decoding, decode
+    from reference_nanogpt import GPT, Recipe
 
     corpus = read_corpus(TextDataConfig(name="shakespeare", data_dir=data_dir))
     tokenizer = TextTokenizer.train("char", corpus.train + corpus.validation)

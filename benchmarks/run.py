@@ -28,9 +28,9 @@ from compression import bench_compression
 from data_parallel import bench_data_parallel
 from gan_recipes import bench_gan
 from harness import RESULTS, RUNS, machine
+from language_model import bench_language_model, bench_lm_recipes
 from sampling import bench_sampling
 from serving import bench_serving
-from language_model import bench_language_model, bench_lm_recipes
 from text_decoding import bench_text_decoding
 from throughput import bench_scaling, bench_throughput
 from time_to_quality import AIGC_DEFAULT_RUN, bench_time_to_quality
