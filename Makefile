@@ -17,7 +17,10 @@ demo: $(STAMP)
 	$(AIGC) train diffusion --data digits --kimg 80 --out runs/demo --overwrite
 	$(AIGC) sample runs/demo --n 64 --seeds 0-63 --sampler dpmpp-2m --steps 10 --out runs/demo/grid.png
 	$(AIGC) report runs/demo
-	@echo "demo: the sample grid is runs/demo/grid.png; curves and snapshots in runs/demo/report.html"
+	$(AIGC) train lm --minutes 1 --out runs/demo-lm --overwrite
+	$(AIGC) sample runs/demo-lm --prompt "The " --max-tokens 300 --seed 0
+	@echo "demo: the sample grid is runs/demo/grid.png; curves and snapshots in runs/demo/report.html;"
+	@echo "      the text above is runs/demo-lm, a language model of the Python docs trained for a minute"
 
 test: $(STAMP)
 	$(PY) -m pytest

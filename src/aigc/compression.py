@@ -29,6 +29,8 @@ def compress_checkpoint(
     checkpoint = load_checkpoint(weights)
     config = checkpoint.config
     config = dataclasses.replace(config, compression=_combined(config.compression, options, weights))
+    if options.finetune_kimg and "kimg" not in config.train.budget_fields:
+        raise UserError(f"--finetune-kimg counts images; a {config.family} model cannot be fine-tuned by it")
     if data_dir is not None:
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=data_dir))
     model = model_from_checkpoint(checkpoint)  # as sampling sees it

@@ -97,6 +97,27 @@ def test_a_gan_with_r1_and_augmentation_trains_alike_on_two_processes(tmp_path):
     assert_same_parameters(tmp_path / "two", tmp_path / "one")
 
 
+def test_a_language_model_with_muon_and_validation_trains_alike_on_two_processes(tmp_path):
+    from tests.conftest import write_lm_text
+
+    text = write_lm_text(tmp_path / "text.txt")
+    model = ["--width", "32", "--layers", "2", "--heads", "2", "--context", "32", "--batch", "8", "--threads", "1"]
+    budget = ["--tokens", "1k", "--eval-every", "512", "--eval-tokens", "300", "--precision", "fp32", "--no-progress"]
+    lm = ["train", "lm", "--data", f"text:{text}", *model, *budget]
+    launch(TORCHRUN, *lm, "--out", tmp_path / "two")
+    launch(ALONE, *lm, "--batch-per-device", "4", "--out", tmp_path / "one")
+    assert_same_parameters(tmp_path / "two", tmp_path / "one")
+    losses = [
+        [
+            json.loads(line)["val_loss"]
+            for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()
+            if "val_loss" in line
+        ]
+        for run in ("two", "one")
+    ]
+    assert len(losses[0]) == 2 and losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
 def start(out: Path, *flags) -> subprocess.Popen:
     """A 2-process training job that runs until stopped; returns once rank 0 has written its config."""
     command = [*TORCHRUN, *DIFFUSION, "--kimg", "1000", "--out", str(out), *flags]

@@ -29,7 +29,7 @@ class LMTrainConfig(Config):
     optimizer: Literal["adamw", "muon"] = field(
         default="muon", metadata={"help": "muon (2-D hidden weights; AdamW for the rest) or adamw"}
     )
-    lr: float = field(default=2e-3, metadata={"help": "peak learning rate", "above": 0.0})
+    lr: float = field(default=4e-3, metadata={"help": "peak learning rate", "above": 0.0})
     schedule: Literal["cosine", "wsd", "constant"] = field(
         default="wsd", metadata={"help": "after warm-up: cosine, warm-up-stable-decay, or constant"}
     )
