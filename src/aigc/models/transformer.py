@@ -30,7 +30,7 @@ class TransformerConfig(Config):
     heads: int = field(default=4, metadata={"help": "attention heads", "min": 1})
     kv_heads: int | None = field(default=None, metadata={"help": "key/value heads (default: --heads)", "min": 1})
     mlp_width: int | None = field(default=None, metadata={"help": "gated MLP width (default: ~8/3 x width)", "min": 1})
-    context: int = field(default=256, metadata={"help": "longest sequence, in tokens", "min": 2})
+    context: int = field(default=128, metadata={"help": "longest sequence, in tokens", "min": 2})
     qk_norm: bool = field(default=False, metadata={"help": "RMSNorm on queries and keys (exports as Qwen3)"})
     tied_embeddings: bool = field(default=True, metadata={"help": "the output head shares the input embedding"})
     rope_theta: float = field(default=10_000.0, metadata={"above": 0.0})

@@ -21,7 +21,7 @@ MAX_TOKENS = 4096  # the most tokens one completion may ask for
 
 @dataclass(frozen=True)
 class LMTrainConfig(Config):
-    batch: int = field(default=16, metadata={"help": "sequences per optimiser step, over all processes", "min": 1})
+    batch: int = field(default=32, metadata={"help": "sequences per optimiser step, over all processes", "min": 1})
     batch_per_device: int | None = field(
         default=None,
         metadata={"help": "sequences per forward pass of each process; fewer accumulate", "min": 1},
