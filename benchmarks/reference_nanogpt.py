@@ -132,6 +132,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, help="fit the iterations to this budget (timed over 200 first)")
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--out", type=Path, required=True, help="JSON of the run; the weights beside it (.pt)")
+    parser.add_argument("--seed", type=int, default=1337, help="of initialisation and batches (nanoGPT's default)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     corpus = read_corpus(TextDataConfig(name="shakespeare", data_dir=args.data_dir))
@@ -139,9 +140,9 @@ def main() -> None:
     train_ids = torch.tensor(tokenizer.encode(corpus.train))
     iterations = args.iters
     if args.minutes:
-        _, _, seconds = train(train_ids, tokenizer.vocab_size, 200, log_every=10**9)
+        _, _, seconds = train(train_ids, tokenizer.vocab_size, 200, args.seed, log_every=10**9)
         iterations = int(args.minutes * 60 / (seconds / 200))
-    model, rows, seconds = train(train_ids, tokenizer.vocab_size, iterations)
+    model, rows, seconds = train(train_ids, tokenizer.vocab_size, iterations, args.seed)
     model.eval()
     model.config = model.recipe  # what aigc's scoring and decoding read: the context
     val_ids = tokenizer.encode(corpus.validation)

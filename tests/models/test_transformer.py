@@ -84,3 +84,15 @@ def test_decoding_with_the_kv_cache_equals_recomputing_the_whole_sequence(kv_hea
     assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5, rtol=0)
     with pytest.raises(UserError, match="17 tokens are more than the model's context of 16"):
         model(torch.zeros(3, 5, dtype=torch.long), cache)
+
+
+def test_dropout_acts_in_training_only_and_adds_no_weight():
+    torch.manual_seed(0)
+    plain = Transformer(TransformerConfig(width=32, layers=1, heads=2, context=16, vocab_size=20))
+    torch.manual_seed(0)
+    dropped = Transformer(TransformerConfig(width=32, layers=1, heads=2, context=16, vocab_size=20, dropout=0.5))
+    assert plain.state_dict().keys() == dropped.state_dict().keys()  # so the export is the same architecture
+    tokens = torch.randint(0, 20, (2, 8))
+    with torch.no_grad():
+        assert torch.equal(plain.eval()(tokens), dropped.eval()(tokens))
+        assert not torch.equal(dropped.train()(tokens), dropped(tokens))

@@ -154,9 +154,10 @@ class Family:
         device: str | torch.device | None = None,
         progress: bool = False,
     ) -> torch.Tensor:
-        """Draw one output per seed: images uint8 [len(seeds), C, H, W]. Output k depends only on seeds[k] and
-        its label (and the settings), never on the batch it is drawn in. Labels default to seed % num_classes
-        when the model is class-conditional; `sample` to the family's default settings."""
+        """Draw one output per seed: images uint8 [len(seeds), C, H, W] (a text family overrides this: its
+        conditions are prompts, its outputs completions). Output k depends only on seeds[k] and its label (and
+        the settings), never on the batch it is drawn in. Labels default to seed % num_classes when the model
+        is class-conditional; `sample` to the family's default settings."""
         sample = self.sample_config() if sample is None else sample
         device = torch.device(device) if device else model_device(model)
         if labels is not None:

@@ -33,6 +33,14 @@ class TransformerConfig(Config):
     context: int = field(default=128, metadata={"help": "longest sequence, in tokens", "min": 2})
     qk_norm: bool = field(default=False, metadata={"help": "RMSNorm on queries and keys (exports as Qwen3)"})
     tied_embeddings: bool = field(default=True, metadata={"help": "the output head shares the input embedding"})
+    dropout: float = field(
+        default=0.0,
+        metadata={
+            "help": "dropout of attention and residual branches in training (no weights: exports alike)",
+            "min": 0.0,
+            "below": 1.0,
+        },
+    )
     rope_theta: float = field(default=10_000.0, metadata={"above": 0.0})
     norm_eps: float = field(default=1e-5, metadata={"above": 0.0})
     vocab_size: int = 0  # resolved from the tokenizer
@@ -116,6 +124,7 @@ class Attention(nn.Module):
             self.q_norm = RMSNorm(self.head_dim, config.norm_eps)
             self.k_norm = RMSNorm(self.head_dim, config.norm_eps)
         self.qk_norm = config.qk_norm
+        self.dropout = config.dropout
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
         n, t, _ = x.shape  # (N, T, width)
@@ -133,7 +142,8 @@ class Attention(nn.Module):
         mask = None if past == 0 else torch.ones(t, past + t, dtype=torch.bool, device=x.device).tril(past)
         causal = mask is None and t > 1
         gqa = self.kv_heads != self.heads
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=gqa)
+        dropout = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=causal, enable_gqa=gqa)
         return self.o_proj(y.transpose(1, 2).reshape(n, t, -1))
 
 
@@ -157,10 +167,11 @@ class Block(nn.Module):
         self.self_attn = Attention(config, index)
         self.post_attention_layernorm = RMSNorm(config.width, config.norm_eps)
         self.mlp = MLP(config)
+        self.resid_dropout = nn.Dropout(config.dropout)  # as nanoGPT's: on each branch's output
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache)
-        return x + self.mlp(self.post_attention_layernorm(x))
+        x = x + self.resid_dropout(self.self_attn(self.input_layernorm(x), cos, sin, cache))
+        return x + self.resid_dropout(self.mlp(self.post_attention_layernorm(x)))
 
 
 class Decoder(nn.Module):
@@ -241,6 +252,7 @@ def hf_config(config: TransformerConfig) -> dict:
         "tie_word_embeddings": config.tied_embeddings,
         "hidden_act": "silu",
         "attention_bias": False,
+        "attention_dropout": config.dropout,
         "mlp_bias": False,
         "torch_dtype": "float32",
     }
