@@ -188,6 +188,7 @@ def bad_inputs(tmp_path, lm_run):
         (["sample", str(disguised)], "is not a readable safetensors checkpoint"),
         (["eval", run, "--metrics", "fid"], "--metrics fid: not a metric of a language model"),
         (["export", run, "--format", "gguf", "--out", str(tmp_path / "out")], "lm models export as hf"),
+        (["export", run, "--out", str(empty)], "already exists and is not an empty directory"),
         (["train", "lm", "--resume", run, "--width", "64"], "--width cannot change on --resume"),
     ]
 

@@ -30,8 +30,8 @@ def run(args) -> int:
     if args.format not in family.export_formats:
         formats = ", ".join(family.export_formats) or "none yet"
         raise UserError(f"--format {args.format}: {family.name} models export as {formats}")
-    if args.out.exists() and any(args.out.iterdir()):
-        raise UserError(f"{args.out} is not empty; choose a new --out (nothing is overwritten)")
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        raise UserError(f"{args.out} already exists and is not an empty directory; choose a new --out")
     files = family.export(model, config, args.format, args.out)
     print(f"wrote {', '.join(f.name for f in files)} to {args.out}")
     return 0

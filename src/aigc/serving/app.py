@@ -107,7 +107,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         models = service.loaded()
         job = completions.to_job(body, models, settings, on_text if body.stream else None)
         service.check(job)
-        reply = completions.Reply(job, models[job.model])
+        reply = completions.Reply(job, models[job.model], body.n)
         request.state.fields = {"model": job.model, "completions": len(job.seeds)}
         done = asyncio.wrap_future(service.submit(job))
         if not body.stream:

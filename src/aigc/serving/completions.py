@@ -77,8 +77,9 @@ def ignore(k: int, text: str) -> None:
 class Reply:
     """The response of one completion request: its id, and the body or the event stream."""
 
-    def __init__(self, job: Job, served: ServedModel):
+    def __init__(self, job: Job, served: ServedModel, n: int):
         self.job, self.served = job, served
+        self.prompts = job.conditions[::n]  # each prompt once, as OpenAI counts its tokens
         self.id = f"cmpl-{secrets.token_hex(12)}"
         self.created = int(time.time())
 
@@ -87,7 +88,7 @@ class Reply:
 
     def usage(self, completions) -> dict:
         tokenizer = self.served.model.tokenizer
-        prompt_tokens = sum(len(tokenizer.encode(prompt)) for prompt in self.job.conditions)
+        prompt_tokens = sum(len(tokenizer.encode(prompt)) for prompt in self.prompts)
         completion_tokens = sum(c.tokens for c in completions)
         total = prompt_tokens + completion_tokens
         return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": total}
