@@ -105,7 +105,7 @@ def reference_sample(weights: Path, data_dir: str) -> str:
     tokenizer = TextTokenizer.train("char", corpus.train + corpus.validation)
     model = GPT(Recipe(), tokenizer.vocab_size)
     model.load_state_dict(torch.load(weights, weights_only=True))
-    model.eval().config = model.recipe
+    model.eval().context = model.recipe.context
     decoding = Decoding(max_tokens=SAMPLE_TOKENS, temperature=0.8, top_k=200)
     (completion,) = decode(model, tokenizer.encode(PROMPT), [SEED], decoding, tokenizer.decode, use_cache=False)
     return PROMPT + completion.text

@@ -144,7 +144,7 @@ def main() -> None:
         iterations = int(args.minutes * 60 / (seconds / 200))
     model, rows, seconds = train(train_ids, tokenizer.vocab_size, iterations, args.seed)
     model.eval()
-    model.config = model.recipe  # what aigc's scoring and decoding read: the context
+    model.context = model.recipe.context  # what aigc's decoding reads
     val_ids = tokenizer.encode(corpus.validation)
     import numpy as np
 

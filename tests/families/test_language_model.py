@@ -111,7 +111,7 @@ def test_schedules_warm_up_then_follow_their_shape():
 
 def test_muon_takes_the_hidden_matrices_and_adamw_the_rest(lm_run):
     model, config = load_model(lm_run)
-    optimizers = make_optimizers(model.train(), LMTrainConfig(optimizer="muon"))
+    optimizers = make_optimizers(model.train().requires_grad_(True), LMTrainConfig(optimizer="muon"))
     muon = {id(p) for g in optimizers["muon"].param_groups for p in g["params"]}
     adamw = {id(p) for g in optimizers["adamw"].param_groups for p in g["params"]}
     for name, p in model.named_parameters():

@@ -91,7 +91,7 @@ class ToyFamily(ImageFamily):
     model_type = MeanImage
     metrics = "fid"
 
-    def trainer(self, config, device):
+    def trainer(self, config, device, fresh=True):
         return ToyTrainer(config, device)
 
     def build(self, config):

@@ -28,7 +28,7 @@ def loss_report(model, text: str, stride: int | None, limit: int | None = None) 
     if limit is not None and len(ids) > limit:
         ids = ids[:limit]
         scored_text = model.tokenizer.decode(ids.tolist())
-    context = model.config.context
+    context = model.context
     stride = stride or context
     nats, tokens = validation_loss(model, ids, context, min(stride, context))
     return {

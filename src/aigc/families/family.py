@@ -82,8 +82,9 @@ class Family:
         filled into the config."""
         raise NotImplementedError
 
-    def trainer(self, config, device: torch.device):
-        """The object the loop drives (see training/loop.py, `Trainer`)."""
+    def trainer(self, config, device: torch.device, fresh: bool = True):
+        """The object the loop drives (see training/loop.py, `Trainer`). `fresh`: the run starts here (not from a
+        checkpoint, which the loop loads next): where a fine-tuning family loads the weights it starts from."""
         raise NotImplementedError
 
     def example_size(self, config) -> int:
@@ -134,9 +135,9 @@ class Family:
         """How `model` draws one batch with the settings `sample`."""
         raise NotImplementedError
 
-    def export(self, model: nn.Module, config, format: str, out: Path) -> list[Path]:
-        """Write the sampling model in another ecosystem's `format` (one of `export_formats`) under `out`; the
-        files written."""
+    def export(self, model: nn.Module, config, format: str, out: Path, merge_lora: bool = False) -> list[Path]:
+        """Write the sampling model in another ecosystem's `format` (one of `export_formats`) under `out`, with
+        fine-tuned adapters folded into the weights when `merge_lora`; the files written."""
         raise NotImplementedError
 
     def info(self, model: nn.Module, config) -> dict:

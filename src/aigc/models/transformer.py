@@ -207,6 +207,13 @@ class Transformer(nn.Module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, std=0.02)
 
+    @property
+    def context(self) -> int:
+        return self.config.context
+
+    def output_head(self) -> nn.Module:
+        return self.lm_head
+
     def new_cache(self) -> KVCache:
         return KVCache(self.config.layers)
 

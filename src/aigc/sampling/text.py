@@ -82,7 +82,7 @@ def decode(
     row's text holds a stop string (so a stream may have shown the start of one). Without `use_cache` every
     step recomputes the whole window (to measure what the cache saves)."""
     device = next(model.parameters()).device
-    context = model.config.context
+    context = model.context
     generators = [torch.Generator(device).manual_seed(int(seed)) for seed in seeds]
     sequences = torch.tensor([list(prompt)] * len(seeds), dtype=torch.long, device=device)
     cache = model.new_cache() if use_cache else None

@@ -121,7 +121,7 @@ def train(
     config, data = family.training_data(config)
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, batch_per_device=micro))
     torch.manual_seed(config.train.seed)
-    trainer = family.trainer(config, device)
+    trainer = family.trainer(config, device, fresh=not resume and start is None)
 
     # Phase 2: where to start.
     position = Position()

@@ -43,7 +43,7 @@ class DiffusionFamily(ImageFamily):
         model = super().resolve_model(model, dataset)
         return dataclasses.replace(model, unet=resolve_unet(model))
 
-    def trainer(self, config, device: torch.device):
+    def trainer(self, config, device: torch.device, fresh: bool = True):
         from aigc.families.diffusion.trainer import DiffusionTrainer
 
         return DiffusionTrainer(config, device)

@@ -46,7 +46,7 @@ class GANFamily(ImageFamily):
             raise UserError("--conditional needs labels, and this data set has none; drop --conditional")
         return super().resolve_model(model, dataset)
 
-    def trainer(self, config, device: torch.device):
+    def trainer(self, config, device: torch.device, fresh: bool = True):
         from aigc.families.gan.trainer import GANTrainer
 
         return GANTrainer(config, device)

@@ -91,6 +91,36 @@ class LMTrainConfig(Config):
 
 
 @dataclass(frozen=True)
+class FinetuneConfig(Config):
+    """Where a run's weights start, and which of them train: all (full fine-tuning) or LoRA adapters."""
+
+    init: str = field(
+        default="",
+        metadata={"help": "start from this aigc lm run or Hugging Face causal-LM directory (default: random weights)"},
+    )
+    lora_rank: int = field(
+        default=0, metadata={"help": "train LoRA adapters of this rank, the rest frozen (0: every weight)", "min": 0}
+    )
+    lora_alpha: float | None = field(
+        default=None, metadata={"help": "LoRA's scale is alpha / rank (default: alpha = 2 x rank)", "above": 0.0}
+    )
+    lora_dropout: float = field(
+        default=0.0, metadata={"help": "dropout on the adapters' input", "min": 0.0, "below": 1.0}
+    )
+    lora_targets: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "module names LoRA adapts, comma-separated (default: every linear layer but the head)",
+            "parse": lambda text: tuple(name.strip() for name in text.split(",") if name.strip()),
+        },
+    )
+
+    def check(self) -> None:
+        if self.lora_rank and not self.init:
+            raise ConfigError("lora_rank", self.lora_rank, "adapts pretrained weights; give --init RUN_OR_DIR")
+
+
+@dataclass(frozen=True)
 class LMSampleConfig(Config):
     """How text is drawn: the defaults of `aigc sample`, the snapshot texts and the service."""
 
@@ -119,7 +149,10 @@ class LMRunConfig(Config):
     train: LMTrainConfig = LMTrainConfig()
     sample: LMSampleConfig = LMSampleConfig()
     compression: CompressionConfig = CompressionConfig()
-    tokenizer: str = ""  # the run's tokenizer.json, fitted to the training text
+    finetune: FinetuneConfig = FinetuneConfig()
+    tokenizer: str = ""  # the run's tokenizer.json, fitted to the training text (or the init's)
+    chat_template: str = ""  # the tokenizer's chat template (Jinja), for chat data and the chat service
+    pretrained: str = ""  # config.json of the transformers architecture the model is, when it is not aigc's own
     format_version: int = FORMAT_VERSION
 
     def check(self) -> None:

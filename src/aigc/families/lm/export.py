@@ -1,7 +1,9 @@
 """A language-model run as a Hugging Face model directory: config.json of the architecture its weights already
-are (Llama, or Qwen3 with QK-norm; models/transformer.py), model.safetensors under the same names, and the
-run's tokenizer as transformers' fast tokenizer loads it - nothing custom, so `AutoModelForCausalLM` and
-`AutoTokenizer` (and tools built on them) read it as it is."""
+are (Llama, or Qwen3 with QK-norm, for aigc's own transformer, models/transformer.py; the fine-tuned
+architecture itself for a run from a Hugging Face model), model.safetensors under the same names, and the run's
+tokenizer as transformers' fast tokenizer loads it - nothing custom, so `AutoModelForCausalLM` and
+`AutoTokenizer` (and tools built on them) read it as it is. A LoRA run's adapters go beside it as peft writes
+them, or merged into the weights."""
 
 from __future__ import annotations
 
@@ -12,28 +14,54 @@ from safetensors.torch import save_file
 
 from aigc.core.errors import UserError
 from aigc.core.io import atomic_write, atomic_write_text
+from aigc.models.lora import LoRA, adapter_files
+from aigc.models.pretrained import PretrainedLM
 from aigc.models.transformer import hf_config
 
 
-def export_hf(model, out: Path) -> list[Path]:
-    """Write the directory; the files written."""
+def make_dir(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UserError(f"cannot create {out} ({error.strerror}); choose a writable --out") from None
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+
+
+def export_hf(model, chat_template: str, out: Path) -> list[Path]:
+    """Write the directory of `model` (without adapters); the files written."""
+    make_dir(out)
     tokenizer_config = {
         "tokenizer_class": "PreTrainedTokenizerFast",
-        "model_max_length": model.config.context,
+        "model_max_length": model.context,
         "clean_up_tokenization_spaces": False,
     }
+    if chat_template:
+        tokenizer_config["chat_template"] = chat_template
     files = {
-        "config.json": json.dumps(hf_config(model.config), indent=2),
         "tokenizer.json": model.tokenizer.to_str(),
         "tokenizer_config.json": json.dumps(tokenizer_config, indent=2),
     }
+    if isinstance(model, PretrainedLM):
+        model.network.save_pretrained(out, safe_serialization=True)
+        written = [out / "config.json", *sorted(out.glob("*.safetensors"))]
+    else:
+        files["config.json"] = json.dumps(hf_config(model.config), indent=2)
+        state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+        weights = out / "model.safetensors"
+        atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
+        written = [out / "config.json", weights]
     for name, text in files.items():
         atomic_write_text(out / name, text)
-    weights = out / "model.safetensors"
-    atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
-    return [out / name for name in files] + [weights]
+    return written + [out / name for name in files if name != "config.json"]
+
+
+def export_adapter(model, config, out: Path, base: Path) -> list[Path]:
+    """adapter_config.json and adapter_model.safetensors of a LoRA run, over the base exported at `base`."""
+    make_dir(out)
+    f = config.finetune
+    lora = LoRA(f.lora_rank, f.lora_alpha, f.lora_dropout, f.lora_targets)
+    prefix = "network." if isinstance(model, PretrainedLM) else ""
+    adapter_config, tensors = adapter_files(model, lora, prefix, str(base))
+    atomic_write_text(out / "adapter_config.json", adapter_config)
+    weights = out / "adapter_model.safetensors"
+    atomic_write(weights, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+    return [out / "adapter_config.json", weights]

@@ -1,5 +1,6 @@
-"""The language-model family: a GPT-style decoder-only transformer trained from scratch on a text, drawing
-completions of prompts."""
+"""The language-model family: a GPT-style decoder-only transformer trained on a text - from scratch, or
+fine-tuned from an aigc run or a Hugging Face causal LM (every weight, or LoRA adapters) - drawing completions
+of prompts."""
 
 from __future__ import annotations
 
@@ -10,12 +11,17 @@ from pathlib import Path
 
 import torch
 
+from aigc.core.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint
+from aigc.core.config import from_dict
 from aigc.core.device import model_device
+from aigc.core.distributed import is_main
 from aigc.core.errors import UserError
 from aigc.data.text import TokenWindows, read_corpus, token_ids
 from aigc.data.tokenizer import TextTokenizer
 from aigc.families.family import Family, from_recipe
 from aigc.families.lm.config import RECIPES, LMRunConfig, LMSampleConfig
+from aigc.models.lora import LoRA, add_lora, linear_names, trainable_share, unload_lora
+from aigc.models.pretrained import PretrainedLM, is_pretrained_dir, pretrained_weights, read_pretrained
 from aigc.models.transformer import Transformer, TransformerConfig
 from aigc.sampling.text import Completion, Decoding, decode
 from aigc.training.batch import TrainingData
@@ -26,6 +32,8 @@ EXAMPLES = """examples:
   aigc train lm --data gutenberg --tokenizer bpe --vocab-size 2048 --tokens 20M
   aigc train lm --data text:notes/ --context 512 --optimizer adamw --schedule cosine
   aigc train lm --resume runs/shakespeare --tokens 5M    # continue, 5M tokens more
+  aigc train lm --init runs/gutenberg --data text:mine.txt --lr 1e-3 --tokens 1M   # fine-tune every weight
+  aigc train lm --init hf-model/ --lora-rank 8 --data text:mine.txt --lr 1e-3      # LoRA on a HF directory
 """
 SNAPSHOT_PROMPT = "\n"  # what the texts of each snapshot continue (nanoGPT's default start)
 
@@ -34,10 +42,18 @@ OnText = Callable[[int, str], None]
 
 
 class LanguageModel(Transformer):
-    """A transformer with its run's tokenizer: text in, text out."""
+    """aigc's transformer with its run's tokenizer: text in, text out."""
 
     def __init__(self, config: TransformerConfig, tokenizer: TextTokenizer):
         super().__init__(config)
+        self.tokenizer = tokenizer
+
+
+class PretrainedLanguageModel(PretrainedLM):
+    """A transformers causal LM with its run's tokenizer: text in, text out."""
+
+    def __init__(self, config_json: str, tokenizer: TextTokenizer):
+        super().__init__(config_json)
         self.tokenizer = tokenizer
 
 
@@ -47,10 +63,10 @@ class LMFamily(Family):
     examples = EXAMPLES
     run_config = LMRunConfig
     sample_config = LMSampleConfig
-    flag_components = ("data", "model", "train", "sample")
+    flag_components = ("data", "model", "train", "sample", "finetune")
     recipes = {name: functools.partial(from_recipe, LMRunConfig, RECIPES, name) for name in RECIPES}
     sampling_modules = ("model",)
-    model_type = LanguageModel
+    model_type = (LanguageModel, PretrainedLanguageModel)
     metrics = "val_loss,bits_per_byte,perplexity,distinct_2,max_copy_chars"
     remedy = "a lower --lr or a longer --warmup-tokens"
     run_suffix = "-lm"
@@ -70,22 +86,98 @@ class LMFamily(Family):
         """The training split as windows of context + 1 tokens; a new run fits its tokenizer here (characters:
         over the whole text, as nanoGPT does, so the validation split has no unknown one; BPE: the training
         split), a resumed one keeps its own."""
+        if config.finetune.init and not config.tokenizer:
+            config = self.from_init(config)
         corpus = read_corpus(config.data)
         if config.tokenizer:
             tokenizer = TextTokenizer.from_str(config.tokenizer)
         else:
             fitted = corpus.train + corpus.validation if config.data.tokenizer == "char" else corpus.train
             tokenizer = TextTokenizer.train(config.data.tokenizer, fitted, config.data.vocab_size)
-        model = dataclasses.replace(config.model, vocab_size=tokenizer.vocab_size)
-        config = dataclasses.replace(config, model=model, tokenizer=tokenizer.to_str())
+            model = dataclasses.replace(config.model, vocab_size=tokenizer.vocab_size)
+            config = dataclasses.replace(config, model=model, tokenizer=tokenizer.to_str())
         ids = torch.from_numpy(token_ids(corpus.train, tokenizer).astype("int32"))
         windows = TokenWindows(ids, config.model.context + 1)
         return config, TrainingData(windows, None, lambda windows, generator: windows)
 
-    def trainer(self, config, device: torch.device):
+    def from_init(self, config):
+        """A new fine-tuning run's config: the model, tokenizer and chat template of `--init` (an aigc lm run or
+        a Hugging Face directory), the training window `--context` (default: the model's, at most the recipe's
+        context for a Hugging Face model), LoRA's defaults resolved."""
+        path = Path(config.finetune.init)
+        if not (path / "config.json").is_file():
+            raise UserError(
+                f"--init {path}: no config.json there; give an aigc lm run or a Hugging Face model directory"
+            )
+        defaults = self.new_config(config.recipe).model
+        changed = [
+            f.name for f in dataclasses.fields(defaults) if getattr(config.model, f.name) != getattr(defaults, f.name)
+        ]
+        fixed = [name for name in changed if name not in ("context", "dropout")]
+        if fixed:
+            flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
+            raise UserError(f"{flags}: the model comes from --init {path}; drop these flags")
+        if is_pretrained_dir(path):
+            files = read_pretrained(path)
+            model = config.model
+            config = dataclasses.replace(
+                config, pretrained=files.config, tokenizer=files.tokenizer, chat_template=files.chat_template
+            )
+        else:
+            init = self.init_checkpoint(path).config
+            model = dataclasses.replace(init.model, dropout=config.model.dropout)
+            config = dataclasses.replace(
+                config, pretrained=init.pretrained, tokenizer=init.tokenizer, chat_template=init.chat_template
+            )
+        base = self.base(dataclasses.replace(config, model=model))
+        context = config.model.context if "context" in changed else min(defaults.context, base.context)
+        if context > base.context:
+            raise UserError(f"--context {context}: this model reads at most {base.context} tokens")
+        model = dataclasses.replace(model, context=context)
+        model = dataclasses.replace(model, vocab_size=base.tokenizer.vocab_size)
+        finetune = config.finetune
+        if finetune.lora_rank:
+            finetune = dataclasses.replace(
+                finetune,
+                lora_alpha=finetune.lora_alpha or 2.0 * finetune.lora_rank,
+                lora_targets=finetune.lora_targets or linear_names(base, base.output_head()),
+            )
+        return dataclasses.replace(config, model=model, finetune=finetune)
+
+    @staticmethod
+    def init_checkpoint(path: Path) -> Checkpoint:
+        """The newest checkpoint of the aigc lm run in `path`: its config (an LMRunConfig) and model weights."""
+        checkpoint = read_checkpoint(latest_checkpoint(path), modules=("model",))
+        if checkpoint.config.get("family") != "lm":
+            raise UserError(f"--init {path} is a {checkpoint.config.get('family')} run; give a language model (lm) run")
+        config = from_dict(LMRunConfig, checkpoint.config, str(checkpoint.path))  # lm runs began at format 2
+        if config.compression.quantize != "none":
+            raise UserError(f"--init {path} is compressed; fine-tune the run it was compressed from")
+        return dataclasses.replace(checkpoint, config=config)
+
+    def init_weights(self, config) -> dict[str, torch.Tensor]:
+        """The weights `--init` holds, named as this run's base model names them (adapters merged)."""
+        path = Path(config.finetune.init)
+        if is_pretrained_dir(path):
+            return {"network." + name: tensor for name, tensor in pretrained_weights(path).items()}
+        checkpoint = self.init_checkpoint(path)
+        model = self.build(checkpoint.config)
+        model.load_state_dict(checkpoint.modules["model"])
+        return unload_lora(model).state_dict()
+
+    def trainer(self, config, device: torch.device, fresh: bool = True):
+        """The trainer; a fresh fine-tuning run starts from its init's weights (a resumed one is loaded from its
+        own checkpoint, which holds every weight, so it does not need the init again)."""
         from aigc.families.lm.trainer import LMTrainer
 
-        return LMTrainer(self.build(config), config, device)
+        model = self.base(config)
+        if fresh and config.finetune.init:
+            model.load_state_dict(self.init_weights(config))
+        model = self.adapted(model, config)
+        if is_main() and config.finetune.init:
+            trainable, total = trainable_share(model)
+            print(f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
+        return LMTrainer(model, config, device)
 
     def example_size(self, config) -> int:
         return config.model.context  # a window predicts `context` tokens
@@ -108,15 +200,37 @@ class LMFamily(Family):
 
     # Sampling -------------------------------------------------------------------------------------------
 
-    def build(self, config) -> LanguageModel:
-        return LanguageModel(config.model, TextTokenizer.from_str(config.tokenizer))
+    def base(self, config) -> LanguageModel | PretrainedLanguageModel:
+        """The model without adapters, its weights random: aigc's transformer, or the transformers architecture
+        the run fine-tunes."""
+        tokenizer = TextTokenizer.from_str(config.tokenizer)
+        if config.pretrained:
+            return PretrainedLanguageModel(config.pretrained, tokenizer)
+        return LanguageModel(config.model, tokenizer)
 
-    def export(self, model: LanguageModel, config, format: str, out: Path) -> list[Path]:
-        from aigc.families.lm.export import export_hf
+    def adapted(self, model, config):
+        """`model` with the run's LoRA adapters, if it has them."""
+        f = config.finetune
+        if not f.lora_rank:
+            return model
+        return add_lora(model, LoRA(f.lora_rank, f.lora_alpha, f.lora_dropout, f.lora_targets))
+
+    def build(self, config) -> LanguageModel | PretrainedLanguageModel:
+        return self.adapted(self.base(config), config)
+
+    def export(self, model, config, format: str, out: Path, merge_lora: bool = False) -> list[Path]:
+        """A Hugging Face directory; a LoRA run's adapters merged into it (`merge_lora`), or beside it in
+        `adapter/` as peft writes them (peft loads them over the exported base)."""
+        from aigc.families.lm.export import export_adapter, export_hf
 
         if config.compression.quantize != "none":
             raise UserError(f"this checkpoint is {config.compression.quantize}-compressed; export the run it came from")
-        return export_hf(model, out)
+        if merge_lora and not config.finetune.lora_rank:
+            raise UserError("--merge-lora: this run has no LoRA adapters; export it without the flag")
+        files = []
+        if config.finetune.lora_rank and not merge_lora:
+            files = export_adapter(model, config, out / "adapter", base=out)
+        return export_hf(unload_lora(model, merge=merge_lora), config.chat_template, out) + files
 
     def info(self, model: LanguageModel, config) -> dict:
         return {
@@ -135,9 +249,9 @@ class LMFamily(Family):
         if not prompt:
             raise UserError("the prompt is empty; give at least one character (e.g. a newline)")
         ids = model.tokenizer.encode(prompt)
-        if len(ids) >= model.config.context:
+        if len(ids) >= model.context:
             raise UserError(
-                f"the prompt is {len(ids)} tokens; this model reads at most {model.config.context - 1} "
+                f"the prompt is {len(ids)} tokens; this model reads at most {model.context - 1} "
                 "before the first one it generates; shorten it"
             )
         return ids

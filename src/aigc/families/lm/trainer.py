@@ -8,6 +8,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from aigc.core.device import autocast
 from aigc.core.errors import check_finite
@@ -43,20 +44,28 @@ def lr_scale(train, seen: int, seconds: float) -> float:
 
 
 def make_optimizers(model: torch.nn.Module, train) -> dict[str, torch.optim.Optimizer]:
-    """{"adamw": ...} or {"muon": hidden matrices, "adamw": the rest}. Weight decay applies to matrices only."""
-    named = dict(model.named_parameters())  # a tied head appears once, as the embedding
-    hidden = [p for name, p in named.items() if p.ndim == 2 and ".layers." in f".{name}"]
+    """{"adamw": ...} or {"muon": hidden matrices, "adamw": the rest}, over the trainable parameters (a LoRA run's
+    adapters alone: AdamW, as LoRA is trained everywhere). Weight decay applies to matrices only."""
+    named = {name: p for name, p in model.named_parameters() if p.requires_grad}  # a tied head appears once
+    outer = {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+    outer |= {id(p) for p in model.output_head().parameters()}
     matrices = [p for p in named.values() if p.ndim == 2]
     gains = [p for p in named.values() if p.ndim < 2]
     if train.optimizer == "adamw":
         groups = [{"params": matrices, "weight_decay": train.weight_decay}, {"params": gains, "weight_decay": 0.0}]
         return {"adamw": torch.optim.AdamW(groups, lr=train.lr, betas=BETAS)}
+    hidden = [p for name, p in named.items() if p.ndim == 2 and id(p) not in outer and "lora_" not in name]
     ids = {id(p) for p in hidden}
-    outer = [p for p in matrices if id(p) not in ids]  # embedding and head
-    # "match_rms_adamw" scales each update to AdamW's size (Liu et al. 2025), so both share --lr
-    muon = torch.optim.Muon(hidden, lr=train.lr, weight_decay=train.weight_decay, adjust_lr_fn="match_rms_adamw")
-    groups = [{"params": outer, "weight_decay": train.weight_decay}, {"params": gains, "weight_decay": 0.0}]
-    return {"muon": muon, "adamw": torch.optim.AdamW(groups, lr=train.lr, betas=BETAS)}
+    rest = [p for p in matrices if id(p) not in ids]  # embeddings, head, adapters
+    optimizers = {}
+    if hidden:
+        # "match_rms_adamw" scales each update to AdamW's size (Liu et al. 2025), so both share --lr
+        optimizers["muon"] = torch.optim.Muon(
+            hidden, lr=train.lr, weight_decay=train.weight_decay, adjust_lr_fn="match_rms_adamw"
+        )
+    groups = [{"params": rest, "weight_decay": train.weight_decay}, {"params": gains, "weight_decay": 0.0}]
+    optimizers["adamw"] = torch.optim.AdamW(groups, lr=train.lr, betas=BETAS)
+    return optimizers
 
 
 def next_token_loss(model: torch.nn.Module, windows: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,175 @@
+"""A Hugging Face causal language model (a local directory as `save_pretrained` writes it: config.json, safetensors
+weights, tokenizer files) in aigc's hands: the same `logits = LM(tokens, cache)` interface as aigc's own
+transformer, so training, decoding, scoring and the service treat both alike.
+
+The network is transformers' own class for the directory's `model_type` (Llama, GPT-2, Qwen2, Qwen3, ... -
+whatever `AutoModelForCausalLM` builds), so its numbers are transformers' numbers. Nothing is downloaded, and
+pickled weights (`pytorch_model.bin`) are refused: loading a pickle runs whatever code it holds.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from aigc.core.errors import UserError
+
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+
+
+def transformers():
+    """The transformers module, or a UserError saying how to install it."""
+    try:
+        import transformers
+    except ImportError:
+        raise UserError("Hugging Face models need transformers; pip install 'aigc[hf]'") from None
+    return transformers
+
+
+@dataclass(frozen=True)
+class PretrainedFiles:
+    """What a run takes from a Hugging Face directory besides the weights: the architecture's config.json, the
+    tokenizer (tokenizer.json) and its chat template ("" when it has none)."""
+
+    config: str
+    tokenizer: str
+    chat_template: str
+
+
+def is_pretrained_dir(path: Path) -> bool:
+    """Whether `path` looks like a Hugging Face model directory (rather than an aigc run)."""
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "model_type" in config
+
+
+def read_pretrained(path: Path) -> PretrainedFiles:
+    """The files of the causal LM in `path`; UserError naming what is missing or unsupported."""
+    if not any((path / name).is_file() for name in WEIGHTS):
+        if (path / "pytorch_model.bin").is_file():
+            raise UserError(
+                f"{path} holds pickled weights (pytorch_model.bin), which aigc does not load (a pickle can run "
+                "code); convert them to safetensors: AutoModelForCausalLM.from_pretrained(DIR)"
+                ".save_pretrained(DIR, safe_serialization=True)"
+            )
+        raise UserError(f"{path} has no model.safetensors; save the model with save_pretrained")
+    if not (path / "tokenizer.json").is_file():
+        raise UserError(f"{path} has no tokenizer.json (a fast tokenizer); save the tokenizer with save_pretrained")
+    hf = transformers()
+    try:
+        config = hf.AutoConfig.from_pretrained(path, local_files_only=True)
+    except (ValueError, KeyError, OSError) as error:
+        raise UserError(f"{path}: config.json is not one transformers reads ({first_line(error)})") from None
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES as CAUSAL
+
+    if config.model_type not in CAUSAL:
+        raise UserError(f"{path} is a {config.model_type} model, not a causal language model; give a GPT-style one")
+    return PretrainedFiles(
+        config.to_json_string(use_diff=False), (path / "tokenizer.json").read_text(), chat_template_of(path)
+    )
+
+
+def pretrained_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The weights of the model in `path` (float32), by transformers' names."""
+    hf = transformers()
+    try:
+        network = hf.AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+    except (ValueError, KeyError, OSError) as error:
+        raise UserError(f"{path}: the weights do not load ({first_line(error)})") from None
+    return network.state_dict()
+
+
+def first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def chat_template_of(path: Path) -> str:
+    """The directory's chat template: chat_template.jinja (transformers 4.43 and later) or tokenizer_config.json's
+    "chat_template"; "" when it has none."""
+    if (path / "chat_template.jinja").is_file():
+        return (path / "chat_template.jinja").read_text()
+    try:
+        template = json.loads((path / "tokenizer_config.json").read_text()).get("chat_template", "")
+    except (OSError, ValueError):
+        return ""
+    return template if isinstance(template, str) else ""  # a list of named templates: not read
+
+
+class PretrainedCache:
+    """transformers' key/value cache behind aigc's KVCache interface (`length`)."""
+
+    def __init__(self):
+        self.past = None
+
+    def length(self) -> int:
+        return 0 if self.past is None else self.past.get_seq_length()
+
+
+class PretrainedLM(nn.Module):
+    """logits = LM(tokens, cache) of a transformers causal LM built from its config.json text (random weights
+    until a checkpoint is loaded)."""
+
+    def __init__(self, config_json: str):
+        super().__init__()
+        hf = transformers()
+        data = json.loads(config_json)
+        config = hf.AutoConfig.for_model(**data)
+        self.network = hf.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        self.context = int(getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", 0))
+        # transformers 5.24 renamed the key/value cache `past_key_values` -> `cache` (in and out)
+        self.cache_name = (
+            "cache" if "cache" in inspect.signature(self.network.forward).parameters else "past_key_values"
+        )
+        # a tied head is one tensor under two names: a state dict holds it once (safetensors refuses shared
+        # tensors), and loading fills the second name from the first
+        self.tied = tied_names(self)
+        self.register_state_dict_post_hook(self._drop_tied)
+        self.register_load_state_dict_pre_hook(self._fill_tied)
+
+    def output_head(self) -> nn.Module:
+        return self.network.get_output_embeddings()
+
+    def new_cache(self) -> PretrainedCache:
+        return PretrainedCache()
+
+    def forward(self, tokens: torch.Tensor, cache: PretrainedCache | None = None) -> torch.Tensor:
+        """Logits [N, T, vocab_size] of tokens [N, T], which follow the positions `cache` holds (if any)."""
+        past = 0 if cache is None else cache.length()
+        if past + tokens.shape[1] > self.context:
+            raise UserError(f"{past + tokens.shape[1]} tokens are more than the model's context of {self.context}")
+        if cache is None:
+            return self.network(input_ids=tokens, use_cache=False).logits
+        output = self.network(input_ids=tokens, **{self.cache_name: cache.past}, use_cache=True)
+        cache.past = output[self.cache_name]
+        return output.logits
+
+    @staticmethod
+    def _drop_tied(module, state_dict, prefix, local_metadata) -> None:
+        for name in module.tied:
+            state_dict.pop(prefix + name, None)
+
+    @staticmethod
+    def _fill_tied(module, state_dict, prefix, *args) -> None:
+        for name, source in module.tied.items():
+            if prefix + source in state_dict:
+                state_dict.setdefault(prefix + name, state_dict[prefix + source])
+
+
+def tied_names(module: nn.Module) -> dict[str, str]:
+    """{name: the earlier name of the same tensor} for each parameter held under two names."""
+    first: dict[int, str] = {}
+    tied = {}
+    for name, parameter in module.named_parameters(remove_duplicate=False):
+        if id(parameter) in first:
+            tied[name] = first[id(parameter)]
+        else:
+            first[id(parameter)] = name
+    return tied

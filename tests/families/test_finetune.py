@@ -1,0 +1,204 @@
+"""Fine-tuning a language model: from an aigc run or a Hugging Face directory (tiny random transformers models
+built from configs here, no download), every weight or LoRA adapters through peft; exact resumption; the
+export merged or as a peft adapter over the base, both agreeing with aigc's own logits; bad inputs as one line."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from aigc.cli import main as aigc
+from aigc.core.checkpoint import latest_checkpoint
+from aigc.data.tokenizer import TextTokenizer
+from aigc.families.registry import load_model
+
+FT = ["--tokens", "1k", "--snapshot-tokens", "512", "--batch", "4", "--context", "32", "--no-progress"]
+
+
+def tensors(path):
+    with safe_open(str(path), framework="pt") as f:
+        return {key: f.get_tensor(key) for key in f.keys()}
+
+
+def logits(model, ids):
+    with torch.no_grad():
+        return model(ids)
+
+
+@pytest.fixture(scope="module")
+def other_text(tmp_path_factory):
+    """Fine-tuning data in the alphabet of the lm_run's text (a character model refuses unknown characters)."""
+    path = tmp_path_factory.mktemp("ft") / "other.txt"
+    path.write_text("".join(f"line {i}: the owl jumps over the cat, {i % 5} times.\n" for i in range(200)))
+    return path
+
+
+def test_lora_on_an_aigc_run_trains_the_adapters_alone_and_exports_merged_or_as_a_peft_adapter(
+    tmp_path, lm_run, other_text, capsys
+):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    run = tmp_path / "lora"
+    argv = ["train", "lm", "--init", str(lm_run), "--lora-rank", "4", "--data", f"text:{other_text}", "--out", str(run)]
+    assert aigc([*argv, *FT, "--lr", "1e-2"]) == 0
+    out = capsys.readouterr().out
+    assert "trainable parameters: " in out and "%)" in out
+    config = json.loads((run / "config.json").read_text())["finetune"]
+    assert (
+        config["lora_alpha"] == 8.0 and "q_proj" in config["lora_targets"] and "lm_head" not in config["lora_targets"]
+    )
+
+    base, tuned = tensors(latest_checkpoint(lm_run)), tensors(latest_checkpoint(run))
+    frozen = {k: v for k, v in tuned.items() if "lora_" not in k}
+    for name, tensor in frozen.items():  # every base weight as the init left it
+        assert torch.equal(tensor, base[name.replace(".base_layer", "")]), name
+    assert any(v.abs().sum() > 0 for k, v in tuned.items() if "lora_B" in k)  # B starts at zero: it trained
+
+    model, _ = load_model(run)
+    ids = torch.tensor([model.tokenizer.encode("line 3: the owl")])
+    expected = logits(model, ids)
+    merged, unmerged = tmp_path / "merged", tmp_path / "unmerged"
+    assert aigc(["export", str(run), "--out", str(merged), "--merge-lora"]) == 0
+    assert aigc(["export", str(run), "--out", str(unmerged)]) == 0
+    assert {p.name for p in (unmerged / "adapter").iterdir()} == {"adapter_config.json", "adapter_model.safetensors"}
+    hf = AutoModelForCausalLM.from_pretrained(merged).eval()
+    assert torch.allclose(logits(hf, ids).logits, expected, atol=1e-4)
+    over_base = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(unmerged), unmerged / "adapter")
+    assert torch.allclose(logits(over_base.eval(), ids).logits, expected, atol=1e-4)
+    assert not torch.allclose(logits(AutoModelForCausalLM.from_pretrained(unmerged), ids).logits, expected, atol=1e-3)
+
+
+def test_a_resumed_lora_run_ends_bit_identical_to_one_never_stopped(tmp_path, lm_run, other_text):
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    argv = ["train", "lm", "--init", str(lm_run), "--lora-rank", "2", "--data", f"text:{other_text}", *FT]
+    assert aigc([*argv, "--out", str(straight)]) == 0
+    final = latest_checkpoint(straight)
+    shutil.copytree(straight, stopped)
+    for path in (stopped / "checkpoints").glob(f"{final.name.split('.')[0]}*"):
+        path.unlink()
+    shutil.move(lm_run, tmp_path / "moved")  # a resumed run reads its own checkpoint, not the init
+    try:
+        assert aigc(["train", "lm", "--resume", str(stopped), "--no-progress"]) == 0
+    finally:
+        shutil.move(tmp_path / "moved", lm_run)
+    ours, theirs = tensors(latest_checkpoint(stopped)), tensors(final)
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def hf_directory(tmp_path, kind: str, text: str):
+    """A tiny random transformers causal LM of architecture `kind`, saved with a fast tokenizer."""
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+        PreTrainedTokenizerFast,
+        Qwen2Config,
+        Qwen2ForCausalLM,
+    )
+
+    tokenizer = TextTokenizer.train("char", text)
+    vocab = tokenizer.vocab_size
+    torch.manual_seed(0)
+    if kind == "gpt2":
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=2))
+    elif kind == "llama":
+        config = LlamaConfig(
+            vocab_size=vocab,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+        )
+        model = LlamaForCausalLM(config)
+    else:
+        config = Qwen2Config(
+            vocab_size=vocab,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+        )
+        model = Qwen2ForCausalLM(config)  # q/k/v biases: an architecture aigc's transformer is not
+    out = tmp_path / kind
+    model.save_pretrained(out)
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer.tokenizer).save_pretrained(out)
+    return out, model.eval()
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama", "qwen2"])
+def test_a_hugging_face_directory_fine_tunes_samples_and_exports_as_itself(tmp_path, other_text, kind, capsys):
+    from transformers import AutoModelForCausalLM
+
+    directory, reference = hf_directory(tmp_path, kind, other_text.read_text())
+    run = tmp_path / "run"
+    flags = ["--lora-rank", "4"] if kind == "llama" else []
+    argv = ["train", "lm", "--init", str(directory), "--data", f"text:{other_text}", *flags, "--out", str(run)]
+    assert aigc([*argv, *FT, "--optimizer", "adamw", "--lr", "1e-2"]) == 0
+    capsys.readouterr()
+    model, config = load_model(run)
+    assert json.loads(config.pretrained)["model_type"] == kind
+    ids = torch.tensor([model.tokenizer.encode("line 7: the owl")])
+    tuned = logits(model, ids)
+    assert not torch.allclose(tuned, logits(reference, ids).logits, atol=1e-3)  # it trained
+
+    assert aigc(["sample", str(run), "--prompt", "line ", "--max-tokens", "12", "--seed", "0"]) == 0
+    assert capsys.readouterr().out.startswith("line ")
+    out = tmp_path / "export"
+    assert aigc(["export", str(run), "--out", str(out), *(["--merge-lora"] if flags else [])]) == 0
+    exported = AutoModelForCausalLM.from_pretrained(out).eval()
+    assert type(exported) is type(reference)
+    assert torch.allclose(logits(exported, ids).logits, tuned, atol=1e-4)
+
+
+def test_the_init_weights_are_the_directory_s_to_the_last_logit(tmp_path, other_text):
+    from aigc.families.lm.config import FinetuneConfig, LMRunConfig
+    from aigc.families.registry import family
+
+    lm = family("lm")
+    directory, reference = hf_directory(tmp_path, "gpt2", other_text.read_text())
+    config = lm.from_init(LMRunConfig(finetune=FinetuneConfig(init=str(directory))))
+    model = lm.base(config)
+    model.load_state_dict(lm.init_weights(config))
+    ids = torch.tensor([model.tokenizer.encode("line 1: the cat")])
+    assert torch.allclose(logits(model.eval(), ids), logits(reference, ids).logits, atol=1e-5)
+    cache = model.new_cache()  # decoding a token at a time through transformers' cache gives the same logits
+    steps = torch.cat([model(ids[:, i : i + 1], cache) for i in range(ids.shape[1])], dim=1)
+    assert torch.allclose(steps, logits(reference, ids).logits, atol=1e-4)
+
+
+def test_every_bad_fine_tuning_input_is_one_line_and_exit_2(tmp_path, lm_run, other_text, capsys):
+    pickled = tmp_path / "pickled"
+    directory, _ = hf_directory(tmp_path, "gpt2", other_text.read_text())
+    shutil.copytree(directory, pickled)
+    (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
+    encoder = tmp_path / "encoder"
+    encoder.mkdir()
+    (encoder / "config.json").write_text(json.dumps({"model_type": "clip_vision_model"}))
+    (encoder / "model.safetensors").write_bytes(b"")
+    (encoder / "tokenizer.json").write_text("{}")
+    data = ["--data", f"text:{other_text}", *FT, "--out", str(tmp_path / "new")]
+    capsys.readouterr()  # what saving the directory printed
+    cases = [
+        (["--init", str(tmp_path / "nowhere")], "no config.json there"),
+        (["--init", str(pickled)], "holds pickled weights (pytorch_model.bin)"),
+        (["--init", str(encoder)], "not a causal language model"),
+        (["--lora-rank", "4"], "adapts pretrained weights; give --init"),
+        (["--init", str(lm_run), "--width", "64"], "--width: the model comes from --init"),
+        (["--init", str(lm_run), "--lora-rank", "2", "--lora-targets", "wq"], "--lora-targets wq: no such module"),
+        (["--init", str(lm_run), "--context", "64"], "--context 64: this model reads at most 32 tokens"),
+    ]
+    for flags, message in cases:
+        assert aigc(["train", "lm", *data, *flags]) == 2, flags
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err and message in err, (flags, err)
+    assert aigc(["export", str(lm_run), "--out", str(tmp_path / "out"), "--merge-lora"]) == 2
+    assert "this run has no LoRA adapters" in capsys.readouterr().err
+    assert not (tmp_path / "new" / "checkpoints").exists()
