@@ -202,3 +202,118 @@ def test_every_bad_fine_tuning_input_is_one_line_and_exit_2(tmp_path, lm_run, ot
     assert aigc(["export", str(lm_run), "--out", str(tmp_path / "out"), "--merge-lora"]) == 2
     assert "this run has no LoRA adapters" in capsys.readouterr().err
     assert not (tmp_path / "new" / "checkpoints").exists()
+
+
+# Chat data ------------------------------------------------------------------------------------------------
+
+
+def write_chat(path, rows=40):
+    lines = []
+    for i in range(rows):
+        if i % 4 == 3:  # some prompt-completion pairs among the conversations
+            lines.append({"prompt": f"line {i}: the owl", "completion": f" jumps over the cat, {i % 5} times."})
+        else:
+            lines.append(
+                {
+                    "messages": [
+                        {"role": "user", "content": f"line {i}"},
+                        {"role": "assistant", "content": f"the cat jumps {i % 5} times."},
+                    ]
+                }
+            )
+    path.write_text("\n".join(json.dumps(row) for row in lines) + "\n")
+    return path
+
+
+def test_chatml_counts_each_assistant_turn_with_its_end_marker_and_a_completion_with_the_eos():
+    from aigc.data.chat import CHATML, ChatFormat, spans
+
+    chat = ChatFormat(CHATML, "", "<|im_end|>")
+    row = {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "yo"},
+            {"role": "user", "content": "and?"},
+            {"role": "assistant", "content": "so"},
+        ]
+    }
+    text, counted = spans(chat, row)
+    assert text.startswith("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
+    assert [text[a:b] for a, b in counted] == ["yo<|im_end|>\n", "so<|im_end|>\n"]
+    text, counted = spans(chat, {"prompt": "Q: 2+2?", "completion": " 4"})
+    assert text == "Q: 2+2? 4<|im_end|>" and [text[a:b] for a, b in counted] == [" 4<|im_end|>"]
+
+
+def test_the_prompt_s_tokens_carry_no_gradient():
+    from aigc.data.chat import CHATML, ChatFormat, chat_examples
+    from aigc.families.lm.trainer import next_token_loss
+
+    tokenizer = TextTokenizer.train("char", "usersystemassistant\nhi yo and so").with_special_tokens(
+        ["<|im_start|>", "<|im_end|>"]
+    )
+    chat = ChatFormat(CHATML, "", "<|im_end|>")
+    row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}
+    examples = chat_examples(tokenizer, chat, [row], 48)
+    ids, counted = examples[0, 0], examples[0, 1]
+    logits = torch.zeros(1, 47, tokenizer.vocab_size, requires_grad=True)
+    next_token_loss(lambda tokens: logits, examples).backward()
+    predicts_counted = counted[1:].bool()  # logits at t predict token t + 1
+    assert logits.grad[0, ~predicts_counted].abs().sum() == 0
+    assert (logits.grad[0, predicts_counted].abs().sum(-1) > 0).all()
+    counted_text = tokenizer.decode(ids[counted.bool()].tolist())
+    assert counted_text == "yo\n"  # "yo", the end marker (a special token: not decoded) and the newline
+
+
+def test_a_chat_fine_tune_adds_the_template_s_markers_and_scores_the_assistant_s_tokens(tmp_path, lm_run, capsys):
+    conversations = write_chat(tmp_path / "chat.jsonl")
+    run = tmp_path / "chat"
+    argv = ["train", "lm", "--init", str(lm_run), "--data", f"chat:{conversations}", "--lora-rank", "4"]
+    flags = ["--tokens", "2k", "--snapshot-tokens", "1k", "--batch", "4", "--no-progress", "--lr", "2e-2"]
+    assert aigc([*argv, *flags, "--eval-every", "512", "--out", str(run)]) == 0
+    capsys.readouterr()
+    config = json.loads((run / "config.json").read_text())
+    base = json.loads((lm_run / "config.json").read_text())
+    assert "<|im_start|>" in config["chat_template"] and config["eos_token"] == "<|im_end|>"
+    assert config["model"]["vocab_size"] == base["model"]["vocab_size"] + 2
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    scored = [r["val_loss"] for r in rows if "val_loss" in r]
+    assert len(scored) >= 3 and scored[-1] < scored[0]
+    assert aigc(["eval", str(run), "--json", "--n", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["reference"] == f"chat:{conversations}/validation" and report["conversations"] == 4
+    assert report["val_loss"] == pytest.approx(scored[-1], rel=1e-5)  # the in-loop score is the same number
+
+
+def test_a_hugging_face_tokenizer_s_own_chat_template_is_kept(tmp_path, other_text):
+    from aigc.data.text import TextDataConfig
+    from aigc.families.lm.config import FinetuneConfig, LMRunConfig
+    from aigc.families.registry import family
+
+    directory, _ = hf_directory(tmp_path, "llama", other_text.read_text())
+    template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    settings = json.loads((directory / "tokenizer_config.json").read_text())
+    (directory / "tokenizer_config.json").write_text(json.dumps({**settings, "chat_template": template}))
+    conversations = write_chat(tmp_path / "chat.jsonl", rows=8)
+    config = LMRunConfig(
+        data=TextDataConfig(name=f"chat:{conversations}"), finetune=FinetuneConfig(init=str(directory))
+    )
+    resolved, data = family("lm").training_data(config)
+    assert resolved.chat_template == template and "<|im_start|>" not in resolved.tokenizer
+    assert data.examples.shape[1:] == (2, resolved.model.context + 1)
+
+
+def test_every_bad_chat_file_is_one_line_and_exit_2(tmp_path, lm_run, capsys):
+    cases = {
+        "missing.jsonl": (None, "does not exist"),
+        "broken.jsonl": ('{"messages": [', ":1: not a JSON line"),
+        "silent.jsonl": ('{"messages": [{"role": "user", "content": "hi"}]}', "no assistant message"),
+        "roles.jsonl": ('{"messages": [{"role": "robot", "content": "hi"}]}', 'needs a "role"'),
+        "empty.jsonl": ("\n", "holds no conversations"),
+    }
+    for name, (text, message) in cases.items():
+        if text is not None:
+            (tmp_path / name).write_text(text)
+        argv = ["train", "lm", "--init", str(lm_run), "--data", f"chat:{tmp_path / name}", "--out", str(tmp_path / "x")]
+        assert aigc([*argv, "--tokens", "1k", "--no-progress"]) == 2, name
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err and message in err, (name, err)

@@ -41,7 +41,10 @@ class TextDataConfig(Config):
 
     name: str = field(
         default="python-docs",
-        metadata={"help": "shakespeare | gutenberg | python-docs | text:PATH (.txt, folder, .jsonl)", "flag": "--data"},
+        metadata={
+            "help": "shakespeare | gutenberg | python-docs | text:PATH (.txt, folder, .jsonl) | chat:PATH (.jsonl)",
+            "flag": "--data",
+        },
     )
     data_dir: str | None = field(default=None, metadata={"help": "root holding the data set files"})
     tokenizer: TokenizerKind = field(default="char", metadata={"help": "char, or byte-level bpe"})
@@ -73,7 +76,7 @@ def read_corpus(config: TextDataConfig) -> Corpus:
         texts = user_texts(Path(name.removeprefix("text:")), config.skip_bad_files)
         return Corpus(*split_text("\n".join(texts)))
     if name not in READERS:
-        raise UserError(f"unknown text data set {name!r}; choose one of {', '.join(READERS)}, or text:PATH")
+        raise UserError(f"unknown text data set {name!r}; choose one of {', '.join(READERS)}, text:PATH, or chat:PATH")
     return READERS[name](config)
 
 

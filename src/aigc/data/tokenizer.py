@@ -28,6 +28,8 @@ class TextTokenizer:
         self.tokenizer = tokenizer
         self.kind: TokenizerKind = "char" if json.loads(tokenizer.to_str())["model"]["type"] == "WordLevel" else "bpe"
         self.alphabet = frozenset(tokenizer.get_vocab()) if self.kind == "char" else None
+        # markers such as a chat template's <|im_end|>: one token each, matched before the model's own tokens
+        self.special = tuple(t.content for t in tokenizer.get_added_tokens_decoder().values() if t.special)
 
     @classmethod
     def train(cls, kind: TokenizerKind, text: str, vocab_size: int = 512) -> TextTokenizer:
@@ -74,14 +76,28 @@ class TextTokenizer:
     def vocab_size(self) -> int:
         return self.tokenizer.get_vocab_size()
 
+    def with_special_tokens(self, tokens: list[str]) -> TextTokenizer:
+        """A copy with `tokens` added as special tokens (ids after the present ones; those it has are kept)."""
+        copy = Tokenizer.from_str(self.tokenizer.to_str())
+        copy.add_special_tokens(tokens)
+        return TextTokenizer(copy)
+
     def encode(self, text: str) -> list[int]:
         """Token ids of `text`; UserError naming a character the character tokenizer has never seen."""
+        return self.encode_with_offsets(text)[0]
+
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """(token ids, each token's (start, end) characters in `text`)."""
         if self.alphabet is not None:
-            unknown = sorted(set(text) - self.alphabet)
+            plain = text
+            for marker in self.special:
+                plain = plain.replace(marker, "")
+            unknown = sorted(set(plain) - self.alphabet)
             if unknown:
                 shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in unknown[:5])
                 raise UserError(f"character {shown} is not in this model's vocabulary; remove it from the text")
-        return self.tokenizer.encode(text).ids
+        encoding = self.tokenizer.encode(text)
+        return encoding.ids, encoding.offsets
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids)

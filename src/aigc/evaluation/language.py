@@ -7,9 +7,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
+from aigc.data.chat import ChatFormat, chat_examples, chat_text, is_chat, read_chat, split_rows
 from aigc.data.text import Corpus, read_corpus, token_ids
 from aigc.evaluation.text import bits_per_byte, distinct_n, longest_copy, validation_loss
 
@@ -41,6 +44,35 @@ def loss_report(model, text: str, stride: int | None, limit: int | None = None) 
     }
 
 
+@torch.no_grad()
+def chat_loss_report(model, chat: ChatFormat, rows: list[dict], batch_size: int = 16) -> dict:
+    """The loss metrics of `model` on conversations, over the tokens a fine-tune learns (the assistant's, or a
+    completion's), each conversation cut to the model's context; bits per byte over those tokens' text."""
+    examples = chat_examples(model.tokenizer, chat, rows, model.context)
+    device = next(model.parameters()).device
+    nats, tokens, text_bytes = 0.0, 0, 0
+    for first in range(0, len(examples), batch_size):
+        batch = examples[first : first + batch_size].to(device)
+        ids, counted = batch[:, 0].long(), batch[:, 1, 1:].bool()
+        logits = model(ids[:, :-1]).float()
+        losses = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+        nats += losses[counted].sum().item()
+        tokens += int(counted.sum())
+        text_bytes += sum(
+            len(model.tokenizer.decode(row[mask].tolist()).encode())
+            for row, mask in zip(ids[:, 1:], counted, strict=True)
+        )
+    loss = nats / tokens
+    return {
+        "val_loss": loss,
+        "bits_per_byte": bits_per_byte(loss, tokens, max(text_bytes, 1)),
+        "perplexity": math.exp(loss),
+        "tokens_scored": tokens,
+        "context": model.context,
+        "conversations": len(examples),
+    }
+
+
 def sample_report(family, model, corpus: Corpus, sample, seeds: range, names) -> dict:
     """distinct-2 and the longest verbatim copy from the training split, over completions of a newline."""
     texts = [completion.text for completion in family.generate(model, list(seeds), sample=sample)]
@@ -60,11 +92,16 @@ def evaluate_language_model(model, run_config, config, names: tuple[str, ...]) -
     started = time.perf_counter()
     name = config.data or run_config.data.name
     data = dataclasses.replace(run_config.data, name=name, data_dir=config.data_dir or run_config.data.data_dir)
-    corpus = read_corpus(data)
     report: dict = {"reference": f"{name}/validation"}
-    if set(names) & set(LOSS_METRICS):
-        losses = loss_report(model, corpus.validation, config.stride)
-        report.update({k: v for k, v in losses.items() if k not in LOSS_METRICS or k in names})
+    if is_chat(name):
+        chat = ChatFormat(run_config.chat_template, run_config.bos_token, run_config.eos_token)
+        train_rows, validation_rows = split_rows(read_chat(Path(name.removeprefix("chat:"))))
+        corpus = Corpus(chat_text(chat, train_rows), chat_text(chat, validation_rows))
+        losses = chat_loss_report(model, chat, validation_rows) if set(names) & set(LOSS_METRICS) else {}
+    else:
+        corpus = read_corpus(data)
+        losses = loss_report(model, corpus.validation, config.stride) if set(names) & set(LOSS_METRICS) else {}
+    report.update({k: v for k, v in losses.items() if k not in LOSS_METRICS or k in names})
     if set(names) & set(SAMPLE_METRICS):
         n = config.n or DEFAULT_COMPLETIONS
         seeds = range(config.seed, config.seed + n)
@@ -80,7 +117,11 @@ class TextInLoopEvaluator:
 
     def __init__(self, config):
         self.limit = config.train.eval_tokens
-        self.text = read_corpus(config.data).validation
+        if is_chat(config.data.name):
+            self.chat = ChatFormat(config.chat_template, config.bos_token, config.eos_token)
+            self.rows = split_rows(read_chat(Path(config.data.name.removeprefix("chat:"))))[1]
+        else:
+            self.chat, self.text = None, read_corpus(config.data).validation
 
     @torch.no_grad()
     def __call__(self, model, sample) -> dict:
@@ -88,7 +129,10 @@ class TextInLoopEvaluator:
         was_training = model.training
         model.eval()
         try:
-            losses = loss_report(model, self.text, None, self.limit)
+            if self.chat is None:
+                losses = loss_report(model, self.text, None, self.limit)
+            else:
+                losses = chat_loss_report(model, self.chat, self.rows)
         finally:
             model.train(was_training)
         seconds = time.perf_counter() - started

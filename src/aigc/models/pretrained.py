@@ -39,6 +39,8 @@ class PretrainedFiles:
     config: str
     tokenizer: str
     chat_template: str
+    bos_token: str
+    eos_token: str
 
 
 def is_pretrained_dir(path: Path) -> bool:
@@ -71,8 +73,13 @@ def read_pretrained(path: Path) -> PretrainedFiles:
 
     if config.model_type not in CAUSAL:
         raise UserError(f"{path} is a {config.model_type} model, not a causal language model; give a GPT-style one")
+    special = tokenizer_settings(path)
     return PretrainedFiles(
-        config.to_json_string(use_diff=False), (path / "tokenizer.json").read_text(), chat_template_of(path)
+        config.to_json_string(use_diff=False),
+        (path / "tokenizer.json").read_text(),
+        chat_template_of(path, special),
+        token_text(special.get("bos_token")),
+        token_text(special.get("eos_token")),
     )
 
 
@@ -91,15 +98,28 @@ def first_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def chat_template_of(path: Path) -> str:
+def tokenizer_settings(path: Path) -> dict:
+    """tokenizer_config.json of the directory ({} when it has none)."""
+    try:
+        settings = json.loads((path / "tokenizer_config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return settings if isinstance(settings, dict) else {}
+
+
+def token_text(token) -> str:
+    """A special token as tokenizer_config.json writes it (a string, or {"content": ...})."""
+    if isinstance(token, dict):
+        token = token.get("content")
+    return token if isinstance(token, str) else ""
+
+
+def chat_template_of(path: Path, settings: dict) -> str:
     """The directory's chat template: chat_template.jinja (transformers 4.43 and later) or tokenizer_config.json's
     "chat_template"; "" when it has none."""
     if (path / "chat_template.jinja").is_file():
         return (path / "chat_template.jinja").read_text()
-    try:
-        template = json.loads((path / "tokenizer_config.json").read_text()).get("chat_template", "")
-    except (OSError, ValueError):
-        return ""
+    template = settings.get("chat_template", "")
     return template if isinstance(template, str) else ""  # a list of named templates: not read
 
 

@@ -152,6 +152,8 @@ class LMRunConfig(Config):
     finetune: FinetuneConfig = FinetuneConfig()
     tokenizer: str = ""  # the run's tokenizer.json, fitted to the training text (or the init's)
     chat_template: str = ""  # the tokenizer's chat template (Jinja), for chat data and the chat service
+    bos_token: str = ""  # the tokens the template names (its bos_token, eos_token): "" when it has none
+    eos_token: str = ""
     pretrained: str = ""  # config.json of the transformers architecture the model is, when it is not aigc's own
     format_version: int = FORMAT_VERSION
 

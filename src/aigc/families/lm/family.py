@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,6 +17,18 @@ from aigc.core.config import from_dict
 from aigc.core.device import model_device
 from aigc.core.distributed import is_main
 from aigc.core.errors import UserError
+from aigc.data.chat import (
+    CHATML,
+    TURN_END,
+    TURN_START,
+    ChatFormat,
+    chat_examples,
+    chat_text,
+    default_format,
+    is_chat,
+    read_chat,
+    split_rows,
+)
 from aigc.data.text import TokenWindows, read_corpus, token_ids
 from aigc.data.tokenizer import TextTokenizer
 from aigc.families.family import Family, from_recipe
@@ -88,6 +101,8 @@ class LMFamily(Family):
         split), a resumed one keeps its own."""
         if config.finetune.init and not config.tokenizer:
             config = self.from_init(config)
+        if is_chat(config.data.name):
+            return self.chat_training_data(config)
         corpus = read_corpus(config.data)
         if config.tokenizer:
             tokenizer = TextTokenizer.from_str(config.tokenizer)
@@ -99,6 +114,26 @@ class LMFamily(Family):
         ids = torch.from_numpy(token_ids(corpus.train, tokenizer).astype("int32"))
         windows = TokenWindows(ids, config.model.context + 1)
         return config, TrainingData(windows, None, lambda windows, generator: windows)
+
+    def chat_training_data(self, config):
+        """The training conversations as [N, 2, context + 1] examples (ids, which of them the loss counts); a
+        tokenizer without a chat template gets the ChatML-style default, its markers as new tokens."""
+        train_rows, _ = split_rows(read_chat(Path(config.data.name.removeprefix("chat:"))))
+        if config.tokenizer:
+            tokenizer = TextTokenizer.from_str(config.tokenizer)
+        else:  # a model trained from scratch on the conversations: a tokenizer of their text, markers aside
+            text = chat_text(ChatFormat(CHATML), train_rows).replace(TURN_START, "").replace(TURN_END, "")
+            tokenizer = TextTokenizer.train(config.data.tokenizer, text, config.data.vocab_size)
+        if config.chat_template:
+            chat = chat_format(config)
+        else:
+            chat, tokenizer = default_format(tokenizer)
+            config = dataclasses.replace(
+                config, chat_template=chat.template, bos_token=chat.bos_token, eos_token=chat.eos_token
+            )
+        config = with_vocabulary(dataclasses.replace(config, tokenizer=tokenizer.to_str()), tokenizer.vocab_size)
+        examples = chat_examples(tokenizer, chat, train_rows, config.model.context + 1)
+        return config, TrainingData(examples, None, lambda examples, generator: examples)
 
     def from_init(self, config):
         """A new fine-tuning run's config: the model, tokenizer and chat template of `--init` (an aigc lm run or
@@ -121,13 +156,23 @@ class LMFamily(Family):
             files = read_pretrained(path)
             model = config.model
             config = dataclasses.replace(
-                config, pretrained=files.config, tokenizer=files.tokenizer, chat_template=files.chat_template
+                config,
+                pretrained=files.config,
+                tokenizer=files.tokenizer,
+                chat_template=files.chat_template,
+                bos_token=files.bos_token,
+                eos_token=files.eos_token,
             )
         else:
             init = self.init_checkpoint(path).config
             model = dataclasses.replace(init.model, dropout=config.model.dropout)
             config = dataclasses.replace(
-                config, pretrained=init.pretrained, tokenizer=init.tokenizer, chat_template=init.chat_template
+                config,
+                pretrained=init.pretrained,
+                tokenizer=init.tokenizer,
+                chat_template=init.chat_template,
+                bos_token=init.bos_token,
+                eos_token=init.eos_token,
             )
         base = self.base(dataclasses.replace(config, model=model))
         context = config.model.context if "context" in changed else min(defaults.context, base.context)
@@ -172,7 +217,7 @@ class LMFamily(Family):
 
         model = self.base(config)
         if fresh and config.finetune.init:
-            model.load_state_dict(self.init_weights(config))
+            model.load_state_dict(with_new_rows(self.init_weights(config), model))
         model = self.adapted(model, config)
         if is_main() and config.finetune.init:
             trainable, total = trainable_share(model)
@@ -301,6 +346,38 @@ class LMFamily(Family):
         finally:
             model.train(was_training)
         return completions
+
+
+def chat_format(config) -> ChatFormat:
+    return ChatFormat(config.chat_template, config.bos_token, config.eos_token)
+
+
+def with_vocabulary(config, size: int):
+    """`config` with a model of at least `size` tokens (a pretrained model may hold more rows than its tokenizer
+    has tokens; tokens the run added make it grow)."""
+    if config.pretrained:
+        architecture = json.loads(config.pretrained)
+        if architecture["vocab_size"] < size:
+            config = dataclasses.replace(config, pretrained=json.dumps({**architecture, "vocab_size": size}))
+    model = dataclasses.replace(config.model, vocab_size=max(config.model.vocab_size, size))
+    return dataclasses.replace(config, model=model)
+
+
+def with_new_rows(weights: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The init's weights as `model` holds them: rows of the embedding (and head) for the tokens the run added,
+    each the mean of the others (Hewitt 2021: a new token starts as an average one); names the model does not
+    hold (a tied head's second name) left out."""
+    target = model.state_dict()
+    fitted = {}
+    for name, tensor in weights.items():
+        if name not in target:
+            continue
+        want = target[name].shape
+        if want != tensor.shape and want[1:] == tensor.shape[1:] and want[0] > tensor.shape[0]:
+            extra = tensor.mean(0, keepdim=True).expand(want[0] - tensor.shape[0], *tensor.shape[1:])
+            tensor = torch.cat([tensor, extra])
+        fitted[name] = tensor
+    return fitted
 
 
 def groups(ids: list[list[int]], size: int) -> list[list[int]]:

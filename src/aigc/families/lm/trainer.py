@@ -68,10 +68,15 @@ def make_optimizers(model: torch.nn.Module, train) -> dict[str, torch.optim.Opti
     return optimizers
 
 
-def next_token_loss(model: torch.nn.Module, windows: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of each next token of windows [N, T + 1] given the ones before it."""
-    logits = model(windows[:, :-1])
-    return F.cross_entropy(logits.float().flatten(0, 1), windows[:, 1:].flatten())
+def next_token_loss(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of each next token given the ones before it: of windows [N, T + 1], or of chat examples
+    [N, 2, T + 1] (ids, and 1 where a token counts: the assistant's) over the tokens that count."""
+    if batch.ndim == 2:
+        logits = model(batch[:, :-1])
+        return F.cross_entropy(logits.float().flatten(0, 1), batch[:, 1:].flatten())
+    ids, counted = batch[:, 0].long(), batch[:, 1, 1:].flatten().bool()
+    logits = model(ids[:, :-1]).float().flatten(0, 1)
+    return F.cross_entropy(logits[counted], ids[:, 1:].flatten()[counted])
 
 
 class LMTrainer:
