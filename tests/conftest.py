@@ -1,5 +1,6 @@
 import dataclasses
 import gzip
+import json
 import os
 import shutil
 import struct
@@ -137,3 +138,34 @@ def lm_run(tmp_path_factory):
     run_dir = root / "lm"
     train(tiny_lm(write_lm_text(root / "text.txt")), run_dir, progress=False)
     return run_dir
+
+
+def write_chat(path: Path, rows: int = 40) -> Path:
+    """Conversations (a few prompt-completion pairs among them) in the alphabet of `write_lm_text`'s text."""
+    lines = []
+    for i in range(rows):
+        if i % 4 == 3:
+            lines.append({"prompt": f"line {i}: the owl", "completion": f" jumps over the cat, {i % 5} times."})
+        else:
+            messages = [
+                {"role": "user", "content": f"line {i}"},
+                {"role": "assistant", "content": f"the cat jumps {i % 5} times."},
+            ]
+            lines.append({"messages": messages})
+    path.write_text("\n".join(json.dumps(row) for row in lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def chat_run(tmp_path_factory):
+    """A character model trained from scratch on conversations (ChatML markers added), a few steps old."""
+    root = tmp_path_factory.mktemp("served")
+    config = tiny_lm(write_chat(root / "chat.jsonl"))
+    config = dataclasses.replace(
+        config,
+        data=dataclasses.replace(config.data, name=f"chat:{root / 'chat.jsonl'}"),
+        model=dataclasses.replace(config.model, context=64),
+        train=dataclasses.replace(config.train, tokens=64 * 8 * 12, snapshot_tokens=64 * 8 * 12, lr=1e-2),
+    )
+    train(config, root / "chat", progress=False)
+    return root / "chat"

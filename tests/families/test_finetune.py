@@ -8,6 +8,7 @@ import shutil
 import pytest
 import torch
 from safetensors import safe_open
+from tests.conftest import write_chat
 
 from aigc.cli import main as aigc
 from aigc.core.checkpoint import latest_checkpoint
@@ -205,24 +206,6 @@ def test_every_bad_fine_tuning_input_is_one_line_and_exit_2(tmp_path, lm_run, ot
 
 
 # Chat data ------------------------------------------------------------------------------------------------
-
-
-def write_chat(path, rows=40):
-    lines = []
-    for i in range(rows):
-        if i % 4 == 3:  # some prompt-completion pairs among the conversations
-            lines.append({"prompt": f"line {i}: the owl", "completion": f" jumps over the cat, {i % 5} times."})
-        else:
-            lines.append(
-                {
-                    "messages": [
-                        {"role": "user", "content": f"line {i}"},
-                        {"role": "assistant", "content": f"the cat jumps {i % 5} times."},
-                    ]
-                }
-            )
-    path.write_text("\n".join(json.dumps(row) for row in lines) + "\n")
-    return path
 
 
 def test_chatml_counts_each_assistant_turn_with_its_end_marker_and_a_completion_with_the_eos():

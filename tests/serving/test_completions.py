@@ -1,6 +1,7 @@
-"""POST /v1/completions in OpenAI's shape, driven by OpenAI's own Python client: one body or a stream of
-server-sent events, the same text either way and whatever else is asked beside it, the server's limits as 422s
-naming the field, and the tokens and time to first token in /metrics."""
+"""POST /v1/completions and /v1/chat/completions in OpenAI's shapes, driven by OpenAI's own Python client: one
+body or a stream of server-sent events, the same text either way and whatever else is asked beside it, log-probs
+and echo, the usage at the end of a stream when asked for, the server's limits as 422s naming the field, and the
+tokens and time to first token in /metrics."""
 
 import time
 
@@ -13,9 +14,13 @@ from aigc.serving.settings import load_settings
 
 
 @pytest.fixture(scope="module")
-def served(lm_run, diffusion_run):
-    models = {"lm": latest_checkpoint(lm_run), "digits": latest_checkpoint(diffusion_run)}
-    with TestClient(create_app(load_settings(models=models, max_tokens=64))) as client:
+def served(lm_run, chat_run, diffusion_run):
+    models = {
+        "lm": latest_checkpoint(lm_run),
+        "chat": latest_checkpoint(chat_run),
+        "digits": latest_checkpoint(diffusion_run),
+    }
+    with TestClient(create_app(load_settings(models=models, max_tokens=64, burst=200))) as client:
         deadline = time.monotonic() + 60
         while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -51,6 +56,77 @@ def test_a_stream_sends_the_same_text_as_one_body(openai_client):
             finishes.append(choice.finish_reason)
     assert "".join(pieces) == whole.text and " the" not in whole.text
     assert finishes[-1] == whole.finish_reason and len(pieces) > 2  # text arrived as it was drawn
+    chunks = list(openai_client.completions.create(**asked, stream=True, stream_options={"include_usage": True}))
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == whole_usage(openai_client, asked)
+
+
+def whole_usage(client, asked):
+    return client.completions.create(**asked).usage.completion_tokens
+
+
+def test_logprobs_are_the_model_s_own_and_echo_scores_the_prompt_too(openai_client, lm_run):
+    import math
+
+    import torch
+
+    from aigc.families.registry import load_model
+
+    asked = dict(model="lm", prompt="line 4", max_tokens=6, seed=1, temperature=1.0, logprobs=3)
+    choice = openai_client.completions.create(**asked, echo=True).choices[0]
+    plain = openai_client.completions.create(**asked).choices[0]
+    assert choice.text == "line 4" + plain.text
+    lp = choice.logprobs
+    assert lp.token_logprobs[0] is None and len(lp.tokens) == len("line 4") + 6 and lp.text_offset[:3] == [0, 1, 2]
+    model, _ = load_model(lm_run)
+    ids = torch.tensor([model.tokenizer.encode(choice.text)])
+    with torch.no_grad():
+        expected = torch.log_softmax(model(ids)[0, :-1], -1).gather(1, ids[0, 1:, None])[:, 0]
+    assert all(math.isclose(a, b, abs_tol=1e-4) for a, b in zip(lp.token_logprobs[1:], expected.tolist(), strict=True))
+    assert all(
+        len(top) == 3 and max(top.values()) >= got - 1e-6
+        for top, got in zip(lp.top_logprobs[1:], lp.token_logprobs[1:], strict=True)
+    )
+
+
+def test_chat_completions_answer_in_openai_s_shape_and_end_at_the_turn(openai_client):
+    messages = [{"role": "user", "content": "line 2"}]
+    reply = openai_client.chat.completions.create(
+        model="chat", messages=messages, max_tokens=40, seed=0, n=2, temperature=0.0, logprobs=True, top_logprobs=2
+    )
+    assert reply.object == "chat.completion" and reply.id.startswith("chatcmpl-") and len(reply.choices) == 2
+    choice = reply.choices[0]
+    assert choice.message.role == "assistant" and "<|im_end|>" not in choice.message.content
+    assert choice.finish_reason in ("stop", "length") and len(choice.logprobs.content[0].top_logprobs) == 2
+    assert reply.usage.prompt_tokens == len("user\nline 2\nassistant\n") + 3  # 3 markers, one token each
+    pieces, roles = [], []
+    stream = openai_client.chat.completions.create(
+        model="chat",
+        messages=messages,
+        max_tokens=40,
+        seed=0,
+        temperature=0.0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    for chunk in stream:
+        for c in chunk.choices:
+            roles.append(c.delta.role)
+            pieces.append(c.delta.content or "")
+        usage = chunk.usage
+    assert roles[0] == "assistant" and "".join(pieces) == choice.message.content
+    assert usage.completion_tokens == reply.usage.completion_tokens // 2
+
+
+def test_a_model_without_a_chat_template_refuses_chat(served):
+    reply = served.post("/v1/chat/completions", json={"model": "lm", "messages": [{"role": "user", "content": "x"}]})
+    assert reply.status_code == 422 and "has no chat template" in reply.json()["detail"]
+    reply = served.post("/v1/chat/completions", json={"model": "chat", "messages": []})
+    assert reply.status_code == 422
+    reply = served.post(
+        "/v1/chat/completions",
+        json={"model": "chat", "messages": [{"role": "user", "content": "x"}], "top_logprobs": 2},
+    )
+    assert reply.status_code == 422 and "top_logprobs needs logprobs" in reply.json()["detail"]
 
 
 def test_the_server_s_limits_and_the_model_s_refusals_are_422s(served):

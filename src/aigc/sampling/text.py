@@ -26,13 +26,26 @@ class Decoding:
     top_p: float = 1.0
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()
+    stop_tokens: tuple[int, ...] = ()  # token ids that end a completion (a chat model's end of turn), not shown
+    logprobs: int | None = None  # report each token's log-probability and this many most likely alternatives
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A token's log-probability under the model (its raw distribution, before temperature and filtering) and
+    the most likely tokens at that position."""
+
+    token: str
+    logprob: float | None  # None for a prompt's first token, which nothing predicts
+    top: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
 class Completion:
     text: str  # cut where its first stop string begins
-    tokens: int  # generated (up to and including those of the stop string)
-    finish_reason: Literal["stop", "length"]  # a stop string ended it, or max_tokens
+    tokens: int  # generated (up to and including those of the stop string or the stop token)
+    finish_reason: Literal["stop", "length"]  # a stop string or token ended it, or max_tokens
+    logprobs: tuple[TokenLogprob, ...] | None = None  # of the tokens generated, when asked for
 
 
 def penalise_repeats(logits: torch.Tensor, history: torch.Tensor, penalty: float) -> torch.Tensor:
@@ -88,13 +101,20 @@ def decode(
     cache = model.new_cache() if use_cache else None
     logits = model(sequences[:, -context:], cache)[:, -1]
     done, lengths = [False] * len(seeds), [decoding.max_tokens] * len(seeds)
+    logprobs: list[list[TokenLogprob]] = [[] for _ in seeds]
     for step in range(decoding.max_tokens):
         token = choose(logits, sequences[:, len(prompt) :], decoding, generators)
         sequences = torch.cat([sequences, token[:, None]], dim=1)
+        if decoding.logprobs is not None:
+            for row, entry in enumerate(token_logprobs(logits, token, decoding.logprobs, detokenize)):
+                if not done[row]:
+                    logprobs[row].append(entry)
         for row, t in enumerate(token.tolist()):
             if not done[row]:
+                if t in decoding.stop_tokens:
+                    done[row], lengths[row] = True, step + 1
                 # only stop strings need the text so far (decoding it every step costs O(length) a token)
-                if decoding.stop:
+                elif decoding.stop:
                     done[row] = _stopped(detokenize(sequences[row, len(prompt) :].tolist()), decoding.stop)
                     lengths[row] = step + 1
                 if on_token is not None and not done[row]:
@@ -107,11 +127,37 @@ def decode(
             logits = model(sequences[:, -context:])[:, -1]
     completions = []
     for row in range(len(seeds)):
-        text = detokenize(sequences[row, len(prompt) : len(prompt) + lengths[row]].tolist())
+        ids = sequences[row, len(prompt) : len(prompt) + lengths[row]].tolist()
+        text = detokenize([t for t in ids if t not in decoding.stop_tokens])
+        reported = tuple(logprobs[row]) if decoding.logprobs is not None else None
         completions.append(
-            Completion(cut_at_stop(text, decoding.stop), lengths[row], "stop" if done[row] else "length")
+            Completion(cut_at_stop(text, decoding.stop), lengths[row], "stop" if done[row] else "length", reported)
         )
     return completions
+
+
+def token_logprobs(logits: torch.Tensor, token: torch.Tensor, top: int, detokenize) -> list[TokenLogprob]:
+    """Each row's chosen token with its log-probability under `logits` [N, V] and the `top` most likely tokens."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    chosen = logp.gather(1, token[:, None])[:, 0].tolist()
+    best = torch.topk(logp, min(top, logp.shape[-1]), dim=-1) if top else None
+    entries = []
+    for row, t in enumerate(token.tolist()):
+        alternatives = ()
+        if best is not None:
+            pairs = zip(best.indices[row].tolist(), best.values[row].tolist(), strict=True)
+            alternatives = tuple((detokenize([i]), v) for i, v in pairs)
+        entries.append(TokenLogprob(detokenize([t]), chosen[row], alternatives))
+    return entries
+
+
+@torch.no_grad()
+def prompt_logprobs(model, prompt: Sequence[int], top: int, detokenize) -> list[TokenLogprob]:
+    """The log-probability of each prompt token given those before it (None for the first, which has none)."""
+    device = next(model.parameters()).device
+    ids = torch.tensor([list(prompt)], dtype=torch.long, device=device)
+    logits = model(ids)[0, :-1]
+    return [TokenLogprob(detokenize(prompt[:1]), None), *token_logprobs(logits, ids[0, 1:], top, detokenize)]
 
 
 def _stopped(text: str, stop: tuple[str, ...]) -> bool:

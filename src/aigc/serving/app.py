@@ -1,6 +1,6 @@
 """The HTTP service: `create_app(settings)` builds a FastAPI app around a generation Service; uvicorn's workers
-call `app_from_environment()`. Routes: POST /v1/generate (images), POST /v1/completions (text, OpenAI's shape),
-GET /v1/models, /healthz, /readyz, /metrics and the web page at /.
+call `app_from_environment()`. Routes: POST /v1/generate (images), POST /v1/completions and
+/v1/chat/completions (text, OpenAI's shapes), GET /v1/models, /healthz, /readyz, /metrics and the web page at /.
 
 Every response is counted in Prometheus and logged as one JSON line (caller by key name, never the key)."""
 
@@ -63,6 +63,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     GenerateRequest = request_model(list(settings.models), settings)
 
     CompletionRequest = completions.completion_model(list(settings.models), settings)
+    ChatRequest = completions.chat_model(list(settings.models), settings)
 
     # The body is parsed here rather than by FastAPI so that it is JSON whatever its Content-Type says
     # (`curl -d` sends form encoding) and so that a bad key is a 401 before the body is looked at.
@@ -94,25 +95,34 @@ def create_app(settings: ServeSettings) -> FastAPI:
         content, media_type = await asyncio.to_thread(encode, images, job, body.format)
         return Response(content, media_type=media_type, headers=headers(job))
 
-    @app.post("/v1/completions", responses=COMPLETION_RESPONSES, openapi_extra=request_body(CompletionRequest))
-    async def complete(request: Request, who: Caller) -> Response:
-        """Continue prompts with a language model, as OpenAI's Completions API does; `stream` sends server-sent
-        events as the text is drawn."""
-        body = await parsed(request, CompletionRequest)
+    async def text_reply(request: Request, schema: type, to_job, reply_type) -> Response:
+        body = await parsed(request, schema)
         loop, events = asyncio.get_running_loop(), asyncio.Queue()
 
         def on_text(k: int, text: str) -> None:  # called on the generation thread
             loop.call_soon_threadsafe(events.put_nowait, (k, text))
 
         models = service.loaded()
-        job = completions.to_job(body, models, settings, on_text if body.stream else None)
+        job = to_job(body, models, settings, on_text if body.stream else None)
         service.check(job)
-        reply = completions.Reply(job, models[job.model], body.n)
+        reply = reply_type(job, models[job.model], body)
         request.state.fields = {"model": job.model, "completions": len(job.seeds)}
         done = asyncio.wrap_future(service.submit(job))
         if not body.stream:
-            return JSONResponse(reply.body(await done))
+            return JSONResponse(await asyncio.to_thread(reply.body, await done))
         return StreamingResponse(stream(reply, events, done), media_type="text/event-stream")
+
+    @app.post("/v1/completions", responses=COMPLETION_RESPONSES, openapi_extra=request_body(CompletionRequest))
+    async def complete(request: Request, who: Caller) -> Response:
+        """Continue prompts with a language model, as OpenAI's Completions API does; `stream` sends server-sent
+        events as the text is drawn."""
+        return await text_reply(request, CompletionRequest, completions.completion_job, completions.Reply)
+
+    @app.post("/v1/chat/completions", responses=COMPLETION_RESPONSES, openapi_extra=request_body(ChatRequest))
+    async def chat(request: Request, who: Caller) -> Response:
+        """The next assistant turn of a conversation, as OpenAI's Chat Completions API answers it (the model's
+        chat template writes the prompt; the turn ends at its end-of-turn token)."""
+        return await text_reply(request, ChatRequest, completions.chat_job, completions.ChatReply)
 
     @app.get("/v1/models")
     def models(who: Caller) -> list[dict]:
@@ -154,6 +164,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
 async def stream(reply, events: asyncio.Queue, done: asyncio.Future):
     """The server-sent events of a streamed completion: each piece of text as it is drawn, then the ending. The
     pieces are queued on the loop before the result is, so none is left behind when `done` completes."""
+    opening = reply.opening()
+    if opening:
+        yield opening
     while True:
         piece = asyncio.ensure_future(events.get())
         finished, _ = await asyncio.wait({piece, done}, return_when=asyncio.FIRST_COMPLETED)

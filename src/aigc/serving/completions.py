@@ -1,7 +1,11 @@
-"""The wire format of /v1/completions, in the shape of OpenAI's (legacy) Completions API so that its clients
-work unchanged: the request schema (OpenAI's fields, plus aigc's `top_k` and `repetition_penalty`, derived from
-the language-model family's sample config), the job it asks for, and the response - one JSON body, or
-server-sent events of text chunks ending in `data: [DONE]`."""
+"""The wire format of /v1/completions and /v1/chat/completions, in the shape of OpenAI's APIs so that their
+clients work unchanged: the request schemas (OpenAI's fields, plus aigc's `top_k` and `repetition_penalty`,
+derived from the language-model family's sample config), the job a request asks for, and the response - one
+JSON body, or server-sent events of text chunks ending in `data: [DONE]` (with the usage before it when
+`stream_options.include_usage` is set).
+
+A chat request is a completion of the prompt the model's chat template writes for the conversation, ending at
+the template's end-of-turn token."""
 
 from __future__ import annotations
 
@@ -14,12 +18,39 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from aigc.core.errors import ConfigError, UserError
 from aigc.families.registry import sample_setting_names, with_sample
+from aigc.sampling.text import prompt_logprobs
 from aigc.serving.schemas import MAX_SEED, sample_fields, served_model
 from aigc.serving.service import Job, ServedModel
 from aigc.serving.settings import ServeSettings
 
 MAX_STOPS = 4  # as OpenAI allows
+MAX_LOGPROBS = 20  # alternatives per token, as OpenAI's chat API allows
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    include_usage: bool = False
+
+
+def common_fields(model_names: list[str], settings: ServeSettings) -> dict:
+    """What both routes take: the model, how many completions and their seeds, stop strings, streaming, and the
+    sample settings."""
+    return dict(
+        model=(
+            Literal[tuple(model_names)] | None,
+            Field(None, description="served model; optional when one is served"),
+        ),
+        n=(int, Field(1, ge=1, le=settings.max_n, description="completions per prompt")),
+        seed=(Seed | None, Field(None, description="completion j of each prompt uses seed + j (default: random)")),
+        stop=(
+            str | list[str] | None,
+            Field(None, description=f"up to {MAX_STOPS} strings; a completion ends where one begins"),
+        ),
+        stream=(bool, Field(False, description="send the text as server-sent events while it is drawn")),
+        stream_options=(StreamOptions | None, Field(None, description="include_usage: a last event with the usage")),
+        **sample_fields("text"),
+    )
 
 
 def completion_model(model_names: list[str], settings: ServeSettings) -> type[BaseModel]:
@@ -28,38 +59,57 @@ def completion_model(model_names: list[str], settings: ServeSettings) -> type[Ba
     return create_model(
         "CompletionRequest",
         __config__=ConfigDict(extra="forbid"),
-        model=(
-            Literal[tuple(model_names)] | None,
-            Field(None, description="served model; optional when one is served"),
-        ),
         prompt=(prompt | list[prompt], Field(description="the text to continue, or a list of them")),
-        n=(int, Field(1, ge=1, le=settings.max_n, description="completions per prompt")),
-        seed=(Seed | None, Field(None, description="completion j of each prompt uses seed + j (default: random)")),
-        stop=(
-            str | list[str] | None,
-            Field(None, description=f"up to {MAX_STOPS} strings; a completion ends where one begins"),
+        echo=(bool, Field(False, description="the prompt before each completion (with its logprobs, if asked)")),
+        logprobs=(
+            int | None,
+            Field(None, ge=0, le=MAX_LOGPROBS, description="each token's log-probability and this many alternatives"),
         ),
-        stream=(bool, Field(False, description="send the text as server-sent events while it is drawn")),
-        **sample_fields("text"),
+        **common_fields(model_names, settings),
     )
 
 
-def to_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSettings, on_text=None) -> Job:
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str
+
+
+def chat_model(model_names: list[str], settings: ServeSettings) -> type[BaseModel]:
+    """The pydantic model of a chat completion request, with the server's limits built in."""
+    return create_model(
+        "ChatCompletionRequest",
+        __config__=ConfigDict(extra="forbid"),
+        messages=(list[Message], Field(min_length=1, description="the conversation so far")),
+        logprobs=(bool, Field(False, description="each token's log-probability")),
+        top_logprobs=(
+            int | None,
+            Field(None, ge=0, le=MAX_LOGPROBS, description="with logprobs: this many alternatives per token"),
+        ),
+        max_completion_tokens=(int | None, Field(None, description="OpenAI's newer name of max_tokens")),
+        **common_fields(model_names, settings),
+    )
+
+
+def to_job(
+    request: BaseModel, served: ServedModel, prompts: list[str], settings: ServeSettings, logprobs, on_text=None
+) -> Job:
     """The completions a valid request asks for (prompt i's completion j is output i * n + j), with the model's
     sampling defaults filled in; UserError (422) for what the schema alone cannot tell."""
-    served = served_model(request, models, "text", "/v1/generate")
-    prompts = [request.prompt] if isinstance(request.prompt, str) else list(request.prompt)
     if not prompts:
         raise UserError("prompt is an empty list; give a string or a list of strings")
     if len(prompts) * request.n > settings.max_n:
         raise UserError(f"{len(prompts)} prompts x n {request.n} completions; this server allows {settings.max_n}")
+    longest = max(map(len, prompts))
+    if longest > settings.max_prompt_chars:  # a conversation, as its chat template writes it
+        raise UserError(f"the prompt is {longest} characters; this server allows {settings.max_prompt_chars}")
     stop = [request.stop] if isinstance(request.stop, str) else list(request.stop or [])
     if len(stop) > MAX_STOPS or not all(stop):
         raise ConfigError("stop", request.stop, f"give at most {MAX_STOPS} non-empty strings")
     given = {
         name: getattr(request, name) for name in sample_setting_names("text") if getattr(request, name) is not None
     }
-    sample = with_sample(served.config, {**given, "stop": tuple(stop)}).sample
+    sample = with_sample(served.config, {**given, "stop": tuple(stop), "logprobs": logprobs}).sample
     if sample.max_tokens > settings.max_tokens:
         raise ConfigError("max_tokens", sample.max_tokens, f"this server allows at most {settings.max_tokens}")
     first = secrets.randbelow(2**31) if request.seed is None else request.seed
@@ -70,6 +120,26 @@ def to_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSe
     return Job(served.name, sample, seeds, conditions, on_text or ignore)
 
 
+def completion_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSettings, on_text=None) -> Job:
+    served = served_model(request, models, "text", "/v1/generate")
+    prompts = [request.prompt] if isinstance(request.prompt, str) else list(request.prompt)
+    return to_job(request, served, prompts, settings, request.logprobs, on_text)
+
+
+def chat_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSettings, on_text=None) -> Job:
+    served = served_model(request, models, "text", "/v1/generate")
+    if request.max_completion_tokens is not None:
+        if request.max_tokens is not None and request.max_tokens != request.max_completion_tokens:
+            raise UserError("max_tokens and max_completion_tokens differ; give one of them")
+        request = request.model_copy(update={"max_tokens": request.max_completion_tokens})
+    messages = [message.model_dump() for message in request.messages]
+    prompt = served.family.chat_prompt(served.config, messages)
+    logprobs = (request.top_logprobs or 0) if request.logprobs else None
+    if request.top_logprobs is not None and not request.logprobs:
+        raise UserError("top_logprobs needs logprobs: true")
+    return to_job(request, served, [prompt], settings, logprobs, on_text)
+
+
 def ignore(k: int, text: str) -> None:
     """A non-streamed completion's text arrives whole at the end (the service still times its first token)."""
 
@@ -77,14 +147,18 @@ def ignore(k: int, text: str) -> None:
 class Reply:
     """The response of one completion request: its id, and the body or the event stream."""
 
-    def __init__(self, job: Job, served: ServedModel, n: int):
-        self.job, self.served = job, served
-        self.prompts = job.conditions[::n]  # each prompt once, as OpenAI counts its tokens
-        self.id = f"cmpl-{secrets.token_hex(12)}"
-        self.created = int(time.time())
+    object, chunk_object, id_prefix = "text_completion", "text_completion", "cmpl"
 
-    def head(self) -> dict:
-        return {"id": self.id, "object": "text_completion", "created": self.created, "model": self.job.model}
+    def __init__(self, job: Job, served: ServedModel, request: BaseModel):
+        self.job, self.served, self.request = job, served, request
+        self.prompts = job.conditions[:: request.n]  # each prompt once, as OpenAI counts its tokens
+        self.id = f"{self.id_prefix}-{secrets.token_hex(12)}"
+        self.created = int(time.time())
+        options = request.stream_options
+        self.include_usage = bool(options and options.include_usage)
+
+    def head(self, object: str) -> dict:
+        return {"id": self.id, "object": object, "created": self.created, "model": self.job.model}
 
     def usage(self, completions) -> dict:
         tokenizer = self.served.model.tokenizer
@@ -94,20 +168,87 @@ class Reply:
         return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": total}
 
     def body(self, completions) -> dict:
-        choices = [
-            {"text": c.text, "index": k, "logprobs": None, "finish_reason": c.finish_reason}
-            for k, c in enumerate(completions)
-        ]
-        return {**self.head(), "choices": choices, "usage": self.usage(completions)}
+        choices = [self.choice(k, c) for k, c in enumerate(completions)]
+        return {**self.head(self.object), "choices": choices, "usage": self.usage(completions)}
 
-    def chunk(self, index: int, text: str, finish_reason: str | None = None) -> str:
-        choice = {"text": text, "index": index, "logprobs": None, "finish_reason": finish_reason}
-        return event({**self.head(), "choices": [choice]})
+    def choice(self, index: int, completion) -> dict:
+        text, logprobs = completion.text, None
+        prompt = self.job.conditions[index]
+        if self.request.echo:
+            text = prompt + text
+        if completion.logprobs is not None:
+            entries = list(completion.logprobs)
+            if self.request.echo:
+                model = self.served.model
+                ids = self.served.family.prompt_ids(model, prompt)
+                entries = prompt_logprobs(model, ids, self.job.sample.logprobs, model.tokenizer.decode) + entries
+            logprobs = legacy_logprobs(entries)
+        return {"text": text, "index": index, "logprobs": logprobs, "finish_reason": completion.finish_reason}
+
+    def chunk(self, index: int, text: str) -> str:
+        choice = {"text": text, "index": index, "logprobs": None, "finish_reason": None}
+        return event({**self.head(self.chunk_object), "choices": [choice]})
+
+    def finish(self, index: int, completion) -> dict:
+        return {"text": "", "index": index, "logprobs": None, "finish_reason": completion.finish_reason}
+
+    def opening(self) -> str:
+        return ""
 
     def ending(self, completions) -> str:
-        """The last events: each completion's finish reason, the usage, [DONE]."""
-        finishes = "".join(self.chunk(k, "", c.finish_reason) for k, c in enumerate(completions))
-        return finishes + event({**self.head(), "choices": [], "usage": self.usage(completions)}) + "data: [DONE]\n\n"
+        """The last events: each completion's finish reason, the usage when asked for, [DONE]."""
+        head = self.head(self.chunk_object)
+        events = "".join(event({**head, "choices": [self.finish(k, c)]}) for k, c in enumerate(completions))
+        if self.include_usage:
+            events += event({**head, "choices": [], "usage": self.usage(completions)})
+        return events + "data: [DONE]\n\n"
+
+
+class ChatReply(Reply):
+    """The response of one chat completion request."""
+
+    object, chunk_object, id_prefix = "chat.completion", "chat.completion.chunk", "chatcmpl"
+
+    def choice(self, index: int, completion) -> dict:
+        logprobs = None if completion.logprobs is None else {"content": chat_logprobs(completion.logprobs)}
+        message = {"role": "assistant", "content": completion.text}
+        return {"index": index, "message": message, "logprobs": logprobs, "finish_reason": completion.finish_reason}
+
+    def opening(self) -> str:
+        """The first events: each choice's role, as OpenAI sends it before any content."""
+        head = self.head(self.chunk_object)
+        role = [{"index": k, "delta": {"role": "assistant"}, "finish_reason": None} for k in range(len(self.job.seeds))]
+        return "".join(event({**head, "choices": [choice]}) for choice in role)
+
+    def chunk(self, index: int, text: str) -> str:
+        choice = {"index": index, "delta": {"content": text}, "logprobs": None, "finish_reason": None}
+        return event({**self.head(self.chunk_object), "choices": [choice]})
+
+    def finish(self, index: int, completion) -> dict:
+        return {"index": index, "delta": {}, "logprobs": None, "finish_reason": completion.finish_reason}
+
+
+def legacy_logprobs(entries) -> dict:
+    """The Completions API's logprobs object (the first prompt token of an echo has none)."""
+    offsets, position = [], 0
+    for entry in entries:
+        offsets.append(position)
+        position += len(entry.token)
+    return {
+        "tokens": [e.token for e in entries],
+        "token_logprobs": [e.logprob for e in entries],
+        "top_logprobs": [None if e.logprob is None else dict(e.top) for e in entries],
+        "text_offset": offsets,
+    }
+
+
+def chat_logprobs(entries) -> list[dict]:
+    """The Chat Completions API's logprobs content: each token with its bytes and its alternatives."""
+
+    def described(token: str, logprob: float) -> dict:
+        return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+    return [{**described(e.token, e.logprob), "top_logprobs": [described(t, v) for t, v in e.top]} for e in entries]
 
 
 def event(data: dict) -> str:

@@ -138,6 +138,8 @@ class LMSampleConfig(Config):
         default=1.0, metadata={"help": "divide the logits of tokens already generated (1: none)", "min": 1.0}
     )
     stop: tuple[str, ...] = ()  # a completion ends where one of these begins (aigc sample --stop, the service)
+    stop_tokens: tuple[int, ...] = ()  # token ids that end a completion unseen: a chat model's end of turn
+    logprobs: int | None = field(default=None, metadata={"min": 0, "max": 20})  # the service: report log-probs
 
 
 @dataclass(frozen=True)

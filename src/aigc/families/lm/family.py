@@ -27,6 +27,7 @@ from aigc.data.chat import (
     default_format,
     is_chat,
     read_chat,
+    render,
     split_rows,
 )
 from aigc.data.text import TokenWindows, read_corpus, token_ids
@@ -113,7 +114,7 @@ class LMFamily(Family):
             config = dataclasses.replace(config, model=model, tokenizer=tokenizer.to_str())
         ids = torch.from_numpy(token_ids(corpus.train, tokenizer).astype("int32"))
         windows = TokenWindows(ids, config.model.context + 1)
-        return config, TrainingData(windows, None, lambda windows, generator: windows)
+        return with_end_of_turn(config, tokenizer), TrainingData(windows, None, lambda windows, generator: windows)
 
     def chat_training_data(self, config):
         """The training conversations as [N, 2, context + 1] examples (ids, which of them the loss counts); a
@@ -133,7 +134,7 @@ class LMFamily(Family):
             )
         config = with_vocabulary(dataclasses.replace(config, tokenizer=tokenizer.to_str()), tokenizer.vocab_size)
         examples = chat_examples(tokenizer, chat, train_rows, config.model.context + 1)
-        return config, TrainingData(examples, None, lambda examples, generator: examples)
+        return with_end_of_turn(config, tokenizer), TrainingData(examples, None, lambda examples, generator: examples)
 
     def from_init(self, config):
         """A new fine-tuning run's config: the model, tokenizer and chat template of `--init` (an aigc lm run or
@@ -284,6 +285,16 @@ class LMFamily(Family):
             "tokenizer": model.tokenizer.kind,
         }
 
+    def chat_prompt(self, config, messages: list[dict]) -> str:
+        """The prompt that asks the model for the next assistant turn of a conversation; UserError when the model
+        has no chat template."""
+        if not config.chat_template:
+            raise UserError(
+                "this model has no chat template; fine-tune it on conversations (--data chat:PATH) or use "
+                "/v1/completions"
+            )
+        return render(chat_format(config), messages, add_generation_prompt=True)
+
     def check_request(self, model: LanguageModel, prompts, sample) -> None:
         for prompt in prompts or ():
             self.prompt_ids(model, prompt)
@@ -323,7 +334,14 @@ class LMFamily(Family):
         ids = [self.prompt_ids(model, prompt) for prompt in prompts]  # every prompt checked before any work
         device = torch.device(device) if device else model_device(model)
         decoding = Decoding(
-            sample.max_tokens, sample.temperature, sample.top_k, sample.top_p, sample.repetition_penalty, sample.stop
+            sample.max_tokens,
+            sample.temperature,
+            sample.top_k,
+            sample.top_p,
+            sample.repetition_penalty,
+            sample.stop,
+            sample.stop_tokens,
+            sample.logprobs,
         )
         was_training = model.training
         model.eval()
@@ -350,6 +368,14 @@ class LMFamily(Family):
 
 def chat_format(config) -> ChatFormat:
     return ChatFormat(config.chat_template, config.bos_token, config.eos_token)
+
+
+def with_end_of_turn(config, tokenizer: TextTokenizer):
+    """`config` whose completions end at its end-of-text (or end-of-turn) token, when its tokenizer has one."""
+    token = tokenizer.tokenizer.token_to_id(config.eos_token) if config.eos_token else None
+    if token is None:
+        return config
+    return dataclasses.replace(config, sample=dataclasses.replace(config.sample, stop_tokens=(token,)))
 
 
 def with_vocabulary(config, size: int):
