@@ -13,6 +13,8 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
   python benchmarks/run.py --text-decoding      # plus the time per generated token with and without the KV cache
   python benchmarks/run.py --lm-minutes 10      # plus aigc's language model vs nanoGPT's CPU recipe, same budget
   python benchmarks/run.py --lm-recipes-minutes 3   # plus the LM recipe variants aigc's default was chosen from
+  python benchmarks/run.py --finetune-minutes 3 # plus pre-train (gutenberg, 5 min) then fine-tune on the Bitext
+                                                # support conversations: every weight vs LoRA, 3 min each
   python benchmarks/run.py --no-throughput ...  # only the comparisons asked for
 """
 
@@ -26,6 +28,7 @@ import torch
 
 from compression import bench_compression
 from data_parallel import bench_data_parallel
+from finetune import bench_finetune
 from gan_recipes import bench_gan
 from harness import RESULTS, RUNS, machine
 from language_model import bench_language_model, bench_lm_recipes
@@ -54,6 +57,8 @@ def main() -> None:
     parser.add_argument("--text-decoding", action="store_true", help="also time text decoding with/without cache")
     parser.add_argument("--lm-minutes", type=float, default=0, help="also compare aigc's LM with nanoGPT's recipe")
     parser.add_argument("--lm-recipes-minutes", type=float, default=0, help="also compare aigc LM recipe variants")
+    parser.add_argument("--finetune-minutes", type=float, default=0, help="also pre-train then fine-tune an LM")
+    parser.add_argument("--pretrain-minutes", type=float, default=5, help="pre-training budget of --finetune-minutes")
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput and scaling tables")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))
     args = parser.parse_args()
@@ -82,6 +87,8 @@ def main() -> None:
         write("lm_recipes", bench_lm_recipes(args.lm_recipes_minutes, args.data_dir))
     if args.lm_minutes:
         write("language_model", bench_language_model(args.lm_minutes, args.data_dir))
+    if args.finetune_minutes:
+        write("finetune", bench_finetune(args.pretrain_minutes, args.finetune_minutes, args.data_dir))
     print(f"results in {RESULTS}/")
 
 
