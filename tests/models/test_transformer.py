@@ -86,6 +86,24 @@ def test_decoding_with_the_kv_cache_equals_recomputing_the_whole_sequence(kv_hea
         model(torch.zeros(3, 5, dtype=torch.long), cache)
 
 
+@pytest.mark.parametrize("kv_heads", [None, 2])
+def test_a_step_over_caches_of_different_lengths_equals_each_sequence_alone(kv_heads):
+    config = TransformerConfig(width=32, layers=2, heads=4, kv_heads=kv_heads, context=16, vocab_size=50)
+    model = Transformer(config).eval()
+    sequences = [torch.randint(50, (1, n)) for n in (3, 9, 6)]  # prompts of their own lengths
+    with torch.no_grad():
+        caches = [model.new_cache() for _ in sequences]
+        for cache, prompt in zip(caches, sequences, strict=True):
+            model(prompt, cache)
+        for _ in range(4):  # four steps of one new token each, all three sequences in one forward pass
+            new = torch.randint(50, (3,))
+            logits = model.decode_step(new, caches)
+            sequences = [torch.cat([s, t.view(1, 1)], dim=1) for s, t in zip(sequences, new, strict=True)]
+            alone = torch.cat([model(s)[:, -1] for s in sequences])
+            assert torch.allclose(logits, alone, atol=1e-5, rtol=0)
+    assert [c.length() for c in caches] == [7, 13, 10]
+
+
 def test_dropout_acts_in_training_only_and_adds_no_weight():
     torch.manual_seed(0)
     plain = Transformer(TransformerConfig(width=32, layers=1, heads=2, context=16, vocab_size=20))

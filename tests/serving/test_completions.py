@@ -169,3 +169,56 @@ def test_models_and_metrics_describe_the_language_model(served):
     tokens = [line for line in exposition.splitlines() if line.startswith('aigc_tokens_generated_total{model="lm"}')]
     assert tokens and float(tokens[0].split()[-1]) >= 5
     assert 'aigc_time_to_first_token_seconds_count{model="lm"}' in exposition
+
+
+def test_a_completion_is_the_same_alone_or_in_a_full_batch(served):
+    from concurrent.futures import ThreadPoolExecutor
+
+    asked = {"model": "lm", "prompt": "line 9", "max_tokens": 40, "seed": 11, "temperature": 1.0}
+    alone = served.post("/v1/completions", json=asked).json()["choices"][0]["text"]
+    others = [{**asked, "prompt": f"line {k}", "seed": k, "max_tokens": 10 + 4 * k} for k in range(12)]
+    with ThreadPoolExecutor(13) as pool:  # they join and leave the decode batch at different steps
+        replies = list(pool.map(lambda body: served.post("/v1/completions", json=body), [*others, asked]))
+    assert all(r.status_code == 200 for r in replies), [(r.status_code, r.text[:90]) for r in replies if r.status_code != 200]
+    assert replies[-1].json()["choices"][0]["text"] == alone
+
+
+@pytest.fixture(scope="module")
+def long_server(lm_run):
+    """One slot and one waiting place, completions of up to 4096 tokens (past the context: a second or more)."""
+    models = {"lm": latest_checkpoint(lm_run)}
+    settings = load_settings(models=models, max_tokens=4096, max_batch=1, queue_size=1, burst=100)
+    with TestClient(create_app(settings)) as client:
+        while client.get("/readyz").status_code != 200:
+            time.sleep(0.05)
+        yield client
+
+
+def gauge(client, name):
+    """The value of metric `name` of the one model (0 before it has one)."""
+    lines = [line for line in client.get("/metrics").text.splitlines() if line.startswith(name + "{")]
+    return float(lines[0].split()[-1]) if lines else 0.0
+
+
+def test_a_client_that_leaves_mid_stream_frees_its_slot_at_once(long_server):
+    body = {"prompt": "line 1", "max_tokens": 4096, "seed": 0, "stream": True}
+    with long_server.stream("POST", "/v1/completions", json=body) as reply:
+        next(reply.iter_lines())  # the first piece; then the client goes away
+    deadline = time.monotonic() + 5
+    while gauge(long_server, "aigc_decode_batch_occupancy") > 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert gauge(long_server, "aigc_decode_batch_occupancy") == 0
+    assert gauge(long_server, "aigc_tokens_generated_total") == 0  # it never finished its 4096 tokens
+    reply = long_server.post("/v1/completions", json={"prompt": "line 2", "max_tokens": 5, "seed": 0})
+    assert reply.status_code == 200  # the slot is free again
+
+
+def test_a_full_text_queue_answers_503(long_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {"prompt": "line 1", "max_tokens": 4096, "seed": 0}
+    with ThreadPoolExecutor(4) as pool:
+        statuses = sorted(
+            r.status_code for r in pool.map(lambda _: long_server.post("/v1/completions", json=body), range(4))
+        )
+    assert 503 in statuses and set(statuses) <= {200, 503} and statuses.count(200) >= 1

@@ -160,6 +160,11 @@ class PretrainedLM(nn.Module):
     def new_cache(self) -> PretrainedCache:
         return PretrainedCache()
 
+    def decode_step(self, tokens: torch.Tensor, caches: list[PretrainedCache]) -> torch.Tensor:
+        """Next-token logits [N, vocab_size] of one new token [N] per sequence, each with its own cache: one
+        sequence per forward (transformers' caches do not batch sequences of different lengths)."""
+        return torch.cat([self(tokens[i : i + 1, None], cache)[:, -1] for i, cache in enumerate(caches)])
+
     def forward(self, tokens: torch.Tensor, cache: PretrainedCache | None = None) -> torch.Tensor:
         """Logits [N, T, vocab_size] of tokens [N, T], which follow the positions `cache` holds (if any)."""
         past = 0 if cache is None else cache.length()

@@ -76,11 +76,11 @@ class RMSNorm(nn.Module):
 
 
 def rotary_tables(config: TransformerConfig, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(cos, sin) [T, head_dim] of the rotary embedding at `positions` [T] (Su et al. 2021), with Llama's
+    """(cos, sin) [..., head_dim] of the rotary embedding at `positions` [...] (Su et al. 2021), with Llama's
     half-split layout: frequency i rotates dimensions i and i + head_dim / 2."""
     d = config.head_dim
     inv_freq = 1.0 / config.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d)
-    angles = positions.float()[:, None] * inv_freq.to(positions.device)[None, :]
+    angles = positions.float()[..., None] * inv_freq.to(positions.device)
     angles = torch.cat([angles, angles], dim=-1)
     return angles.cos(), angles.sin()
 
@@ -103,12 +103,58 @@ class KVCache:
         """Positions `layer` holds (all layers hold as many between forward passes)."""
         return 0 if self.keys[layer] is None else self.keys[layer].shape[2]
 
+    def positions(self, new: int, device: torch.device) -> torch.Tensor:
+        """The positions [new] of the next `new` tokens."""
+        return torch.arange(self.length(), self.length() + new, device=device)
+
     def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Append this step's keys and values to `layer`'s; all of them so far."""
         if self.keys[layer] is not None:
             k, v = torch.cat([self.keys[layer], k], dim=2), torch.cat([self.values[layer], v], dim=2)
         self.keys[layer], self.values[layer] = k, v
         return k, v
+
+    def attend(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        """(keys, values, mask) that this step's queries attend to: all positions so far; the mask (None: causal
+        within the step) lets new position i (absolute past + i) see every position up to itself."""
+        past = self.length(layer)
+        k, v = self.extend(layer, k, v)
+        t = k.shape[2] - past
+        mask = None if past == 0 else torch.ones(t, past + t, dtype=torch.bool, device=k.device).tril(past)
+        return k, v, mask
+
+
+class BatchCache:
+    """The KVCaches of sequences decoded together one token a step, each of its own length (continuous
+    batching): a step pads their past keys and values to the longest, masks the padding, and appends each
+    sequence's new key and value to its own cache."""
+
+    def __init__(self, caches: list[KVCache]):
+        self.caches = caches
+        self.lengths = torch.tensor([cache.length() for cache in caches])
+
+    def length(self) -> int:
+        """The longest sequence's positions (what the context bounds)."""
+        return int(self.lengths.max())
+
+    def positions(self, new: int, device: torch.device) -> torch.Tensor:
+        if new != 1:
+            raise ValueError("a batch of caches decodes one token per sequence a step")
+        return self.lengths.to(device)[:, None]  # (N, 1)
+
+    def attend(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        longest = self.length()
+
+        def padded(tensors: list[torch.Tensor]) -> torch.Tensor:  # each [1, heads, T_i, head_dim]
+            return torch.cat([F.pad(t, (0, 0, 0, longest - t.shape[2])) for t in tensors])
+
+        past_k = padded([cache.keys[layer] for cache in self.caches])
+        past_v = padded([cache.values[layer] for cache in self.caches])
+        for i, cache in enumerate(self.caches):
+            cache.extend(layer, k[i : i + 1], v[i : i + 1])
+        seen = torch.arange(longest + 1, device=k.device)[None, :] < self.lengths.to(k.device)[:, None]
+        seen[:, -1] = True  # each sequence's own new position
+        return torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2), seen[:, None, None, :]
 
 
 class Attention(nn.Module):
@@ -134,12 +180,9 @@ class Attention(nn.Module):
         if self.qk_norm:  # Qwen3: per head, before the rotation
             q, k = self.q_norm(q), self.k_norm(k)
         q, k = rotate(q.transpose(1, 2), cos, sin), rotate(k.transpose(1, 2), cos, sin)  # (N, heads, T, head_dim)
-        past = 0
+        mask = None
         if cache is not None:
-            past = cache.length(self.index)
-            k, v = cache.extend(self.index, k, v)
-        # new position i (absolute past + i) sees every position up to itself
-        mask = None if past == 0 else torch.ones(t, past + t, dtype=torch.bool, device=x.device).tril(past)
+            k, v, mask = cache.attend(self.index, k, v)
         causal = mask is None and t > 1
         gqa = self.kv_heads != self.heads
         dropout = self.dropout if self.training else 0.0
@@ -217,13 +260,23 @@ class Transformer(nn.Module):
     def new_cache(self) -> KVCache:
         return KVCache(self.config.layers)
 
+    def decode_step(self, tokens: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:
+        """Next-token logits [N, vocab_size] of one new token [N] per sequence, each with its own cache (extended)."""
+        return self(tokens[:, None], BatchCache(caches))[:, -1]
+
     def forward(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Logits [N, T, vocab_size] of `tokens` [N, T], which follow the positions `cache` holds (if any)."""
         past = 0 if cache is None else cache.length()
         end = past + tokens.shape[1]
         if end > self.config.context:
             raise UserError(f"{end} tokens are more than the model's context of {self.config.context}; use fewer")
-        cos, sin = rotary_tables(self.config, torch.arange(past, end, device=tokens.device))
+        if cache is None:
+            positions = torch.arange(end, device=tokens.device)
+        else:
+            positions = cache.positions(tokens.shape[1], tokens.device)
+        cos, sin = rotary_tables(self.config, positions)
+        if positions.ndim == 2:  # a position per sequence: (N, 1, T, head_dim) against (N, heads, T, head_dim)
+            cos, sin = cos[:, None], sin[:, None]
         x = self.model.embed_tokens(tokens)
         for block in self.model.layers:
             x = block(x, cos, sin, cache)

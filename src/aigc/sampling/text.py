@@ -115,7 +115,7 @@ def decode(
                     done[row], lengths[row] = True, step + 1
                 # only stop strings need the text so far (decoding it every step costs O(length) a token)
                 elif decoding.stop:
-                    done[row] = _stopped(detokenize(sequences[row, len(prompt) :].tolist()), decoding.stop)
+                    done[row] = has_stop(detokenize(sequences[row, len(prompt) :].tolist()), decoding.stop)
                     lengths[row] = step + 1
                 if on_token is not None and not done[row]:
                     on_token(row, t)
@@ -160,7 +160,7 @@ def prompt_logprobs(model, prompt: Sequence[int], top: int, detokenize) -> list[
     return [TokenLogprob(detokenize(prompt[:1]), None), *token_logprobs(logits, ids[0, 1:], top, detokenize)]
 
 
-def _stopped(text: str, stop: tuple[str, ...]) -> bool:
+def has_stop(text: str, stop: tuple[str, ...]) -> bool:
     return any(s in text for s in stop)
 
 

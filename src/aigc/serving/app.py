@@ -163,23 +163,28 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
 async def stream(reply, events: asyncio.Queue, done: asyncio.Future):
     """The server-sent events of a streamed completion: each piece of text as it is drawn, then the ending. The
-    pieces are queued on the loop before the result is, so none is left behind when `done` completes."""
-    opening = reply.opening()
-    if opening:
-        yield opening
-    while True:
-        piece = asyncio.ensure_future(events.get())
-        finished, _ = await asyncio.wait({piece, done}, return_when=asyncio.FIRST_COMPLETED)
-        if piece not in finished:
-            piece.cancel()
-            break
-        yield reply.chunk(*piece.result())
-    while not events.empty():
-        yield reply.chunk(*events.get_nowait())
+    pieces are queued on the loop before the result is, so none is left behind when `done` completes. A client
+    that goes away cancels the job: its completions leave the decode batch at the next step."""
     try:
-        yield reply.ending(done.result())
-    except Exception as error:  # the status line is sent: the failure can only be an event
-        yield completions.event({"error": {"message": str(error), "type": type(error).__name__}})
+        opening = reply.opening()
+        if opening:
+            yield opening
+        while True:
+            piece = asyncio.ensure_future(events.get())
+            finished, _ = await asyncio.wait({piece, done}, return_when=asyncio.FIRST_COMPLETED)
+            if piece not in finished:
+                piece.cancel()
+                break
+            yield reply.chunk(*piece.result())
+        while not events.empty():
+            yield reply.chunk(*events.get_nowait())
+        try:
+            yield reply.ending(done.result())
+        except Exception as error:  # the status line is sent: the failure can only be an event
+            yield completions.event({"error": {"message": str(error), "type": type(error).__name__}})
+    finally:
+        if not done.done():
+            reply.job.cancelled = True
 
 
 def caller_of(keys: KeyRing, limiter: RateLimiter, settings: ServeSettings):

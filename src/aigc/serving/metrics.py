@@ -62,6 +62,20 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.occupancy = Gauge(
+            "aigc_decode_batch_occupancy",
+            "share of a language model's decode batch in use (continuous batching)",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.token_rate = Gauge(
+            "aigc_tokens_per_second",
+            "tokens a language model draws a second, over its recent decode steps",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.load_seconds = Gauge(
             "aigc_model_load_seconds", "time to load a model", ["model"], registry=r, multiprocess_mode="max"
         )

@@ -1,7 +1,9 @@
-"""The generation engine behind the HTTP routes: one thread owns the models and draws images and text; requests
-wait in a bounded queue. Requests with the same model and sampling settings are merged into one generate() call
-(an output depends only on its seed and condition, so merging never changes a picture or a completion). A full
-queue refuses at once, so overload shows as fast 503s instead of ever-growing latency.
+"""The generation engine behind the HTTP routes. Images: one thread owns the models; requests wait in a bounded
+queue, and those with the same model and sampling settings are merged into one generate() call (an image
+depends only on its seed and condition, so merging never changes a picture). Text: one decode loop per
+language model (continuous batching, sampling/batching.py): a completion joins the running batch at the next
+step and leaves it when done, its text a function of its prompt, seed and settings alone. A full queue refuses
+at once, so overload shows as fast 503s instead of ever-growing latency.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from torch import nn
 from aigc.core.config import describe_fields
 from aigc.families.family import Family
 from aigc.families.registry import family_of, load_model
+from aigc.sampling.batching import DecodeLoop
 from aigc.serving.metrics import Metrics
 
 
@@ -71,6 +74,7 @@ class Job:
     on_text: Callable[[int, str], None] | None = None  # text: hears completion k's new text as it is drawn
     submitted: float = field(default_factory=time.perf_counter)
     first_output: float | None = None  # text: when the first token was drawn
+    cancelled: bool = False  # text: the client went away; its completions leave the batch at the next step
     result: Future = field(default_factory=Future)  # -> images uint8 [len(seeds), C, H, W], or Completions
 
 
@@ -103,6 +107,8 @@ class Service:
         self.device = device
         self.threads = threads
         self.models: dict[str, ServedModel] = {}
+        self.loops: dict[str, DecodeLoop] = {}  # of the language models
+        self.loop_threads: list[threading.Thread] = []
         self.load_error: str | None = None
         self.pending: collections.deque[Job] = collections.deque()
         self.changed = threading.Condition()
@@ -122,6 +128,8 @@ class Service:
 
     def submit(self, job: Job) -> Future:
         """Queue a job whose request was checked against its model (see `check`); QueueFull when there is no room."""
+        if job.model in self.loops:
+            return self._submit_text(job, self.loops[job.model])
         with self.changed:
             if not self.accepting:
                 raise NotReady("the server is shutting down")
@@ -139,13 +147,51 @@ class Service:
         served = self.loaded()[job.model]
         served.family.check_request(served.model, job.conditions, job.sample)
 
+    def _submit_text(self, job: Job, loop: DecodeLoop) -> Future:
+        """Hand a text job's completions to its model's decode loop; QueueFull when `queue_size` completions are
+        already waiting for a place in the batch."""
+        if not self.accepting:
+            raise NotReady("the server is shutting down")
+        if loop.waiting_count() >= self.queue_size:
+            raise QueueFull(max(1, round(self.seconds_per_batch)))
+        served = self.models[job.model]
+        completions: list = [None] * len(job.seeds)
+        left = [len(job.seeds)]
+
+        def on_text(k: int, text: str) -> None:
+            job.first_output = job.first_output or time.perf_counter()
+            job.on_text(k, text)
+
+        def on_done(k: int, completion) -> None:
+            completions[k] = completion
+            left[0] -= 1
+            if left[0] == 0:
+                self.metrics.tokens.labels(served.name).inc(sum(c.tokens for c in completions))
+                if job.first_output is not None:
+                    self.metrics.first_token.labels(served.name).observe(job.first_output - job.submitted)
+                job.result.set_result(completions)
+
+        def on_error(error: Exception) -> None:
+            if not job.result.done():
+                job.result.set_exception(error)
+
+        requests = served.family.decode_requests(
+            served.model, job.seeds, job.conditions, job.sample, on_text, on_done, on_error, lambda: job.cancelled
+        )
+        loop.submit(requests)
+        return job.result
+
     def close(self) -> None:
-        """Stop taking jobs, finish those queued, and stop the thread."""
+        """Stop taking jobs, finish those queued, and stop the threads."""
         with self.changed:
             self.accepting = False
             self.changed.notify()
         if self.thread.is_alive():
             self.thread.join()
+        for loop in self.loops.values():
+            loop.close()
+        for thread in self.loop_threads:
+            thread.join()
 
     def _run(self) -> None:
         if self.threads:
@@ -169,8 +215,34 @@ class Service:
         for name, path in self.checkpoints.items():
             start = time.perf_counter()
             model, config = load_model(path, self.device)
-            self.models[name] = ServedModel(name, model, config, Path(path))
+            served = ServedModel(name, model, config, Path(path))
+            if served.family.modality == "text":
+                self._start_loop(served)
+            self.models[name] = served
             self.metrics.load_seconds.labels(name).set(time.perf_counter() - start)
+
+    def _start_loop(self, served: ServedModel) -> None:
+        """The decode loop of a language model, on its own thread."""
+        occupancy, rate = self.metrics.occupancy.labels(served.name), self.metrics.token_rate.labels(served.name)
+        last = [time.perf_counter(), 0.0]  # when the last step ended; tokens a second, smoothed
+
+        def on_step(active: int, tokens: int) -> None:
+            now = time.perf_counter()
+            last[1] = 0.9 * last[1] + 0.1 * tokens / max(now - last[0], 1e-6)
+            last[0] = now
+            occupancy.set(active / self.max_batch)
+            rate.set(last[1])
+
+        loop = DecodeLoop(served.model, served.model.tokenizer.decode, self.max_batch, on_step)
+        thread = threading.Thread(target=self._run_loop, args=(loop,), name=f"aigc-decode-{served.name}", daemon=True)
+        self.loops[served.name] = loop
+        self.loop_threads.append(thread)
+        thread.start()
+
+    def _run_loop(self, loop: DecodeLoop) -> None:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        loop.run()
 
     def _take_batch(self) -> list[Job]:
         """The oldest job and every queued job it can share a generate() call with, up to max_batch outputs."""

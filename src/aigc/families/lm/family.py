@@ -37,6 +37,7 @@ from aigc.families.lm.config import RECIPES, LMRunConfig, LMSampleConfig
 from aigc.models.lora import LoRA, add_lora, linear_names, trainable_share, unload_lora
 from aigc.models.pretrained import PretrainedLM, is_pretrained_dir, pretrained_weights, read_pretrained
 from aigc.models.transformer import Transformer, TransformerConfig
+from aigc.sampling.batching import Request
 from aigc.sampling.text import Completion, Decoding, decode
 from aigc.training.batch import TrainingData
 
@@ -312,6 +313,40 @@ class LMFamily(Family):
             )
         return ids
 
+    @staticmethod
+    def decoding(sample: LMSampleConfig) -> Decoding:
+        return Decoding(
+            sample.max_tokens,
+            sample.temperature,
+            sample.top_k,
+            sample.top_p,
+            sample.repetition_penalty,
+            sample.stop,
+            sample.stop_tokens,
+            sample.logprobs,
+        )
+
+    def decode_requests(
+        self, model, seeds: Sequence[int], prompts: Sequence[str], sample: LMSampleConfig, on_text: OnText, on_done,
+        on_error, cancelled,
+    ) -> list[Request]:  # fmt: skip
+        """The requests of a decode loop (continuous batching, sampling/batching.py) for completion k of
+        prompts[k] with seeds[k]: `on_text(k, text)` hears its new text, `on_done(k, completion)` its end."""
+        ids = [self.prompt_ids(model, prompt) for prompt in prompts]  # every prompt checked before any work
+        decoding = self.decoding(sample)
+        requests = []
+        for k, (prompt, seed) in enumerate(zip(ids, seeds, strict=True)):
+            stream = Stream(model.tokenizer, [k], sample.stop, on_text)
+
+            def done(completion, k=k, stream=stream):
+                stream.finish(0, completion.text)
+                on_done(k, completion)
+
+            requests.append(
+                Request(prompt, seed, decoding, done, functools.partial(stream.token, 0), on_error, cancelled)
+            )
+        return requests
+
     @torch.no_grad()
     def generate(
         self,
@@ -333,16 +368,7 @@ class LMFamily(Family):
             raise UserError(f"{len(prompts)} prompts for {len(seeds)} seeds; give one prompt per seed")
         ids = [self.prompt_ids(model, prompt) for prompt in prompts]  # every prompt checked before any work
         device = torch.device(device) if device else model_device(model)
-        decoding = Decoding(
-            sample.max_tokens,
-            sample.temperature,
-            sample.top_k,
-            sample.top_p,
-            sample.repetition_penalty,
-            sample.stop,
-            sample.stop_tokens,
-            sample.logprobs,
-        )
+        decoding = self.decoding(sample)
         was_training = model.training
         model.eval()
         completions: list[Completion | None] = [None] * len(seeds)
