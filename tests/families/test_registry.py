@@ -142,7 +142,7 @@ def test_a_new_family_trains_samples_and_is_served(toy, tmp_path, capsys):
     with TestClient(create_app(settings)) as client:
         while client.get("/readyz").status_code != 200:
             pass
-        (info,) = client.get("/v1/models").json()
+        (info,) = client.get("/v1/models").json()["data"]
         assert info["family"] == "toy" and [s["name"] for s in info["settings"]] == ["temperature"]
         reply = client.post("/v1/generate", json={"seeds": [0, 1], "temperature": 0.0, "format": "json"})
         assert reply.status_code == 200 and len(reply.json()["images"]) == 2

@@ -155,7 +155,7 @@ def test_the_server_s_limits_and_the_model_s_refusals_are_422s(served):
 
 
 def test_models_and_metrics_describe_the_language_model(served):
-    info = next(m for m in served.get("/v1/models").json() if m["name"] == "lm")
+    info = next(m for m in served.get("/v1/models").json()["data"] if m["name"] == "lm")
     assert info["modality"] == "text" and info["context"] == 32 and info["tokenizer"] == "char"
     assert {s["name"] for s in info["settings"]} == {
         "max_tokens",
@@ -179,7 +179,9 @@ def test_a_completion_is_the_same_alone_or_in_a_full_batch(served):
     others = [{**asked, "prompt": f"line {k}", "seed": k, "max_tokens": 10 + 4 * k} for k in range(12)]
     with ThreadPoolExecutor(13) as pool:  # they join and leave the decode batch at different steps
         replies = list(pool.map(lambda body: served.post("/v1/completions", json=body), [*others, asked]))
-    assert all(r.status_code == 200 for r in replies), [(r.status_code, r.text[:90]) for r in replies if r.status_code != 200]
+    assert all(r.status_code == 200 for r in replies), [
+        (r.status_code, r.text[:90]) for r in replies if r.status_code != 200
+    ]
     assert replies[-1].json()["choices"][0]["text"] == alone
 
 

@@ -50,7 +50,7 @@ def test_every_route_but_health_and_metrics_needs_a_known_key(server, key):
     assert server.call("POST", "/v1/generate", {"model": "digits"}, key="aigc_wrong").status == 401
     models = server.call("GET", "/v1/models", key=key[1])
     assert models.status == 200
-    described = {m["name"]: m for m in models.json()}
+    described = {m["name"]: m for m in models.json()["data"]}
     assert described["digits"]["family"] == "diffusion" and described["digits"]["classes"] == 10
     assert described["gan"]["family"] == "gan" and described["gan"]["default_sample"] == {"truncation": None}
 
@@ -153,7 +153,7 @@ def test_the_training_report_of_a_served_model(server, key, diffusion_run):
     write_report(diffusion_run)
     report = server.call("GET", "/v1/models/digits/report", key=key[1])
     assert report.status == 200 and b"<h1>digits</h1>" in report.body
-    described = {m["name"]: m for m in server.call("GET", "/v1/models", key=key[1]).json()}
+    described = {m["name"]: m for m in server.call("GET", "/v1/models", key=key[1]).json()["data"]}
     assert described["digits"]["report"] and not described["gan"]["report"]
     (diffusion_run / "report.html").unlink()  # the run is shared with other tests
 

@@ -125,8 +125,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
         return await text_reply(request, ChatRequest, completions.chat_job, completions.ChatReply)
 
     @app.get("/v1/models")
-    def models(who: Caller) -> list[dict]:
-        return [served.info() for served in service.loaded().values()]
+    def models(who: Caller) -> dict:
+        """The served models in the shape of OpenAI's model list (`data`), each with what a client needs to build
+        a request (sample settings and their bounds, classes or context)."""
+        return {"object": "list", "data": [served.listing() for served in service.loaded().values()]}
 
     @app.get("/v1/models/{name}/report", response_class=HTMLResponse)
     def report(name: str, who: Caller) -> str:
@@ -212,22 +214,38 @@ def caller_of(keys: KeyRing, limiter: RateLimiter, settings: ServeSettings):
     return caller
 
 
+# OpenAI's error types, so that its clients raise their own exception with our message
+ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 422: "invalid_request_error",
+               429: "rate_limit_error", 503: "server_overloaded"}  # fmt: skip
+
+
+def refusal(status: int, message: str, field: str | None = None, headers: dict | None = None) -> JSONResponse:
+    """An error answer: `detail` (and the `field` it names), and the same as OpenAI's `error` object."""
+    named = {"field": field} if field is not None else {}
+    error = {"message": message, "type": ERROR_TYPES.get(status, "error"), "param": field, "code": None}
+    return JSONResponse({"detail": message, **named, "error": error}, status, headers)
+
+
 def answer_errors(app: FastAPI) -> None:
     """Our exceptions as HTTP answers: a user error is a 422 (naming the field of a config error), a full
-    queue or models still loading a 503 with Retry-After."""
+    queue or models still loading a 503 with Retry-After; refused keys and rates (401, 429) and unknown pages
+    (404) in the same shape."""
 
     @app.exception_handler(UserError)
     async def user_error(request: Request, error: UserError) -> JSONResponse:
-        named = {"field": error.field} if isinstance(error, ConfigError) else {}
-        return JSONResponse({"detail": str(error), **named}, status_code=422)
+        return refusal(422, str(error), error.field if isinstance(error, ConfigError) else None)
 
     @app.exception_handler(QueueFull)
     async def queue_full(request: Request, error: QueueFull) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, 503, {"Retry-After": str(error.retry_after)})
+        return refusal(503, str(error), headers={"Retry-After": str(error.retry_after)})
 
     @app.exception_handler(NotReady)
     async def not_ready(request: Request, error: NotReady) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, 503, {"Retry-After": str(LOADING_RETRY_SECONDS)})
+        return refusal(503, str(error), headers={"Retry-After": str(LOADING_RETRY_SECONDS)})
+
+    @app.exception_handler(HTTPException)
+    async def refused(request: Request, error: HTTPException) -> JSONResponse:
+        return refusal(error.status_code, str(error.detail), headers=error.headers)
 
 
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}

@@ -61,6 +61,11 @@ class ServedModel:
             "report": self.report is not None,
         }
 
+    def listing(self) -> dict:
+        """An entry of GET /v1/models: OpenAI's fields (id, object, created, owned_by), then `info`."""
+        created = int(self.path.stat().st_mtime)
+        return {"id": self.name, "object": "model", "created": created, "owned_by": "aigc", **self.info()}
+
 
 @dataclass
 class Job:
