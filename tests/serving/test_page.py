@@ -78,3 +78,40 @@ def test_the_page_streams_a_completion_of_a_language_model(browser, artifacts, l
         page.wait_for_function("document.querySelector('#status').textContent.startsWith('422')")
         assert "not in this model's vocabulary" in page.inner_text("#status")
         page.screenshot(path=artifacts / "serve-page-lm.png", full_page=True)
+
+
+def test_the_page_holds_a_conversation_with_a_chat_model(browser, artifacts, chat_run):
+    with Server(chat_run) as server:
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        page.wait_for_function("document.querySelectorAll('#model option').length === 1")
+        assert page.inner_text("#generate") == "Send" and page.is_visible("#new-chat") and not page.is_visible("#n")
+        messages = [{"role": "user", "content": "line 3"}]
+        body = {"messages": messages, "max_tokens": 5, "temperature": 1}  # two turns fit the context of 64
+        seed = next(s for s in range(50) if answer(server, {**body, "seed": s}).strip())  # a visible reply
+        page.fill("#max_tokens", "5")
+        page.fill("#temperature", "1")
+        page.fill("#seed", str(seed))
+        page.fill("#prompt", "line 3")
+        page.click("#generate")
+        page.wait_for_function("document.querySelector('#status').textContent.includes('tokens in')")
+        first = page.locator("#chat .assistant").inner_text()
+        body["seed"] = seed
+        assert first == answer(server, body)  # what streamed is what one body holds
+        page.fill("#prompt", "line 4")
+        page.click("#generate")
+        page.wait_for_function(
+            "document.querySelectorAll('#chat .assistant').length === 2 && "
+            "document.querySelector('#status').textContent.includes('tokens in')"
+        )
+        second = page.locator("#chat .assistant").nth(1).inner_text()
+        messages += [{"role": "assistant", "content": first}, {"role": "user", "content": "line 4"}]
+        assert second == answer(server, {**body, "messages": messages})  # the second turn saw the conversation
+        assert page.locator("#chat .user").count() == 2
+        page.screenshot(path=artifacts / "serve-page-chat.png", full_page=True)
+        page.click("#new-chat")
+        assert page.locator("#chat p").count() == 0
+
+
+def answer(server, body) -> str:
+    return server.call("POST", "/v1/chat/completions", body).json()["choices"][0]["message"]["content"]

@@ -284,6 +284,7 @@ class LMFamily(Family):
             "context": config.model.context,
             "vocab_size": config.model.vocab_size,
             "tokenizer": model.tokenizer.kind,
+            "chat": bool(config.chat_template),  # /v1/chat/completions answers it
         }
 
     def chat_prompt(self, config, messages: list[dict]) -> str:
