@@ -13,6 +13,8 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
   python benchmarks/run.py --text-decoding      # plus the time per generated token with and without the KV cache
   python benchmarks/run.py --lm-minutes 10      # plus aigc's language model vs nanoGPT's CPU recipe, same budget
   python benchmarks/run.py --lm-recipes-minutes 3   # plus the LM recipe variants aigc's default was chosen from
+  python benchmarks/run.py --lm-serving         # plus a load test of `aigc serve` on the LM of --lm-minutes
+                                                # (continuous batching vs one at a time, 16 and 64 clients)
   python benchmarks/run.py --finetune-minutes 3 # plus pre-train (gutenberg, 5 min) then fine-tune on the Bitext
                                                 # support conversations: every weight vs LoRA, 3 min each
   python benchmarks/run.py --no-throughput ...  # only the comparisons asked for
@@ -34,6 +36,7 @@ from harness import RESULTS, RUNS, machine
 from language_model import bench_language_model, bench_lm_recipes
 from sampling import bench_sampling
 from serving import bench_serving
+from serving_lm import bench_serving_lm
 from text_decoding import bench_text_decoding
 from throughput import bench_scaling, bench_throughput
 from time_to_quality import AIGC_DEFAULT_RUN, bench_time_to_quality
@@ -57,6 +60,7 @@ def main() -> None:
     parser.add_argument("--text-decoding", action="store_true", help="also time text decoding with/without cache")
     parser.add_argument("--lm-minutes", type=float, default=0, help="also compare aigc's LM with nanoGPT's recipe")
     parser.add_argument("--lm-recipes-minutes", type=float, default=0, help="also compare aigc LM recipe variants")
+    parser.add_argument("--lm-serving", action="store_true", help="also load-test the LM service (needs --lm-minutes)")
     parser.add_argument("--finetune-minutes", type=float, default=0, help="also pre-train then fine-tune an LM")
     parser.add_argument("--pretrain-minutes", type=float, default=5, help="pre-training budget of --finetune-minutes")
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput and scaling tables")
@@ -87,6 +91,8 @@ def main() -> None:
         write("lm_recipes", bench_lm_recipes(args.lm_recipes_minutes, args.data_dir))
     if args.lm_minutes:
         write("language_model", bench_language_model(args.lm_minutes, args.data_dir))
+    if args.lm_serving:
+        write("serving_lm", bench_serving_lm(RUNS / "bench-lm"))
     if args.finetune_minutes:
         write("finetune", bench_finetune(args.pretrain_minutes, args.finetune_minutes, args.data_dir))
     print(f"results in {RESULTS}/")

@@ -1,0 +1,97 @@
+"""The language-model service under load, on loopback: streaming clients asking for 128-token completions from
+`aigc serve`, continuous batching (up to 64 sequences a step) side by side with one completion at a time
+(`--max-batch 1`), at 16 and 64 concurrent clients, and once with more clients than the queue holds. Reported:
+total tokens a second, time to first token and time per token (p50/p99), and what overload answers - only 200
+or 503 are acceptable; anything else fails the benchmark."""
+
+from __future__ import annotations
+
+import collections
+import http.client
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1]))  # the repository root, for the test suite's server helper
+from tests.serving.server import Server  # noqa: E402
+
+ALLOWED = {200, 503}
+TOKENS = 128
+
+
+def streamed(port: int, body: dict) -> dict:
+    """One streamed completion: status, time to its first text, the times of its pieces, its tokens."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    start = time.perf_counter()
+    connection.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    if response.status != 200:
+        response.read()
+        return {"status": response.status}
+    arrivals, tokens = [], 0
+    for line in response:
+        if not line.startswith(b"data: ") or line.strip() == b"data: [DONE]":
+            continue
+        event = json.loads(line[6:])
+        if event.get("usage"):
+            tokens = event["usage"]["completion_tokens"]
+        if any(choice["text"] for choice in event["choices"]):
+            arrivals.append(time.perf_counter() - start)
+    connection.close()
+    return {"status": 200, "first": arrivals[0], "last": arrivals[-1], "tokens": tokens}
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def load(server: Server, requests: int, concurrency: int) -> dict:
+    def one(index: int) -> dict:
+        body = {"prompt": "ROMEO:", "max_tokens": TOKENS, "seed": index, "stream": True,
+                "stream_options": {"include_usage": True}}  # fmt: skip
+        return streamed(server.port, body)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        replies = list(pool.map(one, range(requests)))
+    seconds = time.perf_counter() - started
+    statuses = collections.Counter(reply["status"] for reply in replies)
+    if set(statuses) - ALLOWED:
+        raise RuntimeError(f"the service answered {dict(statuses)}; only {sorted(ALLOWED)} are acceptable")
+    ok = [reply for reply in replies if reply["status"] == 200]
+    first = [1000 * r["first"] for r in ok]
+    per_token = [1000 * (r["last"] - r["first"]) / max(1, r["tokens"] - 1) for r in ok]
+    return {
+        "requests": requests,
+        "concurrency": concurrency,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "tokens_per_s": round(sum(r["tokens"] for r in ok) / seconds, 1),
+        "first_token_p50_ms": round(statistics.median(first), 1),
+        "first_token_p99_ms": round(percentile(first, 0.99), 1),
+        "per_token_p50_ms": round(statistics.median(per_token), 2),
+        "per_token_p99_ms": round(percentile(per_token, 0.99), 2),
+    }
+
+
+def bench_serving_lm(run: Path) -> dict:
+    limits = ["--rate", "1000000", "--burst", "1000000", "--threads", "2", "--max-tokens", str(TOKENS)]
+    rows = {}
+    for concurrency in (16, 64):
+        queue = ["--queue-size", str(concurrency)]
+        with Server(run, *limits, *queue, "--max-batch", "64") as server:
+            rows[f"continuous_{concurrency}"] = load(server, 2 * concurrency, concurrency)
+        with Server(run, *limits, *queue, "--max-batch", "1") as server:
+            rows[f"one_at_a_time_{concurrency}"] = load(server, 2 * concurrency, concurrency)
+        print(f"lm service at {concurrency} clients: {rows[f'continuous_{concurrency}']} / "
+              f"{rows[f'one_at_a_time_{concurrency}']}")  # fmt: skip
+    with Server(run, *limits, "--queue-size", "16", "--max-batch", "16") as server:
+        rows["overload"] = load(server, 128, 64)  # 64 clients, 16 in the batch and 16 waiting
+    speedups = {
+        str(c): round(rows[f"continuous_{c}"]["tokens_per_s"] / rows[f"one_at_a_time_{c}"]["tokens_per_s"], 2)
+        for c in (16, 64)
+    }
+    return {"model": run.name, "max_tokens": TOKENS, "rows": rows, "continuous_batching_speedup": speedups}
