@@ -13,6 +13,7 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
   python benchmarks/run.py --text-decoding      # plus the time per generated token with and without the KV cache
   python benchmarks/run.py --lm-minutes 10      # plus aigc's language model vs nanoGPT's CPU recipe, same budget
   python benchmarks/run.py --lm-recipes-minutes 3   # plus the LM recipe variants aigc's default was chosen from
+  python benchmarks/run.py --lm-recipes-tokens 8.9M # plus the variants of round 3, at a token budget
   python benchmarks/run.py --lm-serving         # plus a load test of `aigc serve` on the LM of --lm-minutes
                                                 # (continuous batching vs one at a time, 16 and 64 clients)
   python benchmarks/run.py --finetune-minutes 3 # plus pre-train (gutenberg, 5 min) then fine-tune on the Bitext
@@ -33,7 +34,7 @@ from data_parallel import bench_data_parallel
 from finetune import bench_finetune
 from gan_recipes import bench_gan
 from harness import RESULTS, RUNS, machine
-from language_model import bench_language_model, bench_lm_recipes
+from language_model import TOKEN_VARIANTS, bench_language_model, bench_lm_recipes
 from sampling import bench_sampling
 from serving import bench_serving
 from serving_lm import bench_serving_lm
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--text-decoding", action="store_true", help="also time text decoding with/without cache")
     parser.add_argument("--lm-minutes", type=float, default=0, help="also compare aigc's LM with nanoGPT's recipe")
     parser.add_argument("--lm-recipes-minutes", type=float, default=0, help="also compare aigc LM recipe variants")
+    parser.add_argument("--lm-recipes-tokens", default=None, help="also compare round 3's variants at this budget")
     parser.add_argument("--lm-serving", action="store_true", help="also load-test the LM service (needs --lm-minutes)")
     parser.add_argument("--finetune-minutes", type=float, default=0, help="also pre-train then fine-tune an LM")
     parser.add_argument("--pretrain-minutes", type=float, default=5, help="pre-training budget of --finetune-minutes")
@@ -88,7 +90,10 @@ def main() -> None:
     if args.text_decoding:
         write("text_decoding", bench_text_decoding())
     if args.lm_recipes_minutes:
-        write("lm_recipes", bench_lm_recipes(args.lm_recipes_minutes, args.data_dir))
+        write("lm_recipes", bench_lm_recipes(["--minutes", args.lm_recipes_minutes], args.data_dir))
+    if args.lm_recipes_tokens:
+        budget = ["--tokens", args.lm_recipes_tokens]
+        write("lm_recipes_tokens", bench_lm_recipes(budget, args.data_dir, TOKEN_VARIANTS))
     if args.lm_minutes:
         write("language_model", bench_language_model(args.lm_minutes, args.data_dir))
     if args.lm_serving:

@@ -70,6 +70,8 @@ def test_lora_on_an_aigc_run_trains_the_adapters_alone_and_exports_merged_or_as_
     over_base = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(unmerged), unmerged / "adapter")
     assert torch.allclose(logits(over_base.eval(), ids).logits, expected, atol=1e-4)
     assert not torch.allclose(logits(AutoModelForCausalLM.from_pretrained(unmerged), ids).logits, expected, atol=1e-3)
+    in_run = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(unmerged), run / "checkpoints" / "adapter")
+    assert torch.allclose(logits(in_run.eval(), ids).logits, expected, atol=1e-4)  # the run's own adapter files
 
 
 def test_a_resumed_lora_run_ends_bit_identical_to_one_never_stopped(tmp_path, lm_run, other_text):

@@ -36,7 +36,7 @@ from aigc.core.config import to_json
 from aigc.core.device import resolved_precision
 from aigc.core.environment import describe_environment
 from aigc.core.errors import Diverged
-from aigc.core.io import atomic_write_text
+from aigc.core.io import atomic_write_bytes, atomic_write_text
 from aigc.models.compression import keep_pruned, pruned_masks
 from aigc.training.batch import Batch, DataOrder, TrainingData
 from aigc.training.optim import split_batch
@@ -320,6 +320,9 @@ class Session:
         }
         save_checkpoint(self.run_dir, self.config, self.trainer.modules, p.step, p.seen, state)
         model, stem = self.trainer.sampling_model, self.run_dir / "samples" / f"{p.step:06d}"
+        for name, data in self.family.checkpoint_files(model, self.config).items():
+            (self.run_dir / "checkpoints" / name).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(self.run_dir / "checkpoints" / name, data)
         self.family.save_samples(model, self.config, self.device, stem)
 
     def diverged(self, error):

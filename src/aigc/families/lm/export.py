@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from safetensors.torch import save_file
+from safetensors.torch import save, save_file
 
 from aigc.core.errors import UserError
-from aigc.core.io import atomic_write, atomic_write_text
+from aigc.core.io import atomic_write, atomic_write_bytes, atomic_write_text
 from aigc.models.lora import LoRA, adapter_files
 from aigc.models.pretrained import PretrainedLM
 from aigc.models.transformer import hf_config
@@ -54,14 +54,21 @@ def export_hf(model, chat_template: str, out: Path) -> list[Path]:
     return written + [out / name for name in files if name != "config.json"]
 
 
-def export_adapter(model, config, out: Path, base: Path) -> list[Path]:
-    """adapter_config.json and adapter_model.safetensors of a LoRA run, over the base exported at `base`."""
-    make_dir(out)
+def adapter_bytes(model, config, base: str) -> dict[str, bytes]:
+    """adapter_config.json and adapter_model.safetensors of a LoRA run, over the base model at `base`."""
     f = config.finetune
     lora = LoRA(f.lora_rank, f.lora_alpha, f.lora_dropout, f.lora_targets)
     prefix = "network." if isinstance(model, PretrainedLM) else ""
-    adapter_config, tensors = adapter_files(model, lora, prefix, str(base))
-    atomic_write_text(out / "adapter_config.json", adapter_config)
-    weights = out / "adapter_model.safetensors"
-    atomic_write(weights, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
-    return [out / "adapter_config.json", weights]
+    adapter_config, tensors = adapter_files(model, lora, prefix, base)
+    weights = save(tensors, metadata={"format": "pt"})
+    return {"adapter_config.json": adapter_config.encode(), "adapter_model.safetensors": weights}
+
+
+def export_adapter(model, config, out: Path, base: Path) -> list[Path]:
+    """The adapter files of a LoRA run in `out`, over the base exported at `base`."""
+    make_dir(out)
+    written = []
+    for name, data in adapter_bytes(model, config, str(base)).items():
+        atomic_write_bytes(out / name, data)
+        written.append(out / name)
+    return written

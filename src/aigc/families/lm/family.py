@@ -245,6 +245,15 @@ class LMFamily(Family):
             "".join(f"--- seed {s} ---{SNAPSHOT_PROMPT}{c.text}\n" for s, c in zip(seeds, drawn, strict=True))
         )
 
+    def checkpoint_files(self, model, config) -> dict[str, bytes]:
+        """A LoRA run's adapters as peft writes them (adapter/adapter_config.json, adapter_model.safetensors),
+        over the init's base: `PeftModel.from_pretrained(base, "RUN/checkpoints/adapter")`."""
+        from aigc.families.lm.export import adapter_bytes
+
+        if not config.finetune.lora_rank:
+            return {}
+        return {f"adapter/{name}": data for name, data in adapter_bytes(model, config, config.finetune.init).items()}
+
     # Sampling -------------------------------------------------------------------------------------------
 
     def base(self, config) -> LanguageModel | PretrainedLanguageModel:
