@@ -108,28 +108,13 @@ def hf_directory(tmp_path, kind: str, text: str):
     torch.manual_seed(0)
     if kind == "gpt2":
         model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=2))
-    elif kind == "llama":
-        config = LlamaConfig(
-            vocab_size=vocab,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=64,
-        )
-        model = LlamaForCausalLM(config)
     else:
-        config = Qwen2Config(
-            vocab_size=vocab,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=64,
-        )
-        model = Qwen2ForCausalLM(config)  # q/k/v biases: an architecture aigc's transformer is not
+        shape = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
+        shape.update(num_key_value_heads=2, max_position_embeddings=64, vocab_size=vocab)
+        if kind == "llama":
+            model = LlamaForCausalLM(LlamaConfig(**shape))
+        else:  # q/k/v biases: an architecture aigc's transformer is not
+            model = Qwen2ForCausalLM(Qwen2Config(**shape))
     out = tmp_path / kind
     model.save_pretrained(out)
     PreTrainedTokenizerFast(tokenizer_object=tokenizer.tokenizer).save_pretrained(out)

@@ -154,28 +154,14 @@ class LMFamily(Family):
         if fixed:
             flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
             raise UserError(f"{flags}: the model comes from --init {path}; drop these flags")
-        if is_pretrained_dir(path):
-            files = read_pretrained(path)
-            model = config.model
-            config = dataclasses.replace(
-                config,
-                pretrained=files.config,
-                tokenizer=files.tokenizer,
-                chat_template=files.chat_template,
-                bos_token=files.bos_token,
-                eos_token=files.eos_token,
-            )
-        else:
-            init = self.init_checkpoint(path).config
-            model = dataclasses.replace(init.model, dropout=config.model.dropout)
-            config = dataclasses.replace(
-                config,
-                pretrained=init.pretrained,
-                tokenizer=init.tokenizer,
-                chat_template=init.chat_template,
-                bos_token=init.bos_token,
-                eos_token=init.eos_token,
-            )
+        if is_pretrained_dir(path):  # the tokenizer's files, and the architecture's config.json
+            source = read_pretrained(path)
+            model, pretrained = config.model, source.config
+        else:  # the run's config
+            source = self.init_checkpoint(path).config
+            model, pretrained = dataclasses.replace(source.model, dropout=config.model.dropout), source.pretrained
+        taken = {name: getattr(source, name) for name in ("tokenizer", "chat_template", "bos_token", "eos_token")}
+        config = dataclasses.replace(config, pretrained=pretrained, **taken)
         base = self.base(dataclasses.replace(config, model=model))
         context = config.model.context if "context" in changed else min(defaults.context, base.context)
         if context > base.context:
