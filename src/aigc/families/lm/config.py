@@ -42,7 +42,7 @@ class LMTrainConfig(Config):
     warmup_tokens: int = field(
         default=50_000, metadata={"help": "linear warm-up, in tokens", "min": 0, "parse": parse_count}
     )
-    weight_decay: float = field(default=0.1, metadata={"help": "decoupled weight decay of matrices", "min": 0.0})
+    weight_decay: float = field(default=0.5, metadata={"help": "decoupled weight decay of matrices", "min": 0.0})
     grad_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm (0: off)", "min": 0.0})
     tokens: int | None = field(
         default=None, metadata={"help": "stop after this many tokens (5M, 200k, ...)", "min": 1, "parse": parse_count}
