@@ -93,6 +93,9 @@ class LMFamily(Family):
 
     def title(self, config) -> str:
         m = config.model
+        if config.pretrained:  # a transformers architecture, fine-tuned in windows of `context`
+            architecture = json.loads(config.pretrained)
+            return f"lm ({architecture['model_type']}, {architecture.get('num_hidden_layers', '?')} layers, windows of {m.context})"
         return f"lm ({m.layers} layers x {m.width}, context {m.context}, {config.data.tokenizer} tokens)"
 
     # Training -------------------------------------------------------------------------------------------
@@ -276,7 +279,7 @@ class LMFamily(Family):
 
     def info(self, model: LanguageModel, config) -> dict:
         return {
-            "context": config.model.context,
+            "context": model.context,
             "vocab_size": config.model.vocab_size,
             "tokenizer": model.tokenizer.kind,
             "chat": bool(config.chat_template),  # /v1/chat/completions answers it
