@@ -94,8 +94,8 @@ class LMFamily(Family):
     def title(self, config) -> str:
         m = config.model
         if config.pretrained:  # a transformers architecture, fine-tuned in windows of `context`
-            architecture = json.loads(config.pretrained)
-            return f"lm ({architecture['model_type']}, {architecture.get('num_hidden_layers', '?')} layers, windows of {m.context})"
+            kind = json.loads(config.pretrained)["model_type"]
+            return f"lm ({kind} from {config.finetune.init}, windows of {m.context} tokens)"
         return f"lm ({m.layers} layers x {m.width}, context {m.context}, {config.data.tokenizer} tokens)"
 
     # Training -------------------------------------------------------------------------------------------
