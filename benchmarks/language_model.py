@@ -13,6 +13,7 @@ and decoding)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -105,11 +106,10 @@ def reference(data_dir: str, out: Path, *budget) -> dict:
     return json.loads(out.read_text())
 
 
-def reference_sample(weights: Path, data_dir: str) -> str:
-    """The reference's completion of PROMPT with aigc's decoding (the same code, seed and settings as aigc's)."""
+def reference_model(weights: Path, data_dir: str):
+    """The reference's trained model and its character tokenizer."""
     from aigc.data.text import TextDataConfig, read_corpus
     from aigc.data.tokenizer import TextTokenizer
-    from aigc.sampling.text import Decoding, decode
     from reference_nanogpt import GPT, Recipe
 
     corpus = read_corpus(TextDataConfig(name="shakespeare", data_dir=data_dir))
@@ -117,9 +117,45 @@ def reference_sample(weights: Path, data_dir: str) -> str:
     model = GPT(Recipe(), tokenizer.vocab_size)
     model.load_state_dict(torch.load(weights, weights_only=True))
     model.eval().context = model.recipe.context
+    return model, tokenizer
+
+
+def completions(model, tokenizer, seeds) -> list[str]:
+    """Completions of PROMPT by aigc's decoding (the same code, seeds and settings for both models)."""
+    from aigc.sampling.text import Decoding, decode
+
     decoding = Decoding(max_tokens=SAMPLE_TOKENS, temperature=0.8, top_k=200)
-    (completion,) = decode(model, tokenizer.encode(PROMPT), [SEED], decoding, tokenizer.decode, use_cache=False)
-    return PROMPT + completion.text
+    ids = tokenizer.encode(PROMPT)  # no KV cache: the reference has none (the tokens are the same either way)
+    return [c.text for c in decode(model, ids, list(seeds), decoding, tokenizer.decode, use_cache=False)]
+
+
+def reference_sample(weights: Path, data_dir: str) -> str:
+    model, tokenizer = reference_model(weights, data_dir)
+    return PROMPT + completions(model, tokenizer, [SEED])[0]
+
+
+def word_share(texts: list[str], training: str) -> float:
+    """The share of the words in `texts` that occur in the training text: invented words lower it."""
+    words = lambda text: re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower())  # noqa: E731
+    known = set(words(training))
+    found = [w for text in texts for w in words(text)]
+    return sum(w in known for w in found) / max(1, len(found))
+
+
+def compare_samples(run: Path, weights: Path, data_dir: str, seeds=range(16)) -> dict:
+    """Both models' completions of PROMPT for `seeds`: the share of real words and distinct word pairs."""
+    from aigc.data.text import TextDataConfig, read_corpus
+    from aigc.evaluation.text import distinct_n
+    from aigc.families.registry import load_model
+
+    training = read_corpus(TextDataConfig(name="shakespeare", data_dir=data_dir)).train
+    ours, _ = load_model(run)
+    texts = {"reference": completions(*reference_model(weights, data_dir), seeds),
+             "aigc": completions(ours, ours.tokenizer, seeds)}  # fmt: skip
+    return {
+        name: {"completions": len(t), "known_word_share": word_share(t, training), "distinct_2": distinct_n(t, 2)}
+        for name, t in texts.items()
+    }
 
 
 def bench_language_model(minutes: float, data_dir: str) -> dict:
@@ -145,6 +181,7 @@ def bench_language_model(minutes: float, data_dir: str) -> dict:
         "aigc_training_gflops": round(flops / 1e9, 1),
         "share_of_peak": {k: round(flops / v, 3) for k, v in peaks.items()},
         "samples": {"reference": reference_sample(RESULTS / "lm_reference.pt", data_dir), "aigc": sample.rstrip()},
+        "sample_words": compare_samples(run, RESULTS / "lm_reference.pt", data_dir),
         "curves": {"reference": ref["curve"], "aigc": ours["curve"]},
     }
     plot_curves(result["curves"], RESULTS / "lm_loss.png")
