@@ -97,7 +97,8 @@ def test_the_service_answers_the_same_message_as_a_422(diffusion_run, body, mess
             pass
         reply = client.post("/v1/generate", content=_json({"n": 2, **body}))
         assert reply.status_code == 422
-        assert reply.json() == {"detail": message, "field": field}
+        error = {"message": message, "type": "invalid_request_error", "param": field, "code": None}  # OpenAI's shape
+        assert reply.json() == {"detail": message, "field": field, "error": error}
 
 
 def _json(body: dict) -> str:

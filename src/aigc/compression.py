@@ -33,7 +33,7 @@ def compress_checkpoint(
         raise UserError(f"--finetune-kimg counts images; a {config.family} model cannot be fine-tuned by it")
     if data_dir is not None:
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=data_dir))
-    model = model_from_checkpoint(checkpoint)  # as sampling sees it
+    model, config = family_of(config).plain(model_from_checkpoint(checkpoint), config)  # as sampling sees it
     model = model.to(memory_format=torch.contiguous_format)  # pruning views weights as flat vectors
     if options.prune:
         prune_weights(model, options.prune, options.prune_structure)

@@ -72,6 +72,9 @@ def test_lora_on_an_aigc_run_trains_the_adapters_alone_and_exports_merged_or_as_
     assert not torch.allclose(logits(AutoModelForCausalLM.from_pretrained(unmerged), ids).logits, expected, atol=1e-3)
     in_run = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(unmerged), run / "checkpoints" / "adapter")
     assert torch.allclose(logits(in_run.eval(), ids).logits, expected, atol=1e-4)  # the run's own adapter files
+    assert aigc(["compress", str(run), "--quantize", "bf16", "--out", str(tmp_path / "bf16")]) == 0  # adapters merged
+    compressed, config = load_model(tmp_path / "bf16")
+    assert config.finetune.lora_rank == 0 and torch.allclose(logits(compressed, ids).float(), expected, atol=0.1)
 
 
 def test_a_resumed_lora_run_ends_bit_identical_to_one_never_stopped(tmp_path, lm_run, other_text):

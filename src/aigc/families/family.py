@@ -108,6 +108,11 @@ class Family:
         seeds = range(config.train.grid_size)
         save_grid(self.generate(model, seeds, sample=config.sample, device=device), stem.with_suffix(".png"))
 
+    def plain(self, model: nn.Module, config) -> tuple[nn.Module, object]:
+        """(model, config) without what only training needs (a fine-tune's adapters folded in): what
+        `aigc compress` compresses."""
+        return model, config
+
     def checkpoint_files(self, model: nn.Module, config) -> dict[str, bytes]:
         """Files written beside each checkpoint, by path under checkpoints/ (a fine-tune's adapters in the
         format their own library reads); the newest snapshot's replace the last."""

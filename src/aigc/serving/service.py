@@ -8,7 +8,6 @@ at once, so overload shows as fast 503s instead of ever-growing latency.
 
 from __future__ import annotations
 
-import bisect
 import collections
 import dataclasses
 import itertools
@@ -262,25 +261,15 @@ class Service:
         return batch
 
     def _draw(self, batch: list[Job]) -> None:
+        """One generate() call for a batch of image jobs (text goes to the decode loops)."""
         served = self.models[batch[0].model]
         seeds = [seed for job in batch for seed in job.seeds]
         conditions = None if batch[0].conditions is None else [c for job in batch for c in job.conditions]
         starts = list(itertools.accumulate([len(job.seeds) for job in batch], initial=0))
-        options = {}
-        if any(job.on_text for job in batch):
-
-            def on_text(k: int, text: str) -> None:
-                """Completion k of the merged call belongs to the job whose share starts at or before k."""
-                index = bisect.bisect_right(starts, k) - 1
-                job = batch[index]
-                job.first_output = job.first_output or time.perf_counter()
-                job.on_text(k - starts[index], text)
-
-            options["on_text"] = on_text
         start = time.perf_counter()
         try:
             outputs = served.family.generate(
-                served.model, seeds, conditions, batch[0].sample, batch_size=self.max_batch, **options
+                served.model, seeds, conditions, batch[0].sample, batch_size=self.max_batch
             )
         except Exception as error:
             for job in batch:
@@ -289,11 +278,6 @@ class Service:
         self.seconds_per_batch = 0.8 * self.seconds_per_batch + 0.2 * (time.perf_counter() - start)
         self.metrics.batch_images.observe(len(seeds))
         self.metrics.batch_requests.observe(len(batch))
-        if served.family.modality == "images":
-            self.metrics.images.labels(served.name).inc(len(seeds))
-        else:
-            self.metrics.tokens.labels(served.name).inc(sum(c.tokens for c in outputs))
+        self.metrics.images.labels(served.name).inc(len(seeds))
         for job, (first, end) in zip(batch, itertools.pairwise(starts), strict=True):
-            if job.first_output is not None:
-                self.metrics.first_token.labels(served.name).observe(job.first_output - job.submitted)
             job.result.set_result(outputs[first:end])

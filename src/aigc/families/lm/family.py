@@ -234,6 +234,13 @@ class LMFamily(Family):
             "".join(f"--- seed {s} ---{SNAPSHOT_PROMPT}{c.text}\n" for s, c in zip(seeds, drawn, strict=True))
         )
 
+    def plain(self, model, config):
+        """A LoRA run's model with its adapters merged, and its config without them."""
+        if not config.finetune.lora_rank:
+            return model, config
+        finetune = dataclasses.replace(config.finetune, lora_rank=0, lora_alpha=None, lora_targets=())
+        return unload_lora(model), dataclasses.replace(config, finetune=finetune)
+
     def checkpoint_files(self, model, config) -> dict[str, bytes]:
         """A LoRA run's adapters as peft writes them (adapter/adapter_config.json, adapter_model.safetensors),
         over the init's base: `PeftModel.from_pretrained(base, "RUN/checkpoints/adapter")`."""
