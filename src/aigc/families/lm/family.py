@@ -142,8 +142,8 @@ class LMFamily(Family):
 
     def from_init(self, config):
         """A new fine-tuning run's config: the model, tokenizer and chat template of `--init` (an aigc lm run or
-        a Hugging Face directory), the training window `--context` (default: the model's, at most the recipe's
-        context for a Hugging Face model), LoRA's defaults resolved."""
+        a Hugging Face directory), the training window `--context` (default: an aigc run's context; a Hugging
+        Face model's, at most the recipe's), LoRA's defaults resolved."""
         path = Path(config.finetune.init)
         if not (path / "config.json").is_file():
             raise UserError(
@@ -157,7 +157,8 @@ class LMFamily(Family):
         if fixed:
             flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
             raise UserError(f"{flags}: the model comes from --init {path}; drop these flags")
-        if is_pretrained_dir(path):  # the tokenizer's files, and the architecture's config.json
+        hugging_face = is_pretrained_dir(path)
+        if hugging_face:  # the tokenizer's files, and the architecture's config.json
             source = read_pretrained(path)
             model, pretrained = config.model, source.config
         else:  # the run's config
@@ -166,11 +167,12 @@ class LMFamily(Family):
         taken = {name: getattr(source, name) for name in ("tokenizer", "chat_template", "bos_token", "eos_token")}
         config = dataclasses.replace(config, pretrained=pretrained, **taken)
         base = self.base(dataclasses.replace(config, model=model))
-        context = config.model.context if "context" in changed else min(defaults.context, base.context)
+        # default window: an aigc run's own context; a Hugging Face model's (often thousands) capped at the recipe's
+        context = min(defaults.context, base.context) if hugging_face else base.context
+        context = config.model.context if "context" in changed else context
         if context > base.context:
             raise UserError(f"--context {context}: this model reads at most {base.context} tokens")
-        model = dataclasses.replace(model, context=context)
-        model = dataclasses.replace(model, vocab_size=base.tokenizer.vocab_size)
+        model = dataclasses.replace(model, context=context, vocab_size=base.tokenizer.vocab_size)
         finetune = config.finetune
         if finetune.lora_rank:
             finetune = dataclasses.replace(
