@@ -13,7 +13,6 @@ Rows split as every corpus does: the first 90% train, the last 10% validate.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import torch
 
 from aigc.core.errors import UserError
-from aigc.data.text import TRAIN_SHARE, decode
+from aigc.data.text import TRAIN_SHARE, json_lines
 from aigc.data.tokenizer import TextTokenizer
 
 PREFIX = "chat:"
@@ -77,15 +76,7 @@ def read_chat(path: Path) -> list[dict]:
     """The rows of a chat .jsonl, each checked; UserError naming the line of a bad one."""
     if not path.is_file():
         raise UserError(f"{PREFIX}{path} does not exist; give a .jsonl of conversations")
-    rows = []
-    for number, line in enumerate(decode(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise UserError(f"{path}:{number}: not a JSON line ({error.msg})") from None
-        rows.append(checked(row, f"{path}:{number}"))
+    rows = [checked(row, f"{path}:{number}") for number, row in json_lines(path)]
     if not rows:
         raise UserError(f"{PREFIX}{path} holds no conversations")
     return rows

@@ -149,15 +149,20 @@ def decode(path: Path) -> str:
         ) from None
 
 
-def jsonl_texts(path: Path) -> list[str]:
-    texts = []
+def json_lines(path: Path):
+    """(line number, record) of each non-blank line of a UTF-8 .jsonl; UserError naming a line that is not JSON."""
     for number, line in enumerate(decode(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            yield number, json.loads(line)
         except json.JSONDecodeError as error:
             raise UserError(f"{path}:{number}: not a JSON line ({error.msg})") from None
+
+
+def jsonl_texts(path: Path) -> list[str]:
+    texts = []
+    for number, record in json_lines(path):
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise UserError(f'{path}:{number}: each line must be an object with a "text" string')
         texts.append(record["text"])
