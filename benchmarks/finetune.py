@@ -40,9 +40,9 @@ def support_conversations(data_dir: str, out: Path) -> Path:
 
 def loss_before(run: Path, data: str) -> float:
     """The validation loss of the fine-tuning data under the weights the fine-tune started from."""
-    from aigc.data.chat import read_chat, split_rows
+    from aigc.data.chat import ChatFormat, read_chat, split_rows
     from aigc.evaluation.language import chat_loss_report
-    from aigc.families.lm.family import chat_format, with_new_rows
+    from aigc.families.lm.family import with_new_rows
     from aigc.families.registry import family, load_json
 
     lm = family("lm")
@@ -51,7 +51,7 @@ def loss_before(run: Path, data: str) -> float:
     model = lm.base(config)
     model.load_state_dict(with_new_rows(lm.init_weights(config), model))
     rows = split_rows(read_chat(Path(data.removeprefix("chat:"))))[1]
-    return chat_loss_report(model.eval(), chat_format(config), rows)["val_loss"]
+    return chat_loss_report(model.eval(), ChatFormat.of(config), rows)["val_loss"]
 
 
 def bench_finetune(pretrain_minutes: float, minutes: float, data_dir: str) -> dict:

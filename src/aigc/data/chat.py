@@ -45,6 +45,11 @@ class ChatFormat:
     bos_token: str = ""
     eos_token: str = ""
 
+    @classmethod
+    def of(cls, config) -> ChatFormat:
+        """The format a run config holds (its chat_template, bos_token and eos_token)."""
+        return cls(config.chat_template, config.bos_token, config.eos_token)
+
 
 def default_format(tokenizer: TextTokenizer) -> tuple[ChatFormat, TextTokenizer]:
     """The ChatML-style default, with its markers added to (a copy of) `tokenizer` as special tokens."""

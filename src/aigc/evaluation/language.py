@@ -94,7 +94,7 @@ def evaluate_language_model(model, run_config, config, names: tuple[str, ...]) -
     data = dataclasses.replace(run_config.data, name=name, data_dir=config.data_dir or run_config.data.data_dir)
     report: dict = {"reference": f"{name}/validation"}
     if is_chat(name):
-        chat = ChatFormat(run_config.chat_template, run_config.bos_token, run_config.eos_token)
+        chat = ChatFormat.of(run_config)
         train_rows, validation_rows = split_rows(read_chat(Path(name.removeprefix("chat:"))))
         corpus = Corpus(chat_text(chat, train_rows), chat_text(chat, validation_rows))
         losses = chat_loss_report(model, chat, validation_rows) if set(names) & set(LOSS_METRICS) else {}
@@ -118,7 +118,7 @@ class TextInLoopEvaluator:
     def __init__(self, config):
         self.limit = config.train.eval_tokens
         if is_chat(config.data.name):
-            self.chat = ChatFormat(config.chat_template, config.bos_token, config.eos_token)
+            self.chat = ChatFormat.of(config)
             self.rows = split_rows(read_chat(Path(config.data.name.removeprefix("chat:"))))[1]
         else:
             self.chat, self.text = None, read_corpus(config.data).validation

@@ -130,7 +130,7 @@ class LMFamily(Family):
             text = chat_text(ChatFormat(CHATML), train_rows).replace(TURN_START, "").replace(TURN_END, "")
             tokenizer = TextTokenizer.train(config.data.tokenizer, text, config.data.vocab_size)
         if config.chat_template:
-            chat = chat_format(config)
+            chat = ChatFormat.of(config)
         else:
             chat, tokenizer = default_format(tokenizer)
             config = dataclasses.replace(
@@ -302,7 +302,7 @@ class LMFamily(Family):
                 "this model has no chat template; fine-tune it on conversations (--data chat:PATH) or use "
                 "/v1/completions"
             )
-        return render(chat_format(config), messages, add_generation_prompt=True)
+        return render(ChatFormat.of(config), messages, add_generation_prompt=True)
 
     def check_request(self, model: LanguageModel, prompts, sample) -> None:
         for prompt in prompts or ():
@@ -398,10 +398,6 @@ class LMFamily(Family):
         finally:
             model.train(was_training)
         return completions
-
-
-def chat_format(config) -> ChatFormat:
-    return ChatFormat(config.chat_template, config.bos_token, config.eos_token)
 
 
 def with_end_of_turn(config, tokenizer: TextTokenizer):
