@@ -20,7 +20,7 @@ def served(lm_run, chat_run, diffusion_run):
         "chat": latest_checkpoint(chat_run),
         "digits": latest_checkpoint(diffusion_run),
     }
-    with TestClient(create_app(load_settings(models=models, max_tokens=64, burst=200))) as client:
+    with TestClient(create_app(load_settings(models=models, max_tokens=64, max_prompt_tokens=28, burst=200))) as client:
         deadline = time.monotonic() + 60
         while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -140,6 +140,7 @@ def test_the_server_s_limits_and_the_model_s_refusals_are_422s(served):
         ({"model": "lm", "prompt": "x", "temperature": -1}, "temperature = -1.0: must lie in 0.0..10.0", "temperature"),
         ({"model": "lm", "prompt": "€"}, "character '€' (U+20AC) is not in this model's vocabulary", None),
         ({"model": "lm", "prompt": "x" * 40}, "the prompt is 40 tokens; this model reads at most 31", None),
+        ({"model": "lm", "prompt": ["x", "x" * 29]}, "the prompt is 29 tokens; this server allows 28", None),
         ({"model": "lm", "prompt": ""}, "the prompt is empty", None),
         ({"model": "digits", "prompt": "x"}, "digits generates images, not text; use /v1/generate", None),
         ({"prompt": "x"}, "several models are served; name one in 'model'", None),

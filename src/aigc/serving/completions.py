@@ -55,11 +55,10 @@ def common_fields(model_names: list[str], settings: ServeSettings) -> dict:
 
 def completion_model(model_names: list[str], settings: ServeSettings) -> type[BaseModel]:
     """The pydantic model of a completion request, with the server's limits built in."""
-    prompt = Annotated[str, Field(max_length=settings.max_prompt_chars)]
     return create_model(
         "CompletionRequest",
         __config__=ConfigDict(extra="forbid"),
-        prompt=(prompt | list[prompt], Field(description="the text to continue, or a list of them")),
+        prompt=(str | list[str], Field(description="the text to continue, or a list of them")),
         echo=(bool, Field(False, description="the prompt before each completion (with its logprobs, if asked)")),
         logprobs=(
             int | None,
@@ -100,9 +99,10 @@ def to_job(
         raise UserError("prompt is an empty list; give a string or a list of strings")
     if len(prompts) * request.n > settings.max_n:
         raise UserError(f"{len(prompts)} prompts x n {request.n} completions; this server allows {settings.max_n}")
-    longest = max(map(len, prompts))
-    if longest > settings.max_prompt_chars:  # a conversation, as its chat template writes it
-        raise UserError(f"the prompt is {longest} characters; this server allows {settings.max_prompt_chars}")
+    # counted as the model reads them (a conversation as its chat template writes it); the body limit bounds the work
+    longest = max(len(served.family.prompt_ids(served.model, prompt)) for prompt in set(prompts))
+    if longest > settings.max_prompt_tokens:
+        raise UserError(f"the prompt is {longest} tokens; this server allows {settings.max_prompt_tokens}")
     stop = [request.stop] if isinstance(request.stop, str) else list(request.stop or [])
     if len(stop) > MAX_STOPS or not all(stop):
         raise ConfigError("stop", request.stop, f"give at most {MAX_STOPS} non-empty strings")

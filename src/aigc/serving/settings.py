@@ -39,7 +39,7 @@ class ServeSettings(BaseSettings):
     max_steps: int = Field(100, ge=1, le=1000, description="most sampling steps per request")
     max_pixels: int = Field(64 * 64 * 64, ge=1, description="most output pixels per request (n x height x width)")
     max_tokens: int = Field(1024, ge=1, le=4096, description="most tokens per completion")
-    max_prompt_chars: int = Field(8000, ge=1, description="longest prompt, in characters")
+    max_prompt_tokens: int = Field(2048, ge=1, description="longest prompt, in the model's tokens")
     max_body_bytes: int = Field(16384, ge=256, description="largest request body")
     rate: float = Field(120.0, gt=0, description="requests per minute per API key (or per client without keys)")
     burst: int = Field(20, ge=1, description="requests a key may send at once before the rate applies")
