@@ -13,6 +13,7 @@ EXAMPLES = """examples:
   aigc sample runs/mnist-gan --n 64 --truncation 0.8 --out grid.png       # a GAN: one pass, optional truncation
   aigc sample runs/shakespeare --prompt "ROMEO:" --max-tokens 500 --temperature 0.8 --top-k 200 --seed 0
   aigc sample runs/shakespeare --prompts-file prompts.txt --n 4 --stop "\\n\\n" --out completions.jsonl
+  aigc sample runs/scenes --prompt "a large 5 at the top right" --guidance 3 --seeds 0-15 --out fives.png
 """
 MAX_IMAGES = 100_000
 MAX_COMPLETIONS = 10_000
@@ -28,8 +29,10 @@ def register(commands) -> None:
     )
     parser.add_argument("--seeds", "--seed", help="seeds, e.g. 0-63 or 1,5,9 (default: 0..n-1)")
     parser.add_argument("--class", dest="class_label", type=int, help="draw only this class")
-    parser.add_argument("--prompt", action="append", help="text: a prompt to continue (repeat for several)")
-    parser.add_argument("--prompts-file", type=Path, help="text: a file of prompts, one per line")
+    parser.add_argument(
+        "--prompt", action="append", help="a prompt to continue or draw (repeat for several: a grid row each)"
+    )
+    parser.add_argument("--prompts-file", type=Path, help="a file of prompts, one per line")
     parser.add_argument(
         "--stop", action="append", help="text: end a completion where this string begins (repeatable; \\n escapes)"
     )
@@ -74,23 +77,37 @@ def sample_images(args, family, model, sample, seeds, device) -> int:
     from aigc.core.errors import UserError
     from aigc.core.images import save_grid, save_per_seed
 
-    if args.prompt or args.prompts_file:
-        raise UserError("--prompt and --prompts-file apply to language models; this model draws images")
-    seeds = seeds if seeds is not None else list(range(args.n if args.n is not None else 64))
-    if not 1 <= len(seeds) <= MAX_IMAGES:
-        raise UserError(f"--n {len(seeds)} out of range; draw between 1 and {MAX_IMAGES} images")
+    prompted = bool(args.prompt or args.prompts_file)
+    if family.conditions == "prompts":
+        if not prompted:
+            raise UserError("this model draws what a prompt says; give --prompt TEXT or --prompts-file FILE")
+        if args.class_label is not None:
+            raise UserError("--class applies to class-conditional models; this one takes a --prompt")
+    elif prompted:
+        raise UserError("--prompt and --prompts-file apply to models that take prompts; this one draws classes")
+    default_n = 8 if prompted else 64
+    seeds = seeds if seeds is not None else list(range(args.n if args.n is not None else default_n))
+    prompts = read_prompts(args) if prompted else None
+    if not 1 <= len(seeds) * len(prompts or [None]) <= MAX_IMAGES:
+        raise UserError(f"{len(seeds) * len(prompts or [None])} images asked for; draw between 1 and {MAX_IMAGES}")
     out = Path(args.out or "samples.png")
     per_seed = (args.out or "").endswith(("/", os.sep)) or out.is_dir()
     if not per_seed and out.suffix.lower() != ".png":
         raise UserError(f"--out {out}: name a .png file for a grid, or a directory ending in / for one PNG per seed")
     check_writable(out if per_seed else out.parent)
-    labels = None if args.class_label is None else [args.class_label] * len(seeds)
-    images = family.generate(model, seeds, labels, sample, batch_size=args.batch_size, device=device, progress=True)
+    conditions = None if args.class_label is None else [args.class_label] * len(seeds)
+    if prompts is not None:  # a row of the seeds' images per prompt
+        conditions = [prompt for prompt in prompts for _ in seeds]
+        if per_seed and len(prompts) > 1:
+            raise UserError("one PNG per seed takes one prompt; give one --prompt, or --out X.png for a grid")
+    columns = len(seeds) if prompts is not None and len(prompts) > 1 else None
+    seeds = seeds * len(prompts or [None])
+    images = family.generate(model, seeds, conditions, sample, batch_size=args.batch_size, device=device, progress=True)
     if per_seed:
         save_per_seed(images, seeds, out)
         print(f"wrote {len(seeds)} images to {out}/ ({dataclasses.asdict(sample)})")
     else:
-        save_grid(images, out)
+        save_grid(images, out, columns)
         print(f"wrote a grid of {len(seeds)} images to {out} ({dataclasses.asdict(sample)})")
     return 0
 

@@ -53,9 +53,9 @@ def grid_upscale(image_size: int) -> int:
     return max(1, 64 // image_size)
 
 
-def grid_png(images: torch.Tensor) -> bytes:
+def grid_png(images: torch.Tensor, columns: int | None = None) -> bytes:
     """uint8 [N, C, H, W] -> one PNG grid (what `aigc sample` writes and the service returns)."""
-    return png_bytes(make_grid(images), grid_upscale(images.shape[-1]))
+    return png_bytes(make_grid(images, columns), grid_upscale(images.shape[-1]))
 
 
 def image_png(image: torch.Tensor) -> bytes:
@@ -68,9 +68,9 @@ def per_seed_name(seed: int) -> str:
     return f"{seed:06d}.png"
 
 
-def save_grid(images: torch.Tensor, path: str | Path) -> None:
-    """Write uint8 [N, C, H, W] as one PNG grid."""
-    atomic_write_bytes(path, grid_png(images))
+def save_grid(images: torch.Tensor, path: str | Path, columns: int | None = None) -> None:
+    """Write uint8 [N, C, H, W] as one PNG grid (`columns` wide; default nearly square)."""
+    atomic_write_bytes(path, grid_png(images, columns))
 
 
 def save_per_seed(images: torch.Tensor, seeds: Sequence[int], directory: str | Path) -> list[Path]:

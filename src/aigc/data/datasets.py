@@ -223,8 +223,19 @@ def load_folder(root: Path, config: DataConfig) -> ImageDataset:
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise UserError(f"folder {root} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    size = config.image_size or 64
-    channels = config.channels or 3
+    pixels, kept = decode_images(files, config.image_size or 64, config.channels or 3, config.skip_bad_images)
+    relative = [p.relative_to(root).parts for p in kept]
+    if all(len(parts) >= 2 for parts in relative):
+        class_names = tuple(sorted({parts[0] for parts in relative}))
+        index = {name: k for k, name in enumerate(class_names)}
+        labels = torch.tensor([index[parts[0]] for parts in relative], dtype=torch.long)
+        return ImageDataset(pixels, labels, class_names)
+    return ImageDataset(pixels, None)
+
+
+def decode_images(files: list[Path], size: int, channels: int, skip_bad: bool) -> tuple[torch.Tensor, list[Path]]:
+    """(uint8 [N, channels, size, size], the files decoded): each resized and center-cropped; an undecodable file
+    is a UserError, or skipped (with one line to stderr) when `skip_bad`."""
     if channels not in (1, 3):
         raise UserError(f"--channels {channels}: use 1 (grayscale) or 3 (RGB)")
     images, kept, bad = [], [], []
@@ -233,21 +244,14 @@ def load_folder(root: Path, config: DataConfig) -> ImageDataset:
             images.append(_decode(path, size, channels))
             kept.append(path)
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-            if not config.skip_bad_images:
+            if not skip_bad:
                 raise UserError(f"cannot decode image {path} ({error}); delete it or pass --skip-bad-images") from None
             bad.append(path)
     if bad:
-        print(f"skipped {len(bad)} undecodable image(s) under {root}, e.g. {bad[0]}", file=sys.stderr)
+        print(f"skipped {len(bad)} undecodable image(s), e.g. {bad[0]}", file=sys.stderr)
     if not images:
-        raise UserError(f"folder {root}: no image could be decoded")
-    pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
-    relative = [p.relative_to(root).parts for p in kept]
-    if all(len(parts) >= 2 for parts in relative):
-        class_names = tuple(sorted({parts[0] for parts in relative}))
-        index = {name: k for k, name in enumerate(class_names)}
-        labels = torch.tensor([index[parts[0]] for parts in relative], dtype=torch.long)
-        return ImageDataset(pixels, labels, class_names)
-    return ImageDataset(pixels, None)
+        raise UserError(f"no image could be decoded, e.g. {files[0]}")
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), kept
 
 
 def _decode(path: Path, size: int, channels: int) -> np.ndarray:

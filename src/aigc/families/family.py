@@ -52,6 +52,7 @@ class Family:
     remedy: ClassVar[str] = "a lower --lr"  # what to try when training diverges
     run_suffix: ClassVar[str] = ""  # a run directory's default name is runs/<data><run_suffix>
     modality: ClassVar[str] = "images"  # what it generates: the code that writes, scores and serves outputs
+    conditions: ClassVar[str] = "classes"  # what an output is drawn from besides its seed: classes or prompts
     unit: ClassVar[str] = "img"  # what the training budget counts (the loop's `seen`)
     progress_key: ClassVar[str] = "kimg"  # the metrics.jsonl column of how far a run is
     selection_metric: ClassVar[str] = "fid"  # the in-loop metric (lower is better) that picks best.safetensors

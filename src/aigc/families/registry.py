@@ -22,9 +22,12 @@ from aigc.families.diffusion.family import DiffusionFamily
 from aigc.families.family import FORMAT_VERSION, Family
 from aigc.families.gan.family import GANFamily
 from aigc.families.lm.family import LMFamily
+from aigc.families.text2image.family import Text2ImageFamily
 from aigc.models.compression import load_compressed
 
-FAMILIES: dict[str, Family] = {family.name: family for family in (DiffusionFamily(), GANFamily(), LMFamily())}
+FAMILIES: dict[str, Family] = {
+    family.name: family for family in (DiffusionFamily(), GANFamily(), LMFamily(), Text2ImageFamily())
+}
 
 
 def family(name: str) -> Family:

@@ -1,5 +1,6 @@
-"""A compact U-Net F(x, c_noise, labels) for diffusion: residual blocks, GroupNorm, SiLU, attention at
-chosen levels, a noise-level embedding and an optional class embedding with a null class for guidance.
+"""A compact U-Net F(x, c_noise, labels, context) for diffusion: residual blocks, GroupNorm, SiLU, attention at
+chosen levels, a noise-level embedding, an optional class embedding with a null class for guidance, and
+optional cross-attention to a prompt's token states at every level (text-to-image).
 
 Sized by `UNetConfig`; `PRESETS` holds a tuned configuration per image size.
 """
@@ -82,13 +83,44 @@ class Attention(nn.Module):
         return (x + self.proj(out)) * (1 / math.sqrt(2))
 
 
-class Level(nn.Module):
-    """The residual blocks (and optional attention) of one resolution."""
+# a prompt as the U-Net reads it: token states [N, T, D] and which of them are real [N, T] (the rest is padding)
+Context = tuple[torch.Tensor, torch.Tensor]
 
-    def __init__(self, channels: list[tuple[int, int]], emb_dim: int, dropout: float, attention: bool):
+
+class CrossAttention(nn.Module):
+    """Multi-head attention from the H*W positions to a prompt's token states (Rombach et al. 2022, Sec. 3.3):
+    what the words say reaches every place, and each place picks the words about it; a residual connection."""
+
+    def __init__(self, channels: int, context_dim: int, head_dim: int = 32):
+        super().__init__()
+        self.heads = max(1, channels // head_dim)
+        self.norm = group_norm(channels)
+        self.q = nn.Conv2d(channels, channels, 1)
+        self.kv = nn.Linear(context_dim, 2 * channels)
+        self.proj = nn.Conv2d(channels, channels, 1)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor, context: Context) -> torch.Tensor:
+        b, c, h, w = x.shape
+        states, real = context
+        q = self.q(self.norm(x)).reshape(b, self.heads, c // self.heads, h * w).transpose(-1, -2)
+        k, v = self.kv(states.to(x.dtype)).reshape(b, -1, 2, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=real[:, None, None, :])
+        out = out.transpose(-1, -2).reshape(b, c, h, w)
+        return (x + self.proj(out)) * (1 / math.sqrt(2))
+
+
+class Level(nn.Module):
+    """The residual blocks (and optional self-attention, and cross-attention to a prompt) of one resolution."""
+
+    def __init__(
+        self, channels: list[tuple[int, int]], emb_dim: int, dropout: float, attention: bool, context_dim: int = 0
+    ):
         super().__init__()
         self.blocks = nn.ModuleList(ResBlock(i, o, emb_dim, dropout) for i, o in channels)
         self.attention = nn.ModuleList(Attention(o) for _, o in channels) if attention else None
+        self.cross = nn.ModuleList(CrossAttention(o, context_dim) for _, o in channels) if context_dim else None
 
     def forward(
         self,
@@ -96,6 +128,7 @@ class Level(nn.Module):
         emb: torch.Tensor,
         save_to: list[torch.Tensor] | None = None,
         take_from: list[torch.Tensor] | None = None,
+        context: Context | None = None,
     ) -> torch.Tensor:
         """On the way down each block's output is saved as a skip; on the way up each block takes one."""
         for k, block in enumerate(self.blocks):
@@ -104,6 +137,8 @@ class Level(nn.Module):
             h = block(h, emb)
             if self.attention is not None:
                 h = self.attention[k](h)
+            if self.cross is not None:
+                h = self.cross[k](h, context)
             if save_to is not None:
                 save_to.append(h)
         return h
@@ -135,6 +170,8 @@ PRESETS: dict[str, UNetConfig] = {
     "s28": UNetConfig(channels=32, channel_mult=(1, 2), patch_size=2, num_res_blocks=1, attention_levels=(1,)),
     "s32": UNetConfig(channels=64, channel_mult=(1, 2), patch_size=2, num_res_blocks=1, attention_levels=(1,)),
     "s64": UNetConfig(channels=64, channel_mult=(1, 2, 2), patch_size=2, num_res_blocks=1, attention_levels=(2,)),
+    # text-to-image on 12x12 latents (48-pixel scenes through a factor-4 autoencoder)
+    "t12": UNetConfig(channels=64, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,)),
 }
 
 
@@ -145,10 +182,13 @@ def default_preset(image_size: int) -> str:
 
 
 class UNet(nn.Module):
-    """F(x, c_noise, labels): x [N, C, H, W] and c_noise [N] float, labels [N] int64 in
-    [0, num_classes] where num_classes is the null class (unconditional); returns [N, C, H, W]."""
+    """F(x, c_noise, labels, context): x [N, C, H, W] and c_noise [N] float, labels [N] int64 in
+    [0, num_classes] where num_classes is the null class (unconditional), context a prompt's (states [N, T,
+    context_dim], real [N, T]) when built with a context_dim; returns [N, C, H, W]."""
 
-    def __init__(self, config: UNetConfig, image_size: int, in_channels: int, num_classes: int = 0):
+    def __init__(
+        self, config: UNetConfig, image_size: int, in_channels: int, num_classes: int = 0, context_dim: int = 0
+    ):
         super().__init__()
         levels = len(config.channel_mult)
         factor = config.patch_size * 2 ** (levels - 1)
@@ -179,25 +219,31 @@ class UNet(nn.Module):
                 pairs.append((current, width))
                 current = width
                 skip_widths.append(width)
-            self.down.append(Level(pairs, emb_dim, config.dropout, i in config.attention_levels))
+            self.down.append(Level(pairs, emb_dim, config.dropout, i in config.attention_levels, context_dim))
             if i < levels - 1:
                 self.downsample.append(nn.Conv2d(current, current, 3, stride=2, padding=1))
                 skip_widths.append(current)
-        self.middle = Level([(current, current), (current, current)], emb_dim, config.dropout, attention=True)
+        self.middle = Level([(current, current)] * 2, emb_dim, config.dropout, attention=True, context_dim=context_dim)
         self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
         for i, width in reversed(list(enumerate(widths))):
             pairs = []
             for _ in range(config.num_res_blocks + 1):
                 pairs.append((current + skip_widths.pop(), width))
                 current = width
-            self.up.append(Level(pairs, emb_dim, config.dropout, i in config.attention_levels))
+            self.up.append(Level(pairs, emb_dim, config.dropout, i in config.attention_levels, context_dim))
             if i > 0:
                 self.upsample.append(nn.Conv2d(current, current, 3, padding=1))
         self.head = nn.Sequential(group_norm(current), nn.SiLU(), nn.Conv2d(current, patch_channels, 3, padding=1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
-    def forward(self, x: torch.Tensor, c_noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def null_condition(self, labels: torch.Tensor) -> torch.Tensor:
+        """The labels of the unconditional branch: the null class."""
+        return torch.full_like(labels, self.num_classes)
+
+    def forward(
+        self, x: torch.Tensor, c_noise: torch.Tensor, labels: torch.Tensor | None, context: Context | None = None
+    ) -> torch.Tensor:
         emb = self.embedding_mlp(self.noise_embedding(c_noise).to(x.dtype))  # (B, 4C)
         if self.class_embedding is not None:
             if labels is None:
@@ -208,13 +254,13 @@ class UNet(nn.Module):
         h = self.stem(F.pixel_unshuffle(x, self.patch_size))
         skips = [h]
         for i, level in enumerate(self.down):
-            h = level(h, emb, save_to=skips)
+            h = level(h, emb, save_to=skips, context=context)
             if i < len(self.downsample):
                 h = self.downsample[i](h)
                 skips.append(h)
-        h = self.middle(h, emb)
+        h = self.middle(h, emb, context=context)
         for i, level in enumerate(self.up):
-            h = level(h, emb, take_from=skips)
+            h = level(h, emb, take_from=skips, context=context)
             if i < len(self.upsample):
                 h = self.upsample[i](F.interpolate(h, scale_factor=2.0, mode="nearest"))
         return F.pixel_shuffle(self.head(h), self.patch_size)

@@ -1,4 +1,5 @@
-"""Class labels and classifier-free guidance (Ho & Salimans 2022), as wrappers that return a denoiser."""
+"""Conditions (class labels, prompts) and classifier-free guidance (Ho & Salimans 2022), as wrappers that return a
+denoiser."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from aigc.sampling.samplers import DenoiserFn
 
 
 def conditioned(denoiser, labels: torch.Tensor | None, guidance: float = 1.0) -> DenoiserFn:
-    """Bind labels [N] (or None) to D(x, sigma, labels); with guidance w != 1 return the guided denoiser
-    D_uncond + w * (D_cond - D_uncond), evaluating both halves in one batch. w = 1 is plain conditioning."""
+    """Bind conditions [N, ...] (labels, prompt ids; or None) to D(x, sigma, labels); with guidance w != 1 return
+    the guided denoiser D_uncond + w * (D_cond - D_uncond), evaluating both halves in one batch (the network says
+    what its unconditional input is). w = 1 is plain conditioning."""
     if labels is None or guidance == 1.0:
         return lambda x, sigma: denoiser(x, sigma, labels)
-    null = torch.full_like(labels, denoiser.net.num_classes)
-    both_labels = torch.cat([labels, null])
+    both_labels = torch.cat([labels, denoiser.net.null_condition(labels)])
 
     def guided(x: torch.Tensor, sigma: float) -> torch.Tensor:
         d_cond, d_uncond = denoiser(torch.cat([x, x]), sigma, both_labels).chunk(2)

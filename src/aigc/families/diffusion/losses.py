@@ -2,8 +2,8 @@
 
 Both draw their noise from the generator they are given, so a training run is reproducible and resumable, and
 both work on data of any shape [N, ...] (images, clips, latents): sigma broadcasts over the trailing dimensions
-and the loss averages over them. Class labels are replaced by the null class with probability `label_dropout`,
-which trains the unconditional denoiser that classifier-free guidance needs.
+and the loss averages over them. Conditions (class labels, prompts) are replaced by the unconditional one with
+probability `label_dropout`, which trains the unconditional denoiser that classifier-free guidance needs.
 """
 
 from __future__ import annotations
@@ -21,15 +21,17 @@ class LossConfig(Config):
     p_mean: float = -1.2  # edm: ln(sigma) ~ N(p_mean, p_std^2) (Karras et al. 2022, Table 1)
     p_std: float = field(default=1.2, metadata={"above": 0.0})
     label_dropout: float = field(
-        default=0.1, metadata={"help": "share of labels dropped for guidance", "min": 0.0, "below": 1.0}
+        default=0.1, metadata={"help": "share of labels or prompts dropped for guidance", "min": 0.0, "below": 1.0}
     )
 
 
-def drop_labels(labels: torch.Tensor | None, null_label: int, p: float, generator: torch.Generator):
-    if labels is None or p == 0:
-        return labels
-    drop = torch.rand(labels.shape, generator=generator, device=generator.device).to(labels.device) < p
-    return torch.where(drop, torch.full_like(labels, null_label), labels)
+def drop_conditions(conditions: torch.Tensor | None, net, p: float, generator: torch.Generator):
+    """Each example's condition (a label, a prompt's ids) replaced by the network's unconditional one with
+    probability p."""
+    if conditions is None or p == 0:
+        return conditions
+    drop = torch.rand(conditions.shape[:1], generator=generator, device=generator.device).to(conditions.device) < p
+    return torch.where(per_sample(drop, conditions), net.null_condition(conditions), conditions)
 
 
 def standard_normal(shape, like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -58,7 +60,7 @@ class EDMLoss:
         log_sigma = self.config.p_mean + self.config.p_std * standard_normal(y.shape[:1], y, generator)
         sigma = per_sample(log_sigma.exp(), y)
         weight = (sigma**2 + sd**2) / (sigma * sd) ** 2
-        labels = drop_labels(labels, denoiser.net.num_classes, self.config.label_dropout, generator)
+        labels = drop_conditions(labels, denoiser.net, self.config.label_dropout, generator)
         x = y + sigma * standard_normal(y.shape, y, generator)
         return sample_mean(weight * (denoiser(x, sigma.flatten(), labels) - y) ** 2)
 
@@ -74,7 +76,7 @@ class VPLoss:
         table = denoiser.timestep_sigmas
         t = torch.randint(len(table), y.shape[:1], generator=generator, device=generator.device).to(y.device)
         sigma = per_sample(table[t].float(), y)
-        labels = drop_labels(labels, denoiser.net.num_classes, self.config.label_dropout, generator)
+        labels = drop_conditions(labels, denoiser.net, self.config.label_dropout, generator)
         x = y + sigma * standard_normal(y.shape, y, generator)
         return sample_mean((denoiser(x, sigma.flatten(), labels) - y) ** 2 / sigma**2)
 

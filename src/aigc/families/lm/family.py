@@ -86,6 +86,7 @@ class LMFamily(Family):
     remedy = "a lower --lr or a longer --warmup-tokens"
     run_suffix = "-lm"
     modality = "text"
+    conditions = "prompts"
     unit = "tok"
     progress_key = "tokens"
     selection_metric = "val_loss"

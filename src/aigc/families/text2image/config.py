@@ -1,0 +1,92 @@
+"""The run config of a text-to-image model: captioned images, the autoencoder (trained first in the run, or taken
+from another run), the text encoder, the denoiser of the latents, and how images are drawn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aigc.core.config import Config
+from aigc.core.errors import ConfigError
+from aigc.data.captions import CaptionDataConfig
+from aigc.families.diffusion.config import DiffusionSampleConfig
+from aigc.families.diffusion.losses import LossConfig
+from aigc.families.family import FORMAT_VERSION
+from aigc.models.autoencoder import AutoencoderConfig
+from aigc.models.compression import CompressionConfig
+from aigc.models.precond import PrecondConfig
+from aigc.models.unet import PRESETS, UNetConfig
+from aigc.training.optim import TrainConfig
+
+
+@dataclass(frozen=True)
+class StageConfig(Config):
+    """The first stage: the autoencoder whose latents the denoiser learns, then frozen."""
+
+    init: str = field(
+        default="",
+        metadata={"help": "take this text2image run's autoencoder (default: train one first)", "flag": "--autoencoder"},
+    )
+    kimg: float = field(
+        default=100.0,
+        metadata={
+            "help": "images the autoencoder trains on before the denoiser starts",
+            "flag": "--autoencoder-kimg",
+            "min": 0.0,
+        },
+    )
+    model: AutoencoderConfig = AutoencoderConfig()
+
+
+@dataclass(frozen=True)
+class TextConfig(Config):
+    """The prompt's tokenizer and the text encoder (the language model's blocks, attending both ways)."""
+
+    tokenizer: Literal["char", "bpe"] = field(
+        default="char", metadata={"help": "char or bpe, fitted to the training captions", "flag": "--tokenizer"}
+    )
+    vocab_size: int = field(default=512, metadata={"help": "bpe: the vocabulary size", "min": 16})
+    max_tokens: int = field(default=128, metadata={"help": "longest prompt, in tokens", "min": 4})
+    width: int = field(default=128, metadata={"help": "text encoder width", "flag": "--text-width", "min": 8})
+    layers: int = field(default=2, metadata={"help": "text encoder blocks", "flag": "--text-layers", "min": 1})
+    heads: int = field(default=4, metadata={"help": "text encoder attention heads", "flag": "--text-heads", "min": 1})
+    tokenizer_json: str = ""  # resolved: fitted to the training captions
+
+    def check(self) -> None:
+        if self.width % self.heads or (self.width // self.heads) % 2:
+            raise ConfigError("heads", self.heads, f"must divide the text width {self.width} into even head sizes")
+
+
+@dataclass(frozen=True)
+class DenoiserConfig(Config):
+    preset: str = field(default="t12", metadata={"help": f"U-Net size: {', '.join(PRESETS)}"})
+    unet: UNetConfig | None = None  # resolved from the preset
+    precond: PrecondConfig = PrecondConfig()
+
+    def check(self) -> None:
+        if self.preset not in PRESETS:
+            raise ConfigError("preset", self.preset, f"choose one of {', '.join(PRESETS)}")
+
+
+@dataclass(frozen=True)
+class Text2ImageSampleConfig(DiffusionSampleConfig):
+    guidance: float = field(
+        default=3.0, metadata={"help": "classifier-free guidance scale (1: none)", "min": 0.0, "max": 100.0}
+    )
+
+
+@dataclass(frozen=True)
+class Text2ImageRunConfig(Config):
+    family: Literal["text2image"] = "text2image"
+    data: CaptionDataConfig = CaptionDataConfig()
+    autoencoder: StageConfig = StageConfig()
+    text: TextConfig = TextConfig()
+    model: DenoiserConfig = DenoiserConfig()
+    loss: LossConfig = LossConfig()
+    train: TrainConfig = TrainConfig()
+    sample: Text2ImageSampleConfig = Text2ImageSampleConfig()
+    compression: CompressionConfig = CompressionConfig()
+    image_size: int = 0  # resolved from the data
+    channels: int = 0
+    prompts: tuple[str, ...] = ()  # resolved: what the snapshot grids draw (held-out captions)
+    format_version: int = FORMAT_VERSION

@@ -1,0 +1,218 @@
+"""The text2image family: latent diffusion conditioned on a prompt - an autoencoder, a text encoder and the
+denoiser of the autoencoder's latents, trained from scratch on captioned images in one run, drawn with any of
+the diffusion family's samplers and classifier-free guidance."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from aigc.core.errors import UserError
+from aigc.core.images import save_grid, to_model_space
+from aigc.core.rng import PerSampleNoise
+from aigc.data.captions import load_captioned
+from aigc.data.tokenizer import TextTokenizer
+from aigc.families.family import Family
+from aigc.families.images import IMAGE_METRICS
+from aigc.families.text2image.config import Text2ImageRunConfig, Text2ImageSampleConfig
+from aigc.models.autoencoder import Autoencoder
+from aigc.models.latent_diffusion import LatentDiffusion, PromptedUNet
+from aigc.models.precond import Denoiser
+from aigc.models.text_encoder import TextEncoder, to_ids
+from aigc.models.transformer import TransformerConfig
+from aigc.models.unet import PRESETS, UNet
+from aigc.sampling.guidance import conditioned
+from aigc.sampling.samplers import SAMPLERS
+from aigc.sampling.schedules import make_sigmas
+from aigc.training.batch import TrainingData
+
+EXAMPLES = """examples:
+  aigc train text2image --kimg 300 --out runs/scenes          # digits scenes: runs anywhere
+  aigc train text2image --data scenes:mnist --data-dir DIR --minutes 30
+  aigc train text2image --data captions:photos/ --image-size 64 --autoencoder runs/scenes
+  aigc sample runs/scenes --prompt "a large 5 at the top right" --guidance 3 --n 16 --seeds 0-15 --out five.png
+"""
+SNAPSHOT_PROMPTS = 8  # rows of a snapshot grid: held-out captions, each drawn with the grid's seeds
+
+
+def build_autoencoder(config) -> Autoencoder:
+    return Autoencoder(config.autoencoder.model, config.image_size, config.channels)
+
+
+def build_denoiser(config) -> Denoiser:
+    text = config.text
+    tokenizer = TextTokenizer.from_str(text.tokenizer_json)
+    encoder = TextEncoder(
+        TransformerConfig(
+            width=text.width, layers=text.layers, heads=text.heads, context=text.max_tokens + 1,
+            vocab_size=tokenizer.vocab_size,
+        )
+    )  # fmt: skip
+    latent = Autoencoder(config.autoencoder.model, config.image_size, config.channels).latent_shape
+    unet = UNet(config.model.unet, latent[-1], latent[0], context_dim=text.width)
+    return Denoiser(PromptedUNet(encoder, unet), config.model.precond)
+
+
+def sampling_model(config, autoencoder: Autoencoder, denoiser: Denoiser) -> LatentDiffusion:
+    tokenizer = TextTokenizer.from_str(config.text.tokenizer_json)
+    return LatentDiffusion(autoencoder, denoiser, tokenizer, config.text.max_tokens)
+
+
+def normalized(prompt: str) -> str:
+    """Prompts and captions are read lower-cased with single spaces (as CLIP's tokenizer reads them)."""
+    return " ".join(prompt.lower().split())
+
+
+def prompt_tokens(tokenizer: TextTokenizer, limit: int, prompt: str, what: str = "the prompt") -> list[int]:
+    """The tokens of a prompt (normalized); UserError when it has a character the tokenizer never saw or more
+    tokens than the text encoder reads."""
+    tokens = tokenizer.encode(normalized(prompt))
+    if len(tokens) > limit:
+        raise UserError(f"{what} is {len(tokens)} tokens; the text encoder reads at most {limit}: {prompt[:40]!r}...")
+    return tokens
+
+
+class Text2ImageFamily(Family):
+    name = "text2image"
+    help = "text-to-image latent diffusion (autoencoder + text encoder + U-Net)"
+    examples = EXAMPLES
+    run_config = Text2ImageRunConfig
+    sample_config = Text2ImageSampleConfig
+    flag_components = ("data", "autoencoder", "autoencoder.model", "text", "model", "model.precond", "loss", "train",
+                       "sample")  # fmt: skip
+    conditions = "prompts"
+    sampling_modules = ("autoencoder", "ema")
+    model_type = LatentDiffusion
+    metrics = IMAGE_METRICS
+    remedy = "a lower --lr or a longer --warmup-kimg"
+
+    def describe(self, config) -> str:
+        return f"{super().describe(config)}, {config.image_size}px"
+
+    # Training -------------------------------------------------------------------------------------------
+
+    def training_data(self, config):
+        data = load_captioned(config.data)
+        captions = [tuple(normalized(c) for c in row) for row in data.captions]
+        config = self.resolved(config, data.images, captions)
+        tokenizer = TextTokenizer.from_str(config.text.tokenizer_json)
+        slots = max(len(row) for row in captions)
+        ids = torch.stack([self.caption_ids(tokenizer, config, row, slots) for row in captions])
+
+        def prepare(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+            return to_model_space(images)
+
+        return config, TrainingData(data.images, ids, prepare)
+
+    def resolved(self, config, images: torch.Tensor, captions: list[tuple[str, ...]]):
+        """The config with what the data decides: image shape, the tokenizer fitted to the captions, the U-Net,
+        the snapshot prompts, and the autoencoder of `--autoencoder RUN`."""
+        channels, height, width = images.shape[1:]
+        if height != width:
+            raise UserError(f"images are {height}x{width}; only square images are supported (set --image-size)")
+        text = config.text
+        if not text.tokenizer_json:
+            corpus = "\n".join(c for row in captions for c in row)
+            tokenizer = TextTokenizer.train(text.tokenizer, corpus, text.vocab_size)
+            text = dataclasses.replace(text, tokenizer_json=tokenizer.to_str())
+        model = config.model
+        if model.unet is None:
+            model = dataclasses.replace(model, unet=PRESETS[model.preset])
+        prompts = config.prompts or self.snapshot_prompts(config, captions)
+        stage = config.autoencoder
+        if stage.init:
+            stage = dataclasses.replace(stage, model=self.init_config(stage.init, height, channels).autoencoder.model)
+        return dataclasses.replace(
+            config, text=text, model=model, prompts=prompts, autoencoder=stage, image_size=height, channels=channels
+        )
+
+    def snapshot_prompts(self, config, captions) -> tuple[str, ...]:
+        """Captions the model is not trained on when the data has them (held-out scenes), else the first ones."""
+        if config.data.name.startswith("scenes:"):
+            held_out = load_captioned(config.data, "heldout", SNAPSHOT_PROMPTS // 2)
+            test = load_captioned(config.data, "test", SNAPSHOT_PROMPTS - SNAPSHOT_PROMPTS // 2)
+            return tuple(normalized(row[0]) for row in test.captions + held_out.captions)
+        return tuple(row[0] for row in captions[:SNAPSHOT_PROMPTS])
+
+    def init_config(self, run: str, image_size: int, channels: int):
+        from aigc.families.registry import checkpoint_path, load_checkpoint
+
+        path = Path(run)
+        if not path.exists():
+            raise UserError(f"--autoencoder {run}: no such run or checkpoint")
+        checkpoint = load_checkpoint(checkpoint_path(path), ["autoencoder"])
+        if checkpoint.config.family != self.name:
+            raise UserError(f"--autoencoder {run}: a {checkpoint.config.family} run; give a text2image run")
+        if (checkpoint.config.image_size, checkpoint.config.channels) != (image_size, channels):
+            raise UserError(
+                f"--autoencoder {run} encodes {checkpoint.config.image_size}px images with "
+                f"{checkpoint.config.channels} channels; these are {image_size}px with {channels}"
+            )
+        return checkpoint.config
+
+    def caption_ids(self, tokenizer, config, captions: tuple[str, ...], slots: int) -> torch.Tensor:
+        """[slots, max_tokens] ids of an image's captions (to_ids' layout; unused slots all PAD)."""
+        limit = config.text.max_tokens
+        rows = [prompt_tokens(tokenizer, limit, caption, "a training caption") for caption in captions]
+        return to_ids(rows + [[]] * (slots - len(rows)), limit)
+
+    def trainer(self, config, device: torch.device, fresh: bool = True):
+        from aigc.families.text2image.trainer import Text2ImageTrainer
+
+        trainer = Text2ImageTrainer(config, device)
+        if fresh and config.autoencoder.init:
+            from aigc.families.registry import checkpoint_path, load_checkpoint
+
+            weights = load_checkpoint(checkpoint_path(config.autoencoder.init), ["autoencoder"]).modules
+            trainer.autoencoder.load_state_dict(weights["autoencoder"])
+        return trainer
+
+    def save_samples(self, model: LatentDiffusion, config, device: torch.device, stem: Path) -> None:
+        """A grid of the snapshot prompts (rows) by seeds (columns), and the prompts beside it."""
+        columns = max(1, config.train.grid_size // len(config.prompts))
+        prompts = [p for p in config.prompts for _ in range(columns)]
+        seeds = list(range(columns)) * len(config.prompts)
+        images = self.generate(model, seeds, prompts, config.sample, device=device)
+        save_grid(images, stem.with_suffix(".png"), columns)
+        stem.with_suffix(".txt").write_text("".join(f"row {i + 1}: {p}\n" for i, p in enumerate(config.prompts)))
+
+    # Sampling -------------------------------------------------------------------------------------------
+
+    def build(self, config) -> LatentDiffusion:
+        return sampling_model(config, build_autoencoder(config), build_denoiser(config))
+
+    def sampling_state(self, modules: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        state = {f"autoencoder.{k}": v for k, v in modules["autoencoder"].items()}
+        return state | {f"denoiser.{k}": v for k, v in modules["ema"].items()}
+
+    def prompt_ids(self, model: LatentDiffusion, prompts: Sequence[str]) -> torch.Tensor:
+        """Ids [N, max_tokens] of prompts; UserError for one the text encoder cannot read."""
+        return to_ids([prompt_tokens(model.tokenizer, model.max_tokens, p) for p in prompts], model.max_tokens)
+
+    @torch.no_grad()
+    def generate(self, model, seeds, prompts=None, sample=None, batch_size=64, device=None, progress=False):
+        """One image per seed, of prompts[k] (default: the empty prompt - the unconditional model)."""
+        if prompts is not None and not isinstance(prompts, torch.Tensor):
+            prompts = list(prompts)
+            if len(prompts) != len(seeds):
+                raise UserError(f"{len(prompts)} prompts for {len(seeds)} seeds; give one prompt per seed")
+            prompts = self.prompt_ids(model, prompts)
+        return super().generate(model, seeds, prompts, sample, batch_size, device, progress)
+
+    def drawer(self, model: LatentDiffusion, sample):
+        sigmas = make_sigmas(sample.schedule or "karras", sample.steps, model.denoiser)
+        shape = model.autoencoder.latent_shape
+
+        def draw(noise: PerSampleNoise, ids: torch.Tensor | None) -> torch.Tensor:
+            x = noise.randn(shape) * model.denoiser.initial_noise_scale(float(sigmas[0]))
+            guided = conditioned(model.denoiser, ids, sample.guidance if ids is not None else 1.0)
+            latents = SAMPLERS[sample.sampler](guided, x, sigmas, noise=noise)
+            return model.autoencoder.decode(latents).clamp(-1, 1)
+
+        return draw
+
+    def info(self, model: LatentDiffusion, config) -> dict:
+        return {"image_size": config.image_size, "channels": config.channels, "max_tokens": config.text.max_tokens}

@@ -1,0 +1,104 @@
+"""Text-to-image training in two stages within one run: the first `autoencoder.kimg` thousand images train the
+autoencoder (reconstruction + KL); then it is frozen, the spread of its latents measured on the first batch
+after it (so the denoiser sees unit-variance latents), and the text encoder and U-Net train jointly on the
+denoising loss of the latents, each image under one of its captions drawn at random, a share of them dropped
+to the empty prompt for guidance. A run given `--autoencoder RUN` starts at the second stage."""
+
+from __future__ import annotations
+
+import torch
+
+from aigc.core import distributed
+from aigc.core.device import autocast
+from aigc.core.errors import UserError, check_finite
+from aigc.families.diffusion.losses import make_loss
+from aigc.families.text2image.family import build_autoencoder, build_denoiser, sampling_model
+from aigc.models.text_encoder import PAD
+from aigc.training.batch import Batch
+from aigc.training.ema import EMA, ema_beta
+from aigc.training.optim import accumulate_gradients, apply_gradients, learning_rate, make_optimizer
+
+
+class Text2ImageTrainer:
+    def __init__(self, config, device: torch.device):
+        self.train_config = config.train
+        self.autoencoder, self.denoiser = build_autoencoder(config).to(device), build_denoiser(config).to(device)
+        self.ema = EMA(self.denoiser)
+        self.optimizers = {
+            "autoencoder": make_optimizer(self.autoencoder.parameters(), self.train_config),
+            "model": make_optimizer(self.denoiser.parameters(), self.train_config),
+        }
+        self.modules = {"autoencoder": self.autoencoder, "model": self.denoiser, "ema": self.ema.model}
+        self.stage_images = 0 if config.autoencoder.init else round(config.autoencoder.kimg * 1000)
+        self.loss_fn = make_loss(config.loss, self.denoiser)
+        self.autocast = autocast(self.train_config.precision, device)
+        self.sampling_model = sampling_model(config, self.autoencoder, self.ema.model)
+
+    def step(self, batches: list[Batch], position) -> dict[str, float]:
+        if position.seen < self.stage_images:
+            return self.autoencoder_step(batches, position)
+        if position.seen - self.train_config.batch < self.stage_images:  # the first step of the second stage
+            self.measure_latent_scale(batches)
+        return self.denoiser_step(batches, position)
+
+    def autoencoder_step(self, batches: list[Batch], position) -> dict[str, float]:
+        tc, optimizer = self.train_config, self.optimizers["autoencoder"]
+        self.autoencoder.train().requires_grad_(True)
+
+        def losses(batch: Batch):
+            with self.autocast:
+                total, terms = self.autoencoder.loss(batch.data, batch.generator)
+            return total, {"autoencoder_loss": total, **terms}
+
+        optimizer.zero_grad(set_to_none=True)
+        values = accumulate_gradients(batches, losses)
+        check_finite("autoencoder loss", values["autoencoder_loss"], position.step)
+        lr = learning_rate(tc, position.seen)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        apply_gradients(optimizer, self.autoencoder, tc.grad_clip)
+        return {**values, "lr": lr}
+
+    @torch.no_grad()
+    def measure_latent_scale(self, batches: list[Batch]) -> None:
+        """latent_scale := the standard deviation of the latent means of this step's images, over all ranks."""
+        self.autoencoder.latent_scale.fill_(1.0)
+        latents = torch.cat([self.autoencoder.encode(b.data).float() for b in batches])
+        moments = distributed.mean(torch.stack([latents.mean(), latents.pow(2).mean()]))
+        scale = float((moments[1] - moments[0] ** 2).clamp_min(0).sqrt())
+        if not scale > 1e-6:
+            raise UserError("the autoencoder's latents have no spread; train it longer (--autoencoder-kimg)")
+        self.autoencoder.latent_scale.fill_(scale)
+
+    def denoiser_step(self, batches: list[Batch], position) -> dict[str, float]:
+        tc, optimizer = self.train_config, self.optimizers["model"]
+        seen = position.seen - self.stage_images
+        self.autoencoder.eval().requires_grad_(False)
+        self.denoiser.train()
+
+        def losses(batch: Batch):
+            with torch.no_grad(), self.autocast:
+                latents = self.autoencoder.encode(batch.data).float()
+            prompts = one_caption_each(batch.condition, batch.generator)
+            with self.autocast:
+                loss = self.loss_fn(self.denoiser, latents, prompts, batch.generator).mean()
+            return loss, {"loss": loss}
+
+        optimizer.zero_grad(set_to_none=True)
+        values = accumulate_gradients(batches, losses)
+        check_finite("loss", values["loss"], position.step)
+        lr = learning_rate(tc, seen)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        apply_gradients(optimizer, self.denoiser, tc.grad_clip)
+        self.ema.update(self.denoiser, ema_beta(tc.batch, seen + tc.batch, tc.ema_halflife_kimg, tc.ema_rampup))
+        return {**values, "lr": lr}
+
+
+def one_caption_each(captions: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Prompt ids [N, T] from captions [N, K, T] (K slots, the unused ones all PAD): one caption per image, drawn
+    uniformly from its own."""
+    counts = (captions[:, :, 0] != PAD).sum(1)
+    u = torch.rand(len(captions), generator=generator, device=generator.device).to(captions.device)
+    chosen = (u * counts).long().clamp_max(counts - 1)
+    return captions[torch.arange(len(captions), device=captions.device), chosen]

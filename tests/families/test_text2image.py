@@ -1,0 +1,90 @@
+"""Text-to-image end to end on the built-in digit scenes, in seconds: `aigc train text2image` (the autoencoder
+stage, then the denoiser), one checkpoint of three models that resumes bit-exactly across the stage boundary,
+`aigc sample --prompt`, per-seed determinism, another run's autoencoder, and bad prompts as one-line errors."""
+
+import shutil
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from aigc.cli import main as aigc
+from aigc.core.checkpoint import latest_checkpoint
+from aigc.families.registry import family, load_model
+
+TINY = ["--scenes", "48", "--image-size", "32", "--preset", "tiny", "--autoencoder-channels", "8", "--text-width",
+        "32", "--text-layers", "1", "--text-heads", "2", "--batch", "16", "--warmup-kimg", "0.01", "--steps", "2",
+        "--no-progress"]  # fmt: skip
+BUDGET = ["--kimg", "0.096", "--autoencoder-kimg", "0.032", "--snapshot-kimg", "0.032"]
+
+
+def tensors(path):
+    with safe_open(str(path), framework="pt") as f:
+        return {key: f.get_tensor(key) for key in f.keys()}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("t2i") / "run"
+    assert aigc(["train", "text2image", *TINY, *BUDGET, "--out", str(out)]) == 0
+    return out
+
+
+def test_one_checkpoint_holds_autoencoder_text_encoder_and_ema_denoiser(run):
+    names = tensors(latest_checkpoint(run)).keys()
+    for part in ("autoencoder.", "model.net.text.", "model.net.unet.", "ema.net.text.", "ema.net.unet."):
+        assert any(name.startswith(part) for name in names), part
+    assert (run / "samples" / "000006.png").is_file()
+    rows = (run / "samples" / "000006.txt").read_text().splitlines()
+    assert len(rows) == 8 and all(row.startswith("row ") for row in rows)  # the prompts of the grid's rows
+    model, config = load_model(run)
+    assert float(model.autoencoder.latent_scale) != 1.0  # measured when the denoiser started
+
+
+def test_a_resumed_run_ends_bit_identical_to_one_never_stopped(run, tmp_path):
+    stopped = tmp_path / "stopped"
+    shutil.copytree(run, stopped)
+    final = latest_checkpoint(run)
+    for path in (stopped / "checkpoints").glob(f"{final.name.split('.')[0]}*"):
+        path.unlink()
+    # the second stage began at 0.032 kimg, the resumed run at 0.064: it measures no scale again, and ends the same
+    assert aigc(["train", "text2image", "--resume", str(stopped), "--no-progress"]) == 0
+    ours, theirs = tensors(latest_checkpoint(stopped)), tensors(final)
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_sample_draws_a_row_per_prompt_and_an_image_depends_only_on_its_seed(run, tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    argv = ["sample", str(run), "--prompt", "a large 5 at the top right", "--prompt", "A small 1  on the left"]
+    assert aigc([*argv, "--seeds", "0-2", "--out", str(out)]) == 0
+    assert out.is_file() and "wrote a grid of 6 images" in capsys.readouterr().out
+    model, _ = load_model(run)
+    t2i = family("text2image")
+    prompts = ["a large 5 at the top right", "a small 1 on the left", "a large 5 at the top right"]
+    together = t2i.generate(model, [3, 4, 5], prompts)
+    alone = t2i.generate(model, [5], prompts[2:])
+    assert torch.equal(together[2], alone[0]) and together.shape == (3, 1, 32, 32)
+
+
+def test_a_run_can_start_from_another_run_s_autoencoder(run, tmp_path):
+    out = tmp_path / "second"
+    assert aigc(["train", "text2image", *TINY, "--kimg", "0.032", "--autoencoder", str(run), "--out", str(out)]) == 0
+    first, second = tensors(latest_checkpoint(run)), tensors(latest_checkpoint(out))
+    autoencoder = [k for k in first if k.startswith("autoencoder.") and not k.endswith("latent_scale")]
+    assert all(torch.equal(first[k], second[k]) for k in autoencoder)  # taken, then frozen
+
+
+def test_bad_prompts_and_flags_are_one_line_and_exit_2(run, tmp_path, capsys):
+    cases = [
+        (["sample", str(run), "--prompt", "a large € at the top"], "character '€' (U+20AC) is not in this model"),
+        (["sample", str(run), "--prompt", "a " * 70], "the prompt is 139 tokens; the text encoder reads at most 128"),
+        (["sample", str(run), "--out", str(tmp_path / "x.png")], "this model draws what a prompt says; give --prompt"),
+        (["sample", str(run), "--prompt", "a 5", "--class", "5"], "--class applies to class-conditional models"),
+        (["train", "text2image", *TINY, "--autoencoder", str(tmp_path / "none")], "none: no such run or checkpoint"),
+        (["train", "text2image", *TINY, "--data", "scenes:cifar10"], "scenes are painted from digits"),
+    ]
+    for argv, message in cases:
+        capsys.readouterr()
+        assert aigc(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err and message in err, (argv, err)
