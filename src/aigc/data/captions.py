@@ -16,6 +16,7 @@ from aigc.core.config import Config
 from aigc.core.errors import UserError
 from aigc.data.datasets import IMAGE_SUFFIXES, DataConfig, decode_images, load_dataset
 from aigc.data.scenes import SOURCES, Scene, SceneLayout, make_scenes
+from aigc.data.tokenizer import TextTokenizer
 
 
 @dataclass(frozen=True)
@@ -120,3 +121,40 @@ def read_sidecars(root: Path) -> dict[Path, tuple[str, ...]]:
             raise UserError(f"{sidecar} is empty; write the image's caption in it")
         captions[path] = lines
     return captions
+
+
+def normalized(text: str) -> str:
+    """Captions and prompts are read lower-cased with single spaces (as CLIP's tokenizer reads them)."""
+    return " ".join(text.lower().split())
+
+
+@dataclass(frozen=True)
+class PromptReader:
+    """How a text-to-image model reads a prompt: its tokenizer (fitted to the training captions), the most tokens
+    its text encoder takes, and the characters the captions had (a prompt may use no other: the text encoder
+    never learnt what they mean)."""
+
+    tokenizer: TextTokenizer
+    max_tokens: int
+    alphabet: str
+
+    @classmethod
+    def fit(cls, kind: str, captions: list[tuple[str, ...]], vocab_size: int, max_tokens: int) -> PromptReader:
+        corpus = "\n".join(normalized(c) for row in captions for c in row)
+        alphabet = "".join(sorted(set(corpus) - {"\n"}))
+        return cls(TextTokenizer.train(kind, corpus, vocab_size), max_tokens, alphabet)
+
+    def tokens(self, prompt: str, what: str = "the prompt") -> list[int]:
+        """The tokenizer's ids of a prompt (normalized); UserError for a character no caption had or more tokens
+        than the text encoder reads."""
+        text = normalized(prompt)
+        unknown = sorted(set(text) - set(self.alphabet))
+        if unknown:
+            shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in unknown[:5])
+            raise UserError(f"character {shown} is in no training caption; the text encoder cannot read it")
+        tokens = self.tokenizer.encode(text)
+        if len(tokens) > self.max_tokens:
+            raise UserError(
+                f"{what} is {len(tokens)} tokens; the text encoder reads at most {self.max_tokens}: {prompt[:40]!r}..."
+            )
+        return tokens

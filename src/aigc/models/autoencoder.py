@@ -1,9 +1,9 @@
 """A KL-regularised convolutional autoencoder (the first stage of latent diffusion, Rombach et al. 2022): images
 [N, C, H, W] in [-1, 1] <-> latents [N, latent_channels, H / f, W / f], f = patch_size x 2 ** downsamples (4 by
-default, which the paper finds best for small images). The encoder gives a diagonal Gaussian per latent; training minimises
-reconstruction error plus a small KL term towards N(0, I), which keeps the latent space smooth without
-blurring. `latent_scale` (measured once the autoencoder is trained) makes the latents unit-variance for the
-diffusion model that works on them.
+default, which the paper finds best for small images). The encoder gives a diagonal Gaussian per latent;
+training minimises reconstruction error plus a small KL term towards N(0, I), which keeps the latent space
+smooth without blurring. `latent_scale` (measured once the autoencoder is trained) makes the latents
+unit-variance for the diffusion model that works on them.
 """
 
 from __future__ import annotations

@@ -1,15 +1,12 @@
-"""Text-conditional latent diffusion ("Stable Diffusion" in miniature, Rombach et al. 2022): a denoiser over an
-autoencoder's latents whose U-Net reads a prompt through cross-attention, the prompt encoded by a text encoder
-trained with it. Sampling draws latents with any of aigc's samplers and decodes them to images."""
+"""The denoising network of text-conditional latent diffusion ("Stable Diffusion" in miniature, Rombach et al.
+2022): a U-Net over an autoencoder's latents that reads a prompt through cross-attention, the prompt encoded by
+a text encoder trained with it."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from aigc.data.tokenizer import TextTokenizer
-from aigc.models.autoencoder import Autoencoder
-from aigc.models.precond import Denoiser
 from aigc.models.text_encoder import PAD, TextEncoder
 from aigc.models.unet import UNet
 
@@ -34,15 +31,3 @@ class PromptedUNet(nn.Module):
         # padding at the end changes no real token's state (it is masked): the encoder reads up to the longest prompt
         longest = int((ids != PAD).sum(1).max())
         return self.unet(x, c_noise, None, context=self.text(ids[:, :longest]))
-
-
-class LatentDiffusion(nn.Module):
-    """What a text-to-image run samples from: the (frozen) autoencoder, the denoiser of its latents, and the
-    tokenizer of its prompts."""
-
-    compute_dtype = torch.float32
-
-    def __init__(self, autoencoder: Autoencoder, denoiser: Denoiser, tokenizer: TextTokenizer, max_tokens: int):
-        super().__init__()
-        self.autoencoder, self.denoiser = autoencoder, denoiser
-        self.tokenizer, self.max_tokens = tokenizer, max_tokens

@@ -28,7 +28,7 @@ class StageConfig(Config):
         metadata={"help": "take this text2image run's autoencoder (default: train one first)", "flag": "--autoencoder"},
     )
     kimg: float = field(
-        default=100.0,
+        default=30.0,
         metadata={
             "help": "images the autoencoder trains on before the denoiser starts",
             "flag": "--autoencoder-kimg",
@@ -42,8 +42,9 @@ class StageConfig(Config):
 class TextConfig(Config):
     """The prompt's tokenizer and the text encoder (the language model's blocks, attending both ways)."""
 
+    # bpe by default: a caption is ~20 tokens against ~80 characters, which makes a denoiser step 1.4x faster
     tokenizer: Literal["char", "bpe"] = field(
-        default="char", metadata={"help": "char or bpe, fitted to the training captions", "flag": "--tokenizer"}
+        default="bpe", metadata={"help": "char or bpe, fitted to the training captions", "flag": "--tokenizer"}
     )
     vocab_size: int = field(default=512, metadata={"help": "bpe: the vocabulary size", "min": 16})
     max_tokens: int = field(default=128, metadata={"help": "longest prompt, in tokens", "min": 4})
@@ -51,6 +52,7 @@ class TextConfig(Config):
     layers: int = field(default=2, metadata={"help": "text encoder blocks", "flag": "--text-layers", "min": 1})
     heads: int = field(default=4, metadata={"help": "text encoder attention heads", "flag": "--text-heads", "min": 1})
     tokenizer_json: str = ""  # resolved: fitted to the training captions
+    alphabet: str = ""  # resolved: the characters of the training captions, all a prompt may use
 
     def check(self) -> None:
         if self.width % self.heads or (self.width // self.heads) % 2:

@@ -1,25 +1,25 @@
-"""The text2image family: latent diffusion conditioned on a prompt - an autoencoder, a text encoder and the
-denoiser of the autoencoder's latents, trained from scratch on captioned images in one run, drawn with any of
-the diffusion family's samplers and classifier-free guidance."""
+"""The text2image family: latent diffusion conditioned on a prompt ("Stable Diffusion" in miniature) - an
+autoencoder, a text encoder and the denoiser of the autoencoder's latents, trained from scratch on captioned
+images in one run, drawn with any of the diffusion family's samplers and classifier-free guidance."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from aigc.core.errors import UserError
 from aigc.core.images import save_grid, to_model_space
 from aigc.core.rng import PerSampleNoise
-from aigc.data.captions import load_captioned
+from aigc.data.captions import PromptReader, load_captioned, normalized
 from aigc.data.tokenizer import TextTokenizer
 from aigc.families.family import Family
 from aigc.families.images import IMAGE_METRICS
 from aigc.families.text2image.config import Text2ImageRunConfig, Text2ImageSampleConfig
 from aigc.models.autoencoder import Autoencoder
-from aigc.models.latent_diffusion import LatentDiffusion, PromptedUNet
+from aigc.models.latent_diffusion import PromptedUNet
 from aigc.models.precond import Denoiser
 from aigc.models.text_encoder import TextEncoder, to_ids
 from aigc.models.transformer import TransformerConfig
@@ -56,23 +56,34 @@ def build_denoiser(config) -> Denoiser:
     return Denoiser(PromptedUNet(encoder, unet), config.model.precond)
 
 
+class LatentDiffusion(nn.Module):
+    """What a text-to-image run samples from: the (frozen) autoencoder, the denoiser of its latents, and how it
+    reads prompts."""
+
+    compute_dtype = torch.float32
+
+    def __init__(self, autoencoder: Autoencoder, denoiser: Denoiser, reader: PromptReader):
+        super().__init__()
+        self.autoencoder, self.denoiser, self.reader = autoencoder, denoiser, reader
+
+    def prompt_ids(self, prompts: list[str]) -> torch.Tensor:
+        """Ids [N, max_tokens] of prompts in the text encoder's layout; UserError for one it cannot read."""
+        return to_ids([self.reader.tokens(p) for p in prompts], self.reader.max_tokens)
+
+
+def prompt_reader(config) -> PromptReader:
+    text = config.text
+    return PromptReader(TextTokenizer.from_str(text.tokenizer_json), text.max_tokens, text.alphabet)
+
+
 def sampling_model(config, autoencoder: Autoencoder, denoiser: Denoiser) -> LatentDiffusion:
-    tokenizer = TextTokenizer.from_str(config.text.tokenizer_json)
-    return LatentDiffusion(autoencoder, denoiser, tokenizer, config.text.max_tokens)
+    return LatentDiffusion(autoencoder, denoiser, prompt_reader(config))
 
 
-def normalized(prompt: str) -> str:
-    """Prompts and captions are read lower-cased with single spaces (as CLIP's tokenizer reads them)."""
-    return " ".join(prompt.lower().split())
-
-
-def prompt_tokens(tokenizer: TextTokenizer, limit: int, prompt: str, what: str = "the prompt") -> list[int]:
-    """The tokens of a prompt (normalized); UserError when it has a character the tokenizer never saw or more
-    tokens than the text encoder reads."""
-    tokens = tokenizer.encode(normalized(prompt))
-    if len(tokens) > limit:
-        raise UserError(f"{what} is {len(tokens)} tokens; the text encoder reads at most {limit}: {prompt[:40]!r}...")
-    return tokens
+def caption_ids(reader: PromptReader, captions: tuple[str, ...], slots: int) -> torch.Tensor:
+    """[slots, max_tokens] ids of an image's captions (to_ids' layout; unused slots all PAD)."""
+    rows = [reader.tokens(caption, "a training caption") for caption in captions]
+    return to_ids(rows + [[]] * (slots - len(rows)), reader.max_tokens)
 
 
 class Text2ImageFamily(Family):
@@ -96,11 +107,9 @@ class Text2ImageFamily(Family):
 
     def training_data(self, config):
         data = load_captioned(config.data)
-        captions = [tuple(normalized(c) for c in row) for row in data.captions]
-        config = self.resolved(config, data.images, captions)
-        tokenizer = TextTokenizer.from_str(config.text.tokenizer_json)
-        slots = max(len(row) for row in captions)
-        ids = torch.stack([self.caption_ids(tokenizer, config, row, slots) for row in captions])
+        config = self.resolved(config, data.images, data.captions)
+        reader, slots = prompt_reader(config), max(len(row) for row in data.captions)
+        ids = torch.stack([caption_ids(reader, row, slots) for row in data.captions])
 
         def prepare(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
             return to_model_space(images)
@@ -115,9 +124,8 @@ class Text2ImageFamily(Family):
             raise UserError(f"images are {height}x{width}; only square images are supported (set --image-size)")
         text = config.text
         if not text.tokenizer_json:
-            corpus = "\n".join(c for row in captions for c in row)
-            tokenizer = TextTokenizer.train(text.tokenizer, corpus, text.vocab_size)
-            text = dataclasses.replace(text, tokenizer_json=tokenizer.to_str())
+            reader = PromptReader.fit(text.tokenizer, captions, text.vocab_size, text.max_tokens)
+            text = dataclasses.replace(text, tokenizer_json=reader.tokenizer.to_str(), alphabet=reader.alphabet)
         model = config.model
         if model.unet is None:
             model = dataclasses.replace(model, unet=PRESETS[model.preset])
@@ -153,12 +161,6 @@ class Text2ImageFamily(Family):
             )
         return checkpoint.config
 
-    def caption_ids(self, tokenizer, config, captions: tuple[str, ...], slots: int) -> torch.Tensor:
-        """[slots, max_tokens] ids of an image's captions (to_ids' layout; unused slots all PAD)."""
-        limit = config.text.max_tokens
-        rows = [prompt_tokens(tokenizer, limit, caption, "a training caption") for caption in captions]
-        return to_ids(rows + [[]] * (slots - len(rows)), limit)
-
     def trainer(self, config, device: torch.device, fresh: bool = True):
         from aigc.families.text2image.trainer import Text2ImageTrainer
 
@@ -188,10 +190,6 @@ class Text2ImageFamily(Family):
         state = {f"autoencoder.{k}": v for k, v in modules["autoencoder"].items()}
         return state | {f"denoiser.{k}": v for k, v in modules["ema"].items()}
 
-    def prompt_ids(self, model: LatentDiffusion, prompts: Sequence[str]) -> torch.Tensor:
-        """Ids [N, max_tokens] of prompts; UserError for one the text encoder cannot read."""
-        return to_ids([prompt_tokens(model.tokenizer, model.max_tokens, p) for p in prompts], model.max_tokens)
-
     @torch.no_grad()
     def generate(self, model, seeds, prompts=None, sample=None, batch_size=64, device=None, progress=False):
         """One image per seed, of prompts[k] (default: the empty prompt - the unconditional model)."""
@@ -199,7 +197,7 @@ class Text2ImageFamily(Family):
             prompts = list(prompts)
             if len(prompts) != len(seeds):
                 raise UserError(f"{len(prompts)} prompts for {len(seeds)} seeds; give one prompt per seed")
-            prompts = self.prompt_ids(model, prompts)
+            prompts = model.prompt_ids(prompts)
         return super().generate(model, seeds, prompts, sample, batch_size, device, progress)
 
     def drawer(self, model: LatentDiffusion, sample):
