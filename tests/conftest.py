@@ -169,3 +169,19 @@ def chat_run(tmp_path_factory):
     )
     train(config, root / "chat", progress=False)
     return root / "chat"
+
+
+# a text-to-image run on 32-pixel digit scenes in seconds: 2 steps of the autoencoder, then 4 of the denoiser
+TINY_TEXT2IMAGE = ["--scenes", "48", "--image-size", "32", "--preset", "tiny", "--autoencoder-channels", "8",
+                   "--text-width", "32", "--text-layers", "1", "--text-heads", "2", "--batch", "16",
+                   "--warmup-kimg", "0.01", "--steps", "2", "--no-progress"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def text2image_run(tmp_path_factory):
+    from aigc.cli import main as aigc
+
+    out = tmp_path_factory.mktemp("t2i") / "run"
+    budget = ["--kimg", "0.096", "--autoencoder-kimg", "0.032", "--snapshot-kimg", "0.032"]
+    assert aigc(["train", "text2image", *TINY_TEXT2IMAGE, *budget, "--out", str(out)]) == 0
+    return out

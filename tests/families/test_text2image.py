@@ -7,15 +7,11 @@ import shutil
 import pytest
 import torch
 from safetensors import safe_open
+from tests.conftest import TINY_TEXT2IMAGE as TINY
 
 from aigc.cli import main as aigc
 from aigc.core.checkpoint import latest_checkpoint
 from aigc.families.registry import family, load_model
-
-TINY = ["--scenes", "48", "--image-size", "32", "--preset", "tiny", "--autoencoder-channels", "8", "--text-width",
-        "32", "--text-layers", "1", "--text-heads", "2", "--batch", "16", "--warmup-kimg", "0.01", "--steps", "2",
-        "--no-progress"]  # fmt: skip
-BUDGET = ["--kimg", "0.096", "--autoencoder-kimg", "0.032", "--snapshot-kimg", "0.032"]
 
 
 def tensors(path):
@@ -23,11 +19,9 @@ def tensors(path):
         return {key: f.get_tensor(key) for key in f.keys()}
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("t2i") / "run"
-    assert aigc(["train", "text2image", *TINY, *BUDGET, "--out", str(out)]) == 0
-    return out
+@pytest.fixture
+def run(text2image_run):
+    return text2image_run
 
 
 def test_one_checkpoint_holds_autoencoder_text_encoder_and_ema_denoiser(run):
@@ -88,3 +82,30 @@ def test_bad_prompts_and_flags_are_one_line_and_exit_2(run, tmp_path, capsys):
         assert aigc(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and "\n" not in err and message in err, (argv, err)
+
+
+def test_the_service_draws_a_prompt_and_refuses_what_the_model_cannot_read(run):
+    from fastapi.testclient import TestClient
+
+    from aigc.serving.app import create_app
+    from aigc.serving.settings import load_settings
+
+    settings = load_settings(models={"scenes": latest_checkpoint(run)}, burst=100)
+    with TestClient(create_app(settings)) as client:
+        while client.get("/readyz").status_code != 200:
+            pass
+        info = client.get("/v1/models").json()["data"][0]
+        assert info["conditions"] == "prompts" and info["image_size"] == 32 and info["max_tokens"] == 128
+        body = {"prompt": "a large 5 at the top right", "seeds": [0, 1], "format": "json", "steps": 2}
+        reply = client.post("/v1/generate", json=body)
+        assert reply.status_code == 200 and reply.json()["prompts"] == [body["prompt"]] * 2
+        assert len(reply.json()["images"]) == 2
+        again = client.post("/v1/generate", json={**body, "seeds": [1]}).json()
+        assert again["images"][0] == reply.json()["images"][1]  # an image depends on its seed alone
+        for bad, message in [
+            ({"seeds": [0]}, "draws what a prompt says; give 'prompt'"),
+            ({"prompt": "a 5", "class": 5}, "give 'prompt' (and no 'class')"),
+            ({"prompt": "a large € at the top"}, "is in no training caption"),
+        ]:
+            reply = client.post("/v1/generate", json=bad)
+            assert reply.status_code == 422 and message in reply.json()["detail"], (bad, reply.json())

@@ -80,6 +80,25 @@ def test_the_page_streams_a_completion_of_a_language_model(browser, artifacts, l
         page.screenshot(path=artifacts / "serve-page-lm.png", full_page=True)
 
 
+def test_the_page_draws_what_a_prompt_says_with_a_text_to_image_model(browser, artifacts, text2image_run):
+    with Server(text2image_run) as server:
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        page.wait_for_function("document.querySelectorAll('#model option').length === 1")
+        assert page.is_visible("#prompt") and page.is_visible("#n") and not page.is_visible("#class")
+        page.fill("#prompt", "a large 5 at the top right")
+        page.fill("#n", "4")
+        page.fill("#steps", "2")
+        page.click("#generate")
+        page.wait_for_function("document.querySelectorAll('#images img').length === 4")
+        assert page.evaluate("[...document.querySelectorAll('#images img')].every(i => i.naturalWidth === 32)")
+        page.fill("#prompt", "a large € at the top")
+        page.click("#generate")
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('422')")
+        assert "is in no training caption" in page.inner_text("#status")
+        page.screenshot(path=artifacts / "serve-page-text2image.png", full_page=True)
+
+
 def test_the_page_holds_a_conversation_with_a_chat_model(browser, artifacts, chat_run):
     with Server(chat_run) as server:
         page = browser.new_page()

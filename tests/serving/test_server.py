@@ -108,6 +108,7 @@ def test_without_a_seed_the_server_picks_one_and_says_which(server, key):
         ({"model": "gan", "truncation": 0.01}, "truncation = 0.01: must be at least 0.05"),
         ({"model": "gan", "class": 1}, "this model is unconditional"),
         ({"model": "digits", "colour": "red"}, "Extra inputs are not permitted"),
+        ({"model": "digits", "prompt": "a 5"}, "digits draws classes, not prompts; drop 'prompt'"),
         ("{not json", "Invalid JSON"),
     ],
 )

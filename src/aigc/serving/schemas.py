@@ -48,6 +48,7 @@ def request_model(model_names: list[str], settings: ServeSettings) -> type[BaseM
         seed=(Seed | None, Field(None, description="first seed; images use seed, seed+1, ... (default: random)")),
         seeds=(list[Seed] | None, Field(None, min_length=1, max_length=settings.max_n, description="explicit seeds")),
         class_label=(int | None, Field(None, ge=0, alias="class", description="draw only this class")),
+        prompt=(str | None, Field(None, description="what to draw (a text-to-image model)")),
         format=(Literal[tuple(FORMATS)], Field("png-grid", description="png-grid | png-zip | json (base64 PNGs)")),
         **sample_fields("images"),
     )
@@ -83,7 +84,7 @@ def to_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSe
     of another model family or a value the model's sample config refuses."""
     served = served_model(request, models, "images", "/v1/completions")
     seeds = _seeds(request, min(DEFAULT_N, settings.max_n))
-    pixels = len(seeds) * served.config.model.image_size**2
+    pixels = len(seeds) * served.family.info(served.model, served.config)["image_size"] ** 2
     if pixels > settings.max_pixels:
         raise UserError(
             f"{len(seeds)} images of this model are {pixels} pixels; this server allows {settings.max_pixels}"
@@ -93,6 +94,12 @@ def to_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSe
     sample = with_sample(served.config, given).sample
     if getattr(sample, "steps", 0) > settings.max_steps:
         raise ConfigError("steps", sample.steps, f"this server allows at most {settings.max_steps}")
+    if served.family.conditions == "prompts":
+        if request.prompt is None or request.class_label is not None:
+            raise UserError(f"{served.name} draws what a prompt says; give 'prompt' (and no 'class')")
+        return Job(served.name, sample, seeds, [request.prompt] * len(seeds), condition_key="prompts")
+    if request.prompt is not None:
+        raise UserError(f"{served.name} draws classes, not prompts; drop 'prompt'")
     if request.class_label is not None:
         labels = [request.class_label] * len(seeds)
     else:
@@ -134,9 +141,10 @@ def encode(images: torch.Tensor, job: Job, format: str) -> tuple[bytes, str]:
 
 
 def describe(job: Job) -> dict[str, Any]:
-    """What was drawn: the model, seeds, labels and resolved sampling settings (also sent as response headers)."""
+    """What was drawn: the model, seeds, labels (or prompts) and resolved sampling settings (also sent as response
+    headers)."""
     sample = dataclasses.asdict(job.sample)
-    return {"model": job.model, "seeds": job.seeds, "labels": job.conditions, "sample": sample}
+    return {"model": job.model, "seeds": job.seeds, job.condition_key: job.conditions, "sample": sample}
 
 
 def headers(job: Job) -> dict[str, str]:

@@ -54,6 +54,7 @@ class ServedModel:
             "modality": self.family.modality,
             **self.family.info(self.model, self.config),
             "classes": self.family.num_classes(self.model),
+            "conditions": self.family.conditions,
             "default_sample": dataclasses.asdict(self.config.sample),
             "settings": describe_fields(type(self.config.sample)),
             "checkpoint": self.path.name,  # the training step
@@ -75,6 +76,7 @@ class Job:
     sample: object  # the model family's sample config
     seeds: list[int]
     conditions: list | None
+    condition_key: str = "labels"  # what a response calls the conditions: labels, or an image model's prompts
     on_text: Callable[[int, str], None] | None = None  # text: hears completion k's new text as it is drawn
     submitted: float = field(default_factory=time.perf_counter)
     first_output: float | None = None  # text: when the first token was drawn

@@ -38,5 +38,10 @@ class DiffusionRunConfig(ImageRunConfig):
     sample: DiffusionSampleConfig = DiffusionSampleConfig()
 
     def check(self) -> None:
-        if self.sample.schedule in VP_SCHEDULES and self.model.precond.kind != "vp":
-            raise ConfigError("schedule", self.sample.schedule, "applies to vp (DDPM) models; use karras")
+        check_schedule(self.sample, self.model.precond)
+
+
+def check_schedule(sample: DiffusionSampleConfig, precond) -> None:
+    """A vp-only schedule names DDPM timesteps, which an edm model does not have."""
+    if sample.schedule in VP_SCHEDULES and precond.kind != "vp":
+        raise ConfigError("schedule", sample.schedule, "applies to vp (DDPM) models; use karras")

@@ -9,7 +9,7 @@ from typing import Literal
 from aigc.core.config import Config
 from aigc.core.errors import ConfigError
 from aigc.data.captions import CaptionDataConfig
-from aigc.families.diffusion.config import DiffusionSampleConfig
+from aigc.families.diffusion.config import DiffusionSampleConfig, check_schedule
 from aigc.families.diffusion.losses import LossConfig
 from aigc.families.family import FORMAT_VERSION
 from aigc.models.autoencoder import AutoencoderConfig
@@ -92,3 +92,6 @@ class Text2ImageRunConfig(Config):
     channels: int = 0
     prompts: tuple[str, ...] = ()  # resolved: what the snapshot grids draw (held-out captions)
     format_version: int = FORMAT_VERSION
+
+    def check(self) -> None:
+        check_schedule(self.sample, self.model.precond)

@@ -190,6 +190,11 @@ class Text2ImageFamily(Family):
         state = {f"autoencoder.{k}": v for k, v in modules["autoencoder"].items()}
         return state | {f"denoiser.{k}": v for k, v in modules["ema"].items()}
 
+    def check_request(self, model: LatentDiffusion, conditions, sample) -> None:
+        """UserError for a prompt the model cannot read (`generate` passes the ids of prompts it has read)."""
+        if conditions is not None and not isinstance(conditions, torch.Tensor):
+            model.prompt_ids(list(conditions))
+
     @torch.no_grad()
     def generate(self, model, seeds, prompts=None, sample=None, batch_size=64, device=None, progress=False):
         """One image per seed, of prompts[k] (default: the empty prompt - the unconditional model)."""
@@ -201,7 +206,8 @@ class Text2ImageFamily(Family):
         return super().generate(model, seeds, prompts, sample, batch_size, device, progress)
 
     def drawer(self, model: LatentDiffusion, sample):
-        sigmas = make_sigmas(sample.schedule or "karras", sample.steps, model.denoiser)
+        schedule = sample.schedule or ("karras" if model.denoiser.config.kind == "edm" else "trailing")
+        sigmas = make_sigmas(schedule, sample.steps, model.denoiser)
         shape = model.autoencoder.latent_shape
 
         def draw(noise: PerSampleNoise, ids: torch.Tensor | None) -> torch.Tensor:
