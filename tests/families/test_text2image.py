@@ -109,3 +109,18 @@ def test_the_service_draws_a_prompt_and_refuses_what_the_model_cannot_read(run):
         ]:
             reply = client.post("/v1/generate", json=bad)
             assert reply.status_code == 422 and message in reply.json()["detail"], (bad, reply.json())
+
+
+def test_eval_judges_adherence_on_both_splits_beside_the_real_scenes_ceiling(run, capsys):
+    import json
+
+    assert aigc(["eval", str(run), "--n", "12", "--json", "--guidance", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["adherence"]) == set(report["adherence_real"]) == {"test", "heldout"}
+    assert report["adherence_real"]["test"]["all"] > 0.8  # the judge passes real scenes
+    assert 0 <= report["adherence"]["heldout"]["all"] <= 1 and report["fid"] > 0
+    assert report["sampling"]["guidance"] == 2.0 and report["n"] == 12
+    assert aigc(["eval", str(run), "--n", "12"]) == 0
+    assert "adherence (heldout)" in capsys.readouterr().out
+    assert aigc(["eval", str(run), "--metrics", "kid"]) == 2
+    assert "not a metric of a text-to-image model" in capsys.readouterr().err

@@ -9,6 +9,7 @@ EXAMPLES = """examples:
   aigc eval runs/mnist --metrics fid,kid,pr,coverage --sampler heun --steps 18 --json
   aigc eval real:mnist/train --data mnist                      # real vs real: the floor of each metric
   aigc eval runs/shakespeare --data shakespeare --json         # validation loss, bits per byte, memorisation
+  aigc eval runs/scenes --n 500 --guidance 3                   # text-to-image: prompt adherence and FID
 """
 
 
@@ -60,6 +61,10 @@ def format_table(report: dict) -> str:
         rows.append(("class entropy", f"{c['normalized_entropy']:.4f} (1 = uniform)"))
         rows.append(("mean confidence", f"{c['mean_confidence']:.4f}"))
         rows.append(("class histogram", " ".join(map(str, c["histogram"]))))
+    for split, judged in report.get("adherence", {}).items():
+        real = report["adherence_real"][split]
+        parts = ", ".join(f"{k} {judged[k]:.3f}" for k in ("class", "place", "size"))
+        rows.append((f"adherence ({split})", f"{judged['all']:.3f} ({parts}; real scenes {real['all']:.3f})"))
     if "sampling" in report:
         rows.append(("sampling", ", ".join(f"{k}={v}" for k, v in report["sampling"].items())))
     if "extractor" in report:

@@ -29,10 +29,12 @@ from aigc.data.datasets import IMAGE_SUFFIXES, DataConfig, load_dataset
 from aigc.evaluation import metrics
 from aigc.evaluation.features import Extractor, InceptionExtractor, load_extractor
 from aigc.evaluation.language import TEXT_METRICS, TextInLoopEvaluator, evaluate_language_model
+from aigc.evaluation.prompted import PROMPTED_METRICS, PromptedInLoopEvaluator, evaluate_prompted
 
 IMAGE_METRIC_NAMES = ("fid", "kid", "pr", "coverage", "is")
-METRICS = IMAGE_METRIC_NAMES + TEXT_METRICS
+METRICS = tuple(dict.fromkeys(IMAGE_METRIC_NAMES + TEXT_METRICS + PROMPTED_METRICS))
 DEFAULT_IMAGES = 10_000
+PROMPTED_IMAGES = 1000  # per split: a text-to-image model draws each scene's caption
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,10 @@ def evaluate(
         if family.modality == "text":
             names = modality_metrics(config.metrics or default_metrics, TEXT_METRICS, "a language model")
             return {"source": str(source), **evaluate_language_model(model, run_config, config, names)}
+        if family.conditions == "prompts":  # images of captions: judged against the scenes they describe
+            names = modality_metrics(config.metrics or default_metrics, PROMPTED_METRICS, "a text-to-image model")
+            n = config.n or PROMPTED_IMAGES
+            return {"source": str(source), **evaluate_prompted(model, run_config, n, config.seed, names, progress)}
         if config.data is None:
             data_dir = config.data_dir or run_config.data.data_dir
             config = dataclasses.replace(config, data=run_config.data.name, data_dir=data_dir)
@@ -294,7 +300,8 @@ def in_loop_evaluator(config):
     """The in-loop evaluation of a run: by what its family generates."""
     from aigc.families.registry import family_of
 
-    return IN_LOOP[family_of(config).modality](config)
+    family = family_of(config)
+    return IN_LOOP[family.modality, family.conditions](config)
 
 
 class InLoopEvaluator:
@@ -321,4 +328,8 @@ class InLoopEvaluator:
         return values
 
 
-IN_LOOP = {"images": InLoopEvaluator, "text": TextInLoopEvaluator}
+IN_LOOP = {
+    ("images", "classes"): InLoopEvaluator,
+    ("text", "prompts"): TextInLoopEvaluator,
+    ("images", "prompts"): PromptedInLoopEvaluator,
+}

@@ -83,6 +83,21 @@ class Attention(nn.Module):
         return (x + self.proj(out)) * (1 / math.sqrt(2))
 
 
+def grid_sinusoids(channels: int, side: int) -> torch.Tensor:
+    """[1, channels, side, side]: sines and cosines of the row (first half of the channels) and the column (second
+    half) at geometrically spaced frequencies, each of unit mean square."""
+    quarter = max(1, channels // 4)
+    frequencies = torch.exp(-math.log(side * 4.0) * torch.arange(quarter) / quarter) * math.pi
+    angles = torch.arange(side, dtype=torch.float32)[:, None] * frequencies[None, :]  # [side, quarter]
+    table = torch.cat([angles.sin(), angles.cos()], dim=1) * math.sqrt(2.0)  # [side, 2 * quarter]
+    rows = table.T[:, :, None].expand(-1, side, side)
+    columns = table.T[:, None, :].expand(-1, side, side)
+    grid = torch.zeros(channels, side, side)
+    half = min(2 * quarter, channels // 2)
+    grid[:half], grid[half : 2 * half] = rows[:half], columns[:half]
+    return grid[None]
+
+
 # a prompt as the U-Net reads it: token states [N, T, D] and which of them are real [N, T] (the rest is padding)
 Context = tuple[torch.Tensor, torch.Tensor]
 
@@ -91,10 +106,13 @@ class CrossAttention(nn.Module):
     """Multi-head attention from the H*W positions to a prompt's token states (Rombach et al. 2022, Sec. 3.3):
     what the words say reaches every place, and each place picks the words about it; a residual connection."""
 
-    def __init__(self, channels: int, context_dim: int, head_dim: int = 32):
+    def __init__(self, channels: int, context_dim: int, side: int, head_dim: int = 32):
         super().__init__()
         self.heads = max(1, channels // head_dim)
         self.norm = group_norm(channels)
+        # where each query is (a learned embedding, from 2-D sinusoids): words say "top left", and a convolution
+        # alone knows its place only from the padding at the borders (measured: prompts barely followed without)
+        self.position = nn.Parameter(grid_sinusoids(channels, side))
         self.q = nn.Conv2d(channels, channels, 1)
         self.kv = nn.Linear(context_dim, 2 * channels)
         self.proj = nn.Conv2d(channels, channels, 1)
@@ -104,7 +122,8 @@ class CrossAttention(nn.Module):
     def forward(self, x: torch.Tensor, context: Context) -> torch.Tensor:
         b, c, h, w = x.shape
         states, real = context
-        q = self.q(self.norm(x)).reshape(b, self.heads, c // self.heads, h * w).transpose(-1, -2)
+        q = self.q(self.norm(x) + self.position.to(x.dtype)).reshape(b, self.heads, c // self.heads, h * w)
+        q = q.transpose(-1, -2)
         k, v = self.kv(states.to(x.dtype)).reshape(b, -1, 2, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=real[:, None, None, :])
         out = out.transpose(-1, -2).reshape(b, c, h, w)
@@ -115,12 +134,19 @@ class Level(nn.Module):
     """The residual blocks (and optional self-attention, and cross-attention to a prompt) of one resolution."""
 
     def __init__(
-        self, channels: list[tuple[int, int]], emb_dim: int, dropout: float, attention: bool, context_dim: int = 0
+        self,
+        channels: list[tuple[int, int]],
+        emb_dim: int,
+        dropout: float,
+        attention: bool,
+        context_dim: int = 0,
+        side: int = 0,
     ):
         super().__init__()
         self.blocks = nn.ModuleList(ResBlock(i, o, emb_dim, dropout) for i, o in channels)
         self.attention = nn.ModuleList(Attention(o) for _, o in channels) if attention else None
-        self.cross = nn.ModuleList(CrossAttention(o, context_dim) for _, o in channels) if context_dim else None
+        cross = [CrossAttention(o, context_dim, side) for _, o in channels] if context_dim else None
+        self.cross = nn.ModuleList(cross) if cross else None
 
     def forward(
         self,
@@ -219,18 +245,20 @@ class UNet(nn.Module):
                 pairs.append((current, width))
                 current = width
                 skip_widths.append(width)
-            self.down.append(Level(pairs, emb_dim, config.dropout, i in config.attention_levels, context_dim))
+            side = image_size // config.patch_size // 2**i
+            self.down.append(Level(pairs, emb_dim, config.dropout, i in config.attention_levels, context_dim, side))
             if i < levels - 1:
                 self.downsample.append(nn.Conv2d(current, current, 3, stride=2, padding=1))
                 skip_widths.append(current)
-        self.middle = Level([(current, current)] * 2, emb_dim, config.dropout, attention=True, context_dim=context_dim)
+        self.middle = Level([(current, current)] * 2, emb_dim, config.dropout, True, context_dim, side)
         self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
         for i, width in reversed(list(enumerate(widths))):
             pairs = []
             for _ in range(config.num_res_blocks + 1):
                 pairs.append((current + skip_widths.pop(), width))
                 current = width
-            self.up.append(Level(pairs, emb_dim, config.dropout, i in config.attention_levels, context_dim))
+            side = image_size // config.patch_size // 2**i
+            self.up.append(Level(pairs, emb_dim, config.dropout, i in config.attention_levels, context_dim, side))
             if i > 0:
                 self.upsample.append(nn.Conv2d(current, current, 3, padding=1))
         self.head = nn.Sequential(group_norm(current), nn.SiLU(), nn.Conv2d(current, patch_channels, 3, padding=1))

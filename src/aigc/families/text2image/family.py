@@ -16,7 +16,6 @@ from aigc.core.rng import PerSampleNoise
 from aigc.data.captions import PromptReader, load_captioned, normalized
 from aigc.data.tokenizer import TextTokenizer
 from aigc.families.family import Family
-from aigc.families.images import IMAGE_METRICS
 from aigc.families.text2image.config import Text2ImageRunConfig, Text2ImageSampleConfig
 from aigc.models.autoencoder import Autoencoder
 from aigc.models.latent_diffusion import PromptedUNet
@@ -97,7 +96,7 @@ class Text2ImageFamily(Family):
     conditions = "prompts"
     sampling_modules = ("autoencoder", "ema")
     model_type = LatentDiffusion
-    metrics = IMAGE_METRICS
+    metrics = "adherence,fid"
     remedy = "a lower --lr or a longer --warmup-kimg"
 
     def describe(self, config) -> str:
