@@ -3,6 +3,7 @@ from another run), the text encoder, the denoiser of the latents, and how images
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -63,7 +64,9 @@ class TextConfig(Config):
 class DenoiserConfig(Config):
     preset: str = field(default="t12", metadata={"help": f"U-Net size: {', '.join(PRESETS)}"})
     unet: UNetConfig | None = None  # resolved from the preset
-    precond: PrecondConfig = PrecondConfig()
+    # the latents are scaled to unit variance: EDM's sigma_data is their standard deviation, 1 (0.5 is that of
+    # images in [-1, 1])
+    precond: PrecondConfig = PrecondConfig(sigma_data=1.0)
 
     def check(self) -> None:
         if self.preset not in PRESETS:
@@ -84,7 +87,7 @@ class Text2ImageRunConfig(Config):
     autoencoder: StageConfig = StageConfig()
     text: TextConfig = TextConfig()
     model: DenoiserConfig = DenoiserConfig()
-    loss: LossConfig = LossConfig()
+    loss: LossConfig = LossConfig(p_mean=-1.2 + math.log(2.0))  # EDM's noise levels relative to sigma_data
     train: TrainConfig = TrainConfig()
     sample: Text2ImageSampleConfig = Text2ImageSampleConfig()
     compression: CompressionConfig = CompressionConfig()
