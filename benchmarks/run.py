@@ -18,6 +18,8 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
                                                 # (continuous batching vs one at a time, 16 and 64 clients)
   python benchmarks/run.py --finetune-minutes 3 # plus pre-train (gutenberg, 5 min) then fine-tune on the Bitext
                                                 # support conversations: every weight vs LoRA, 3 min each
+  python benchmarks/run.py --t2i-minutes 10,30  # plus text to image on the MNIST scenes, each budget: prompt
+                                                # adherence and FID against guidance, speed, memory, a grid
   python benchmarks/run.py --no-throughput ...  # only the comparisons asked for
 """
 
@@ -38,6 +40,7 @@ from language_model import TOKEN_VARIANTS, bench_language_model, bench_lm_recipe
 from sampling import bench_sampling
 from serving import bench_serving
 from serving_lm import bench_serving_lm
+from text2image import bench_text2image
 from text_decoding import bench_text_decoding
 from throughput import bench_scaling, bench_throughput
 from time_to_quality import AIGC_DEFAULT_RUN, bench_time_to_quality
@@ -65,6 +68,8 @@ def main() -> None:
     parser.add_argument("--lm-serving", action="store_true", help="also load-test the LM service (needs --lm-minutes)")
     parser.add_argument("--finetune-minutes", type=float, default=0, help="also pre-train then fine-tune an LM")
     parser.add_argument("--pretrain-minutes", type=float, default=5, help="pre-training budget of --finetune-minutes")
+    parser.add_argument("--t2i-minutes", default="", help="also train text2image for these budgets (10,30)")
+    parser.add_argument("--t2i-n", type=int, default=500, help="scenes of each split drawn per text2image eval")
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput and scaling tables")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))
     args = parser.parse_args()
@@ -100,6 +105,9 @@ def main() -> None:
         write("serving_lm", bench_serving_lm(RUNS / "bench-lm"))
     if args.finetune_minutes:
         write("finetune", bench_finetune(args.pretrain_minutes, args.finetune_minutes, args.data_dir))
+    if args.t2i_minutes:
+        budgets = [float(m) for m in args.t2i_minutes.split(",")]
+        write("text2image", bench_text2image(budgets, args.data_dir, args.t2i_n))
     print(f"results in {RESULTS}/")
 
 

@@ -232,6 +232,9 @@ class UNet(nn.Module):
         self.noise_embedding = NoiseEmbedding(ch)
         self.embedding_mlp = nn.Sequential(nn.Linear(ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.class_embedding = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
+        # the prompt's mean token state joins the noise embedding (as Imagen and SDXL add a pooled text
+        # embedding): what the prompt says overall reaches every block, where it is said goes through attention
+        self.context_embedding = nn.Linear(context_dim, emb_dim) if context_dim else None
 
         widths = [ch * m for m in config.channel_mult]
         self.patch_size = config.patch_size
@@ -277,6 +280,10 @@ class UNet(nn.Module):
             if labels is None:
                 labels = torch.full((x.shape[0],), self.num_classes, dtype=torch.long, device=x.device)
             emb = emb + self.class_embedding(labels)
+        if self.context_embedding is not None:
+            states, real = context
+            pooled = (states * real[..., None]).sum(1) / real.sum(1, keepdim=True)
+            emb = emb + self.context_embedding(pooled.to(emb.dtype))
         emb = F.silu(emb)
 
         h = self.stem(F.pixel_unshuffle(x, self.patch_size))

@@ -1,0 +1,88 @@
+"""Text to image on this machine: `aigc train text2image` on the MNIST scenes for each wall-clock budget (the
+default recipe: 30 kimg of autoencoder, then the denoiser), then `aigc eval` at each guidance scale - prompt
+adherence on test captions and on held-out combinations, FID against the real scenes of the same captions -
+with training and sampling speed and peak memory, a figure of adherence and FID against guidance, and a grid
+of prompts (training-distribution and held-out) with their seeds."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from harness import RESULTS, RUNS, aigc, monitored
+
+GUIDANCE = (1.0, 2.0, 3.0, 5.0, 8.0)
+GRID_PROMPTS = (
+    "a large 7 in the center",
+    "a small 2 at the top left",
+    "a large 0 on the left and a large 1 on the right",
+    "a small 4 at the bottom and a large 9 at the top",
+    "a large 3 at the top left, a small 8 in the center and a large 5 at the bottom right",
+)
+
+
+def bench_text2image(budgets: list[float], data_dir: str, n: int) -> dict:
+    rows = []
+    for minutes in budgets:
+        run = RUNS / f"bench-t2i-{minutes:g}min"
+        _, memory = monitored("train", "text2image", "--data", "scenes:mnist", "--data-dir", data_dir,
+                              "--minutes", minutes, "--out", run, "--overwrite", "--no-progress")  # fmt: skip
+        records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        denoiser = [r for r in records if "loss" in r and "autoencoder_loss" not in r]
+        autoencoder = [r for r in records if "reconstruction" in r]
+        row = {
+            "minutes": minutes, "kimg": records[-1]["kimg"], "denoiser_img_per_s": denoiser[-1]["img_per_s"],
+            "autoencoder_img_per_s": autoencoder[-1]["img_per_s"],
+            "autoencoder_reconstruction_mse": autoencoder[-1]["reconstruction"], **memory,
+            "sampling_img_per_s": sampling_speed(run), "by_guidance": {},
+        }  # fmt: skip
+        for guidance in GUIDANCE:
+            report = json.loads(aigc("eval", run, "--n", n, "--guidance", guidance, "--json"))
+            row["by_guidance"][f"{guidance:g}"] = {
+                "adherence_test": report["adherence"]["test"], "adherence_heldout": report["adherence"]["heldout"],
+                "fid": report["fid"],
+            }  # fmt: skip
+            row["adherence_real"] = report["adherence_real"]
+            print(f"text2image {minutes:g} min, guidance {guidance:g}: {row['by_guidance'][f'{guidance:g}']}")
+        prompts = RUNS / "bench-t2i-prompts.txt"
+        prompts.write_text("\n".join(GRID_PROMPTS) + "\n")
+        aigc("sample", run, "--prompts-file", prompts, "--seeds", "0-7", "--out", RESULTS / f"t2i_{minutes:g}min.png")
+        rows.append(row)
+    plot_guidance(rows, RESULTS / "t2i_guidance.png")
+    return {"n": n, "grid_prompts": GRID_PROMPTS, "rows": rows}
+
+
+def sampling_speed(run: Path, n: int = 256) -> float:
+    """Images per second of `aigc sample` (10 steps of dpmpp-2m, guidance 3: 20 network evaluations each)."""
+    started = time.perf_counter()
+    aigc("sample", run, "--prompt", GRID_PROMPTS[0], "--n", n, "--out", RUNS / "bench-t2i-speed.png")
+    return n / (time.perf_counter() - started)
+
+
+def plot_guidance(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5), dpi=100)
+    for row in rows:
+        scales = [float(g) for g in row["by_guidance"]]
+        values = list(row["by_guidance"].values())
+        left.plot(
+            scales, [v["adherence_test"]["all"] for v in values], marker="o", label=f"{row['minutes']:g} min, test"
+        )
+        left.plot(scales, [v["adherence_heldout"]["all"] for v in values], marker="s", linestyle="--",
+                  label=f"{row['minutes']:g} min, held-out")  # fmt: skip
+        right.plot(scales, [v["fid"] for v in values], marker="o", label=f"{row['minutes']:g} min")
+    left.set_xlabel("guidance scale")
+    left.set_ylabel("images with every object right")
+    right.set_xlabel("guidance scale")
+    right.set_ylabel("FID vs real scenes (aigc-mnist-cnn-v1)")
+    for axes in (left, right):
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
