@@ -38,6 +38,11 @@ class CaptionDataConfig(Config):
     skip_bad_images: bool = field(default=False, metadata={"help": "skip undecodable files in a folder"})
 
 
+def scene_splits(config: CaptionDataConfig) -> tuple[str, ...]:
+    """The splits a scene set has besides its training split: held-out combinations need two objects."""
+    return ("test", "heldout") if config.max_objects >= 2 else ("test",)
+
+
 @dataclass(frozen=True)
 class CaptionedImages:
     """Images uint8 [N, C, H, W] with one or more captions each; scenes also say what each image holds."""

@@ -99,6 +99,8 @@ def layout_scene(
 ) -> Scene:  # fmt: skip
     """A scene's objects (classes, places, sizes, boxes) drawn from `generator`; training scenes hold no
     held-out combination, held-out ones at least one."""
+    if split == "heldout" and layout.max_objects < 2:
+        raise UserError("held-out combinations pair two objects; scenes of one object have none (--max-objects 2)")
     least = max(layout.min_objects, 2) if split == "heldout" else layout.min_objects
     while True:
         count = int(torch.randint(least, layout.max_objects + 1, (), generator=generator))

@@ -13,13 +13,12 @@ import torch
 
 from aigc.core import distributed
 from aigc.core.errors import UserError
-from aigc.data.captions import CaptionDataConfig, load_captioned
+from aigc.data.captions import CaptionDataConfig, load_captioned, scene_splits
 from aigc.evaluation import metrics
 from aigc.evaluation.adherence import adherence, size_extents
 from aigc.evaluation.features import load_extractor
 
 PROMPTED_METRICS = ("adherence", "fid")
-SPLITS = ("test", "heldout")
 
 
 class SceneJudge:
@@ -30,7 +29,7 @@ class SceneJudge:
         if kind != "scenes":
             raise UserError(f"{data.name}: adherence is measured on scenes (scenes:mnist ...), whose layout is known")
         self.extractor = load_extractor(source, distributed.device())
-        self.splits = {split: load_captioned(data, split, n) for split in SPLITS}
+        self.splits = {split: load_captioned(data, split, n) for split in scene_splits(data)}
         test = self.splits["test"]
         self.extents = size_extents(test.images, list(test.scenes))
         self.reference_stats = metrics.gaussian_stats(self.extractor(test.images)[0])
@@ -81,5 +80,5 @@ class PromptedInLoopEvaluator:
     def __call__(self, model, sample) -> dict:
         started = time.perf_counter()
         values = self.judge(model, sample)
-        flat = {"fid": values["fid"], **{f"adherence_{s}": values["adherence"][s]["all"] for s in SPLITS}}
+        flat = {"fid": values["fid"], **{f"adherence_{s}": judged["all"] for s, judged in values["adherence"].items()}}
         return flat | {"eval_seconds": time.perf_counter() - started}

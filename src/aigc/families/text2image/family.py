@@ -13,7 +13,7 @@ from torch import nn
 from aigc.core.errors import UserError
 from aigc.core.images import save_grid, to_model_space
 from aigc.core.rng import PerSampleNoise
-from aigc.data.captions import PromptReader, load_captioned, normalized
+from aigc.data.captions import PromptReader, load_captioned, normalized, scene_splits
 from aigc.data.tokenizer import TextTokenizer
 from aigc.families.family import Family
 from aigc.families.text2image.config import Text2ImageRunConfig, Text2ImageSampleConfig
@@ -139,9 +139,10 @@ class Text2ImageFamily(Family):
     def snapshot_prompts(self, config, captions) -> tuple[str, ...]:
         """Captions the model is not trained on when the data has them (held-out scenes), else the first ones."""
         if config.data.name.startswith("scenes:"):
-            held_out = load_captioned(config.data, "heldout", SNAPSHOT_PROMPTS // 2)
-            test = load_captioned(config.data, "test", SNAPSHOT_PROMPTS - SNAPSHOT_PROMPTS // 2)
-            return tuple(normalized(row[0]) for row in test.captions + held_out.captions)
+            splits = scene_splits(config.data)
+            each = SNAPSHOT_PROMPTS // len(splits)
+            rows = [row for split in splits for row in load_captioned(config.data, split, each).captions]
+            return tuple(normalized(row[0]) for row in rows)
         return tuple(row[0] for row in captions[:SNAPSHOT_PROMPTS])
 
     def init_config(self, run: str, image_size: int, channels: int):
