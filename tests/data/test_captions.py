@@ -106,3 +106,10 @@ def test_unknown_sources_and_splits_are_refused():
         load_captioned(CaptionDataConfig(name="scenes:cifar10"))
     with pytest.raises(UserError, match="unknown captioned data"):
         load_captioned(CaptionDataConfig(name="pictures"))
+
+
+def test_scenes_of_one_object_have_no_held_out_combinations():
+    config = CaptionDataConfig(min_objects=1, max_objects=1, scenes=4)
+    assert all(len(scene.objects) == 1 for scene in load_captioned(config).scenes)
+    with pytest.raises(UserError, match="scenes of one object have none"):
+        load_captioned(config, "heldout", 2)
