@@ -88,8 +88,9 @@ def sample_images(args, family, model, sample, seeds, device) -> int:
     default_n = 8 if prompted else 64
     seeds = seeds if seeds is not None else list(range(args.n if args.n is not None else default_n))
     prompts = read_prompts(args) if prompted else None
+    per_prompt = f" for each of {len(prompts)} prompts" if prompts else ""
     if not 1 <= len(seeds) * len(prompts or [None]) <= MAX_IMAGES:
-        raise UserError(f"{len(seeds) * len(prompts or [None])} images asked for; draw between 1 and {MAX_IMAGES}")
+        raise UserError(f"--n {len(seeds)}{per_prompt} out of range; draw between 1 and {MAX_IMAGES} images in all")
     out = Path(args.out or "samples.png")
     per_seed = (args.out or "").endswith(("/", os.sep)) or out.is_dir()
     if not per_seed and out.suffix.lower() != ".png":

@@ -76,8 +76,8 @@ class Job:
     sample: object  # the model family's sample config
     seeds: list[int]
     conditions: list | None
-    condition_key: str = "labels"  # what a response calls the conditions: labels, or an image model's prompts
     on_text: Callable[[int, str], None] | None = None  # text: hears completion k's new text as it is drawn
+    condition_key: str = "labels"  # what a response calls the conditions: labels, or an image model's prompts
     submitted: float = field(default_factory=time.perf_counter)
     first_output: float | None = None  # text: when the first token was drawn
     cancelled: bool = False  # text: the client went away; its completions leave the batch at the next step

@@ -13,7 +13,7 @@ import torch
 from aigc.core import distributed
 from aigc.core.config import Config
 from aigc.core.device import Precision
-from aigc.core.errors import UserError
+from aigc.core.errors import UserError, check_finite
 from aigc.training.batch import Batch
 
 
@@ -140,3 +140,19 @@ def apply_gradients(
         torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
     for each in optimizer if isinstance(optimizer, Sequence) else [optimizer]:
         each.step()
+
+
+def gradient_step(
+    optimizer: torch.optim.Optimizer, module: torch.nn.Module, batches: Sequence[Batch], losses: Losses,
+    config: TrainConfig, seen: int, step: int, checked: str = "loss",
+) -> dict[str, float]:  # fmt: skip
+    """One optimiser step of `module` on the micro-batches: gradients of `losses`, the term `checked` refused when
+    not finite, the learning rate of `seen` images (warm-up), clipping; the averaged terms and the rate."""
+    optimizer.zero_grad(set_to_none=True)
+    values = accumulate_gradients(batches, losses)
+    check_finite(checked.replace("_", " "), values[checked], step)
+    lr = learning_rate(config, seen)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    apply_gradients(optimizer, module, config.grad_clip)
+    return {**values, "lr": lr}

@@ -5,12 +5,11 @@ from __future__ import annotations
 import torch
 
 from aigc.core.device import autocast
-from aigc.core.errors import check_finite
 from aigc.families.diffusion.losses import make_loss
 from aigc.models.diffusion import build_denoiser
 from aigc.training.batch import Batch
 from aigc.training.ema import EMA, ema_beta
-from aigc.training.optim import accumulate_gradients, apply_gradients, learning_rate, make_optimizer
+from aigc.training.optim import gradient_step, make_optimizer
 
 
 class DiffusionTrainer:
@@ -38,12 +37,6 @@ class DiffusionTrainer:
                 loss = self.loss_fn(self.denoiser, batch.data, batch.condition, batch.generator).mean()
             return loss, {"loss": loss}
 
-        optimizer.zero_grad(set_to_none=True)
-        values = accumulate_gradients(batches, losses)
-        check_finite("loss", values["loss"], step)
-        lr = learning_rate(tc, nimg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        apply_gradients(optimizer, self.denoiser, tc.grad_clip)
+        values = gradient_step(optimizer, self.denoiser, batches, losses, tc, nimg, step)
         self.ema.update(self.denoiser, ema_beta(tc.batch, nimg + tc.batch, tc.ema_halflife_kimg, tc.ema_rampup))
-        return {**values, "lr": lr}
+        return values

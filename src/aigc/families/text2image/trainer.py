@@ -10,13 +10,13 @@ import torch
 
 from aigc.core import distributed
 from aigc.core.device import autocast
-from aigc.core.errors import UserError, check_finite
+from aigc.core.errors import UserError
 from aigc.families.diffusion.losses import make_loss
 from aigc.families.text2image.family import build_autoencoder, build_denoiser, sampling_model
 from aigc.models.text_encoder import PAD
 from aigc.training.batch import Batch
 from aigc.training.ema import EMA, ema_beta
-from aigc.training.optim import accumulate_gradients, apply_gradients, learning_rate, make_optimizer
+from aigc.training.optim import gradient_step, make_optimizer
 
 
 class Text2ImageTrainer:
@@ -50,14 +50,9 @@ class Text2ImageTrainer:
                 total, terms = self.autoencoder.loss(batch.data, batch.generator)
             return total, {"autoencoder_loss": total, **terms}
 
-        optimizer.zero_grad(set_to_none=True)
-        values = accumulate_gradients(batches, losses)
-        check_finite("autoencoder loss", values["autoencoder_loss"], position.step)
-        lr = learning_rate(tc, position.seen)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        apply_gradients(optimizer, self.autoencoder, tc.grad_clip)
-        return {**values, "lr": lr}
+        return gradient_step(
+            optimizer, self.autoencoder, batches, losses, tc, position.seen, position.step, "autoencoder_loss"
+        )
 
     @torch.no_grad()
     def measure_latent_scale(self, batches: list[Batch]) -> None:
@@ -84,15 +79,9 @@ class Text2ImageTrainer:
                 loss = self.loss_fn(self.denoiser, latents, prompts, batch.generator).mean()
             return loss, {"loss": loss}
 
-        optimizer.zero_grad(set_to_none=True)
-        values = accumulate_gradients(batches, losses)
-        check_finite("loss", values["loss"], position.step)
-        lr = learning_rate(tc, seen)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        apply_gradients(optimizer, self.denoiser, tc.grad_clip)
+        values = gradient_step(optimizer, self.denoiser, batches, losses, tc, seen, position.step)
         self.ema.update(self.denoiser, ema_beta(tc.batch, seen + tc.batch, tc.ema_halflife_kimg, tc.ema_rampup))
-        return {**values, "lr": lr}
+        return values
 
 
 def one_caption_each(captions: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
