@@ -40,17 +40,20 @@ class Server:
         self.process = subprocess.Popen(command, stdout=self.log, stderr=self.log, env={**os.environ})
         self._wait_ready()
 
-    def _wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
+    def _wait_ready(self, timeout: float = 90.0, in_a_row: int = 8) -> None:
+        """Until /readyz answers 200 `in_a_row` times running: with several workers each connection reaches one
+        of them, and one still loading its models answers 503."""
+        deadline, ready = time.monotonic() + timeout, 0
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"aigc serve exited with {self.process.returncode}")
             try:
-                if self.call("GET", "/readyz").status == 200:
-                    return
+                ready = ready + 1 if self.call("GET", "/readyz").status == 200 else 0
             except OSError:
-                pass
-            time.sleep(0.2)
+                ready = 0
+            if ready == in_a_row:
+                return
+            time.sleep(0.05 if ready else 0.2)
         raise TimeoutError("aigc serve did not become ready")
 
     def call(self, method: str, path: str, body=None, key: str | None = None, raw: bytes | None = None) -> Reply:

@@ -110,15 +110,13 @@ class DecodeLoop:
         for sequence in self.active:
             if sequence.request.cancelled():
                 continue
-            try:
-                finished = self.choose(sequence)
+            try:  # one bad request (or a listener that fails) must not stop the loop
+                if self.choose(sequence):
+                    sequence.request.on_done(self.completion(sequence))
+                else:
+                    staying.append(sequence)
             except Exception as error:
                 sequence.request.on_error(error)
-                continue
-            if finished:
-                sequence.request.on_done(self.completion(sequence))
-            else:
-                staying.append(sequence)
         self.on_step(len(self.active), len(self.active))
         self.active = staying
         if staying:

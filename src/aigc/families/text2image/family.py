@@ -8,21 +8,23 @@ import dataclasses
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from aigc.core.errors import UserError
 from aigc.core.images import save_grid, to_model_space
 from aigc.core.rng import PerSampleNoise
 from aigc.data.captions import PromptReader, load_captioned, normalized, scene_splits
-from aigc.data.tokenizer import TextTokenizer
 from aigc.families.family import Family
 from aigc.families.text2image.config import Text2ImageRunConfig, Text2ImageSampleConfig
-from aigc.models.autoencoder import Autoencoder
-from aigc.models.latent_diffusion import PromptedUNet
-from aigc.models.precond import Denoiser
-from aigc.models.text_encoder import TextEncoder, to_ids
-from aigc.models.transformer import TransformerConfig
-from aigc.models.unet import PRESETS, UNet
+from aigc.families.text2image.model import (
+    LatentDiffusion,
+    autoencoder_checkpoint,
+    build_autoencoder,
+    build_denoiser,
+    caption_ids,
+    prompt_reader,
+    sampling_model,
+)
+from aigc.models.unet import PRESETS
 from aigc.sampling.guidance import conditioned
 from aigc.sampling.samplers import SAMPLERS
 from aigc.sampling.schedules import make_sigmas
@@ -35,54 +37,6 @@ EXAMPLES = """examples:
   aigc sample runs/scenes --prompt "a large 5 at the top right" --guidance 3 --n 16 --seeds 0-15 --out five.png
 """
 SNAPSHOT_PROMPTS = 8  # rows of a snapshot grid: held-out captions, each drawn with the grid's seeds
-
-
-def build_autoencoder(config) -> Autoencoder:
-    return Autoencoder(config.autoencoder.model, config.image_size, config.channels)
-
-
-def build_denoiser(config) -> Denoiser:
-    text = config.text
-    tokenizer = TextTokenizer.from_str(text.tokenizer_json)
-    encoder = TextEncoder(
-        TransformerConfig(
-            width=text.width, layers=text.layers, heads=text.heads, context=text.max_tokens + 1,
-            vocab_size=tokenizer.vocab_size,
-        )
-    )  # fmt: skip
-    latent = Autoencoder(config.autoencoder.model, config.image_size, config.channels).latent_shape
-    unet = UNet(config.model.unet, latent[-1], latent[0], context_dim=text.width)
-    return Denoiser(PromptedUNet(encoder, unet), config.model.precond)
-
-
-class LatentDiffusion(nn.Module):
-    """What a text-to-image run samples from: the (frozen) autoencoder, the denoiser of its latents, and how it
-    reads prompts."""
-
-    compute_dtype = torch.float32
-
-    def __init__(self, autoencoder: Autoencoder, denoiser: Denoiser, reader: PromptReader):
-        super().__init__()
-        self.autoencoder, self.denoiser, self.reader = autoencoder, denoiser, reader
-
-    def prompt_ids(self, prompts: list[str]) -> torch.Tensor:
-        """Ids [N, max_tokens] of prompts in the text encoder's layout; UserError for one it cannot read."""
-        return to_ids([self.reader.tokens(p) for p in prompts], self.reader.max_tokens)
-
-
-def prompt_reader(config) -> PromptReader:
-    text = config.text
-    return PromptReader(TextTokenizer.from_str(text.tokenizer_json), text.max_tokens, text.alphabet)
-
-
-def sampling_model(config, autoencoder: Autoencoder, denoiser: Denoiser) -> LatentDiffusion:
-    return LatentDiffusion(autoencoder, denoiser, prompt_reader(config))
-
-
-def caption_ids(reader: PromptReader, captions: tuple[str, ...], slots: int) -> torch.Tensor:
-    """[slots, max_tokens] ids of an image's captions (to_ids' layout; unused slots all PAD)."""
-    rows = [reader.tokens(caption, "a training caption") for caption in captions]
-    return to_ids(rows + [[]] * (slots - len(rows)), reader.max_tokens)
 
 
 class Text2ImageFamily(Family):
@@ -145,31 +99,23 @@ class Text2ImageFamily(Family):
             return tuple(normalized(row[0]) for row in rows)
         return tuple(row[0] for row in captions[:SNAPSHOT_PROMPTS])
 
-    def init_config(self, run: str, image_size: int, channels: int):
-        from aigc.families.registry import checkpoint_path, load_checkpoint
-
-        path = Path(run)
-        if not path.exists():
-            raise UserError(f"--autoencoder {run}: no such run or checkpoint")
-        checkpoint = load_checkpoint(checkpoint_path(path), ["autoencoder"])
-        if checkpoint.config.family != self.name:
-            raise UserError(f"--autoencoder {run}: a {checkpoint.config.family} run; give a text2image run")
-        if (checkpoint.config.image_size, checkpoint.config.channels) != (image_size, channels):
+    @staticmethod
+    def init_config(run: str, image_size: int, channels: int):
+        """The config of the run `--autoencoder RUN` names, refused when its autoencoder reads other images."""
+        config = autoencoder_checkpoint(run).config
+        if (config.image_size, config.channels) != (image_size, channels):
             raise UserError(
-                f"--autoencoder {run} encodes {checkpoint.config.image_size}px images with "
-                f"{checkpoint.config.channels} channels; these are {image_size}px with {channels}"
+                f"--autoencoder {run} encodes {config.image_size}px images with {config.channels} channels; "
+                f"these are {image_size}px with {channels}"
             )
-        return checkpoint.config
+        return config
 
     def trainer(self, config, device: torch.device, fresh: bool = True):
         from aigc.families.text2image.trainer import Text2ImageTrainer
 
         trainer = Text2ImageTrainer(config, device)
         if fresh and config.autoencoder.init:
-            from aigc.families.registry import checkpoint_path, load_checkpoint
-
-            weights = load_checkpoint(checkpoint_path(config.autoencoder.init), ["autoencoder"]).modules
-            trainer.autoencoder.load_state_dict(weights["autoencoder"])
+            trainer.autoencoder.load_state_dict(autoencoder_checkpoint(config.autoencoder.init).modules["autoencoder"])
         return trainer
 
     def save_samples(self, model: LatentDiffusion, config, device: torch.device, stem: Path) -> None:

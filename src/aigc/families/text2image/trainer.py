@@ -12,7 +12,7 @@ from aigc.core import distributed
 from aigc.core.device import autocast
 from aigc.core.errors import UserError
 from aigc.families.diffusion.losses import make_loss
-from aigc.families.text2image.family import build_autoencoder, build_denoiser, sampling_model
+from aigc.families.text2image.model import build_autoencoder, build_denoiser, sampling_model
 from aigc.models.text_encoder import PAD
 from aigc.training.batch import Batch
 from aigc.training.ema import EMA, ema_beta

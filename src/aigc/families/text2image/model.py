@@ -1,0 +1,84 @@
+"""The models of a text-to-image run, built from its resolved config: the autoencoder, the denoiser (text encoder
+and prompted U-Net), and what sampling holds - both, and how prompts are read."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from aigc.core.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint
+from aigc.core.config import from_dict
+from aigc.core.errors import UserError
+from aigc.data.captions import PromptReader
+from aigc.data.tokenizer import TextTokenizer
+from aigc.families.text2image.config import Text2ImageRunConfig
+from aigc.models.autoencoder import Autoencoder
+from aigc.models.latent_diffusion import PromptedUNet
+from aigc.models.precond import Denoiser
+from aigc.models.text_encoder import TextEncoder, to_ids
+from aigc.models.transformer import TransformerConfig
+from aigc.models.unet import UNet
+
+
+def build_autoencoder(config) -> Autoencoder:
+    return Autoencoder(config.autoencoder.model, config.image_size, config.channels)
+
+
+def build_denoiser(config) -> Denoiser:
+    text = config.text
+    tokenizer = TextTokenizer.from_str(text.tokenizer_json)
+    encoder = TextEncoder(
+        TransformerConfig(
+            width=text.width, layers=text.layers, heads=text.heads, context=text.max_tokens + 1,
+            vocab_size=tokenizer.vocab_size,
+        )
+    )  # fmt: skip
+    latent = Autoencoder(config.autoencoder.model, config.image_size, config.channels).latent_shape
+    unet = UNet(config.model.unet, latent[-1], latent[0], context_dim=text.width)
+    return Denoiser(PromptedUNet(encoder, unet), config.model.precond)
+
+
+class LatentDiffusion(nn.Module):
+    """What a text-to-image run samples from: the (frozen) autoencoder, the denoiser of its latents, and how it
+    reads prompts."""
+
+    compute_dtype = torch.float32
+
+    def __init__(self, autoencoder: Autoencoder, denoiser: Denoiser, reader: PromptReader):
+        super().__init__()
+        self.autoencoder, self.denoiser, self.reader = autoencoder, denoiser, reader
+
+    def prompt_ids(self, prompts: list[str]) -> torch.Tensor:
+        """Ids [N, max_tokens] of prompts in the text encoder's layout; UserError for one it cannot read."""
+        return to_ids([self.reader.tokens(p) for p in prompts], self.reader.max_tokens)
+
+
+def prompt_reader(config) -> PromptReader:
+    text = config.text
+    return PromptReader(TextTokenizer.from_str(text.tokenizer_json), text.max_tokens, text.alphabet)
+
+
+def sampling_model(config, autoencoder: Autoencoder, denoiser: Denoiser) -> LatentDiffusion:
+    return LatentDiffusion(autoencoder, denoiser, prompt_reader(config))
+
+
+def caption_ids(reader: PromptReader, captions: tuple[str, ...], slots: int) -> torch.Tensor:
+    """[slots, max_tokens] ids of an image's captions (to_ids' layout; unused slots all PAD)."""
+    rows = [reader.tokens(caption, "a training caption") for caption in captions]
+    return to_ids(rows + [[]] * (slots - len(rows)), reader.max_tokens)
+
+
+def autoencoder_checkpoint(run: str) -> Checkpoint:
+    """The newest checkpoint of the text2image run `run` (`--autoencoder RUN`): its config and autoencoder."""
+    path = Path(run)
+    if not path.exists():
+        raise UserError(f"--autoencoder {run}: no such run or checkpoint")
+    checkpoint = read_checkpoint(latest_checkpoint(path) if path.is_dir() else path, modules=("autoencoder",))
+    if checkpoint.config.get("family") != "text2image":
+        raise UserError(f"--autoencoder {run}: a {checkpoint.config.get('family')} run; give a text2image run")
+    return dataclasses.replace(
+        checkpoint, config=from_dict(Text2ImageRunConfig, checkpoint.config, str(checkpoint.path))
+    )
