@@ -33,7 +33,8 @@ from aigc.training.batch import TrainingData
 EXAMPLES = """examples:
   aigc train text2image --kimg 300 --out runs/scenes          # digits scenes: runs anywhere
   aigc train text2image --data scenes:mnist --data-dir DIR --minutes 30
-  aigc train text2image --data captions:photos/ --image-size 64 --autoencoder runs/scenes
+  aigc train text2image --data captions:photos/ --image-size 64 --minutes 30
+  aigc train text2image --data scenes:mnist --data-dir DIR --autoencoder runs/scenes   # reuse its autoencoder
   aigc sample runs/scenes --prompt "a large 5 at the top right" --guidance 3 --n 16 --seeds 0-15 --out five.png
 """
 SNAPSHOT_PROMPTS = 8  # rows of a snapshot grid: held-out captions, each drawn with the grid's seeds
