@@ -73,6 +73,7 @@ def test_bad_prompts_and_flags_are_one_line_and_exit_2(run, tmp_path, capsys):
         (["sample", str(run), "--prompt", "a large € at the top"], "character '€' (U+20AC) is in no training caption"),
         (["sample", str(run), "--prompt", "a large 5 " * 60], "tokens; the text encoder reads at most 128"),
         (["sample", str(run), "--out", str(tmp_path / "x.png")], "this model draws what a prompt says; give --prompt"),
+        (["sample", str(run), "--prompt", "  "], "the prompt is empty; say what to draw"),
         (["sample", str(run), "--prompt", "a 5", "--class", "5"], "--class applies to class-conditional models"),
         (["train", "text2image", *TINY, "--autoencoder", str(tmp_path / "none")], "none: no such run or checkpoint"),
         (["train", "text2image", *TINY, "--data", "scenes:cifar10"], "scenes are painted from digits"),
@@ -106,6 +107,7 @@ def test_the_service_draws_a_prompt_and_refuses_what_the_model_cannot_read(run):
             ({"seeds": [0]}, "draws what a prompt says; give 'prompt'"),
             ({"prompt": "a 5", "class": 5}, "give 'prompt' (and no 'class')"),
             ({"prompt": "a large € at the top"}, "is in no training caption"),
+            ({"prompt": ""}, "the prompt is empty"),
         ]:
             reply = client.post("/v1/generate", json=bad)
             assert reply.status_code == 422 and message in reply.json()["detail"], (bad, reply.json())

@@ -153,6 +153,8 @@ class PromptReader:
         """The tokenizer's ids of a prompt (normalized); UserError for a character no caption had or more tokens
         than the text encoder reads."""
         text = normalized(prompt)
+        if not text:
+            raise UserError(f"{what} is empty; say what to draw, e.g. 'a large 5 at the top right'")
         unknown = sorted(set(text) - set(self.alphabet))
         if unknown:
             shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in unknown[:5])
