@@ -61,11 +61,19 @@ def test_sample_draws_a_row_per_prompt_and_an_image_depends_only_on_its_seed(run
 
 
 def test_a_run_can_start_from_another_run_s_autoencoder(run, tmp_path):
-    out = tmp_path / "second"
-    assert aigc(["train", "text2image", *TINY, "--kimg", "0.032", "--autoencoder", str(run), "--out", str(out)]) == 0
+    source, out = tmp_path / "source", tmp_path / "second"
+    shutil.copytree(run, source)
+    argv = ["train", "text2image", *TINY, "--kimg", "0.032", "--snapshot-kimg", "0.016"]
+    assert aigc([*argv, "--autoencoder", str(source), "--out", str(out)]) == 0
     first, second = tensors(latest_checkpoint(run)), tensors(latest_checkpoint(out))
     autoencoder = [k for k in first if k.startswith("autoencoder.") and not k.endswith("latent_scale")]
     assert all(torch.equal(first[k], second[k]) for k in autoencoder)  # taken, then frozen
+    final = latest_checkpoint(out)
+    for path in (out / "checkpoints").glob(f"{final.name.split('.')[0]}*"):
+        path.unlink()
+    shutil.rmtree(source)  # a resumed run reads its own checkpoint, not the run it took the autoencoder from
+    assert aigc(["train", "text2image", "--resume", str(out), "--no-progress"]) == 0
+    assert all(torch.equal(tensors(latest_checkpoint(out))[k], second[k]) for k in second)
 
 
 def test_bad_prompts_and_flags_are_one_line_and_exit_2(run, tmp_path, capsys):

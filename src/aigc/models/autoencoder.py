@@ -59,7 +59,6 @@ class Autoencoder(nn.Module):
         if image_size % factor:
             raise UserError(f"image size {image_size} is not divisible by the autoencoder's factor {factor}")
         self.config, self.factor = config, factor
-        self.image_shape = (channels, image_size, image_size)
         self.latent_shape = (config.latent_channels, image_size // factor, image_size // factor)
         w = widths(config)
         patch_channels = channels * config.patch_size**2

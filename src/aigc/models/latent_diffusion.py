@@ -20,7 +20,6 @@ class PromptedUNet(nn.Module):
     def __init__(self, text: TextEncoder, unet: UNet):
         super().__init__()
         self.text, self.unet = text, unet
-        self.image_shape = unet.image_shape
 
     def null_condition(self, ids: torch.Tensor) -> torch.Tensor:
         return torch.full_like(ids, PAD)

@@ -85,7 +85,7 @@ class Text2ImageFamily(Family):
             model = dataclasses.replace(model, unet=PRESETS[model.preset])
         prompts = config.prompts or self.snapshot_prompts(config, captions)
         stage = config.autoencoder
-        if stage.init:
+        if stage.init and not config.image_size:  # a resumed run's config has it already: RUN may have moved
             stage = dataclasses.replace(stage, model=self.init_config(stage.init, height, channels).autoencoder.model)
         return dataclasses.replace(
             config, text=text, model=model, prompts=prompts, autoencoder=stage, image_size=height, channels=channels
