@@ -14,6 +14,7 @@ EXAMPLES = """examples:
   aigc sample runs/shakespeare --prompt "ROMEO:" --max-tokens 500 --temperature 0.8 --top-k 200 --seed 0
   aigc sample runs/shakespeare --prompts-file prompts.txt --n 4 --stop "\\n\\n" --out completions.jsonl
   aigc sample runs/scenes --prompt "a large 5 at the top right" --guidance 3 --seeds 0-15 --out fives.png
+  aigc sample sd-pipeline/ --prompt "a photo of a cat" --steps 25 --seeds 0-3 --out cats.png  # a diffusers dir
 """
 MAX_IMAGES = 100_000
 MAX_COMPLETIONS = 10_000
@@ -23,7 +24,11 @@ def register(commands) -> None:
     from aigc.cli.options import add_command, add_sample_options
 
     parser = add_command(commands, "sample", "draw images or text from a model", EXAMPLES)
-    parser.add_argument("model", type=Path, help="run directory (newest checkpoint) or checkpoint .safetensors")
+    parser.add_argument(
+        "model",
+        type=Path,
+        help="run directory (newest checkpoint), checkpoint .safetensors, or a Stable Diffusion directory (diffusers)",
+    )
     parser.add_argument(
         "--n", "-n", type=int, help="images (default: 64, or as many as --seeds); text: completions per prompt"
     )

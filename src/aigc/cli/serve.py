@@ -19,7 +19,12 @@ def register(commands) -> None:
     from aigc.serving.settings import ServeSettings
 
     parser = add_command(commands, "serve", "serve models over HTTP (API, web page, metrics)", EXAMPLES)
-    parser.add_argument("models", nargs="+", metavar="MODEL", help="run directory or checkpoint, optionally NAME=PATH")
+    parser.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="run directory, checkpoint or Stable Diffusion directory, optionally NAME=PATH",
+    )
     group = parser.add_argument_group("service")
     for name, info in ServeSettings.model_fields.items():
         if not info.description:
@@ -85,16 +90,18 @@ def run(args) -> int:
 
 def served_checkpoints(specs: list[str]) -> dict[str, Path]:
     """{served name: checkpoint file} from `PATH` or `NAME=PATH` arguments; a run directory's newest complete
-    checkpoint, named after the directory."""
-    from aigc.core.checkpoint import latest_checkpoint, read_header
+    checkpoint (or a directory a family reads as it is: a Stable Diffusion pipeline), named after the
+    directory."""
+    from aigc.core.checkpoint import read_header
     from aigc.core.errors import UserError
+    from aigc.families.registry import checkpoint_path
 
     checkpoints: dict[str, Path] = {}
     for spec in specs:
         name, _, path = spec.rpartition("=")
         path = Path(path)
         if path.is_dir():
-            checkpoint, name = latest_checkpoint(path), name or path.resolve().name
+            checkpoint, name = checkpoint_path(path), name or path.resolve().name
         else:
             read_header(path)  # a missing or broken file fails here, before the server starts
             checkpoint, name = path, name or path.stem

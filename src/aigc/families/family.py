@@ -125,6 +125,15 @@ class Family:
         """A freshly initialised sampling model for a resolved run config (the registry loads its weights)."""
         raise NotImplementedError
 
+    def reads_directory(self, path: Path) -> bool:
+        """Whether `path` is a directory in another tool's format that this family samples from as it is (a
+        Stable Diffusion pipeline), read by `load_directory`."""
+        return False
+
+    def load_directory(self, path: Path) -> tuple[nn.Module, object]:
+        """(sampling model on the CPU, run config) of a directory `reads_directory` accepts."""
+        raise NotImplementedError
+
     def sampling_memory_format(self, config) -> torch.memory_format:
         """The memory format the sampling model runs fastest in."""
         return torch.contiguous_format

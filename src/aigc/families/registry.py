@@ -94,15 +94,26 @@ def load_checkpoint(path: str | Path, modules: Sequence[str] | None = None) -> C
     return dataclasses.replace(checkpoint, config=from_json_dict(checkpoint.config, str(path)))
 
 
+def reading_family(path: Path) -> Family | None:
+    """The family that reads the directory `path` in another tool's format as it is, if one does."""
+    return next((entry for entry in FAMILIES.values() if entry.reads_directory(path)), None)
+
+
 def checkpoint_path(path: str | Path) -> Path:
-    """A checkpoint file, or a run directory's newest complete one."""
+    """What `load_model` reads of `path`: a checkpoint file, a run directory's newest complete one, or a
+    directory that a family reads as it is (a Stable Diffusion pipeline)."""
     path = Path(path)
-    return latest_checkpoint(path) if path.is_dir() else path
+    return latest_checkpoint(path) if path.is_dir() and reading_family(path) is None else path
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu"):
-    """(sampling model, run config) of a run directory (its newest complete checkpoint) or a checkpoint file.
-    Only the modules sampling needs are read."""
+    """(sampling model, run config) of a run directory (its newest complete checkpoint), a checkpoint file, or
+    a directory of another tool's format that a family reads (a Stable Diffusion pipeline). Only the modules
+    sampling needs are read."""
+    reader = reading_family(Path(path))
+    if reader is not None:
+        model, config = reader.load_directory(Path(path))
+        return model.to(device).eval().requires_grad_(False), config
     weights = checkpoint_path(path)
     header = read_header(weights)
     config = from_json_dict(header["config"], str(weights))

@@ -5,7 +5,9 @@ only ever see D; the two parameterisations differ in how they scale F's input an
 - `edm`: D = c_skip * x + c_out * F(c_in * x, ln(sigma) / 4), with sigma_data the data's standard deviation.
 - `vp`: the seed's DDPM (Ho et al. 2020): F predicts the noise epsilon of x_t = sqrt(abar_t) y + sqrt(1 - abar_t) n,
   conditioned on the discrete timestep t, over a linear beta schedule. In this frame sigma_t = sqrt((1 - abar_t) /
-  abar_t), x = x_t / sqrt(abar_t), and D = x - sigma * F(x / sqrt(1 + sigma^2), t(sigma)).
+  abar_t), x = x_t / sqrt(abar_t), and D = x - sigma * F(x / sqrt(1 + sigma^2), t(sigma)). Networks trained
+  elsewhere (Stable Diffusion) may predict v = sqrt(abar) n - sqrt(1 - abar) y instead (Salimans & Ho 2022), for
+  which D = x / (1 + sigma^2) - sigma / sqrt(1 + sigma^2) * F, over the "scaled linear" betas.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class PrecondConfig(Config):
     num_timesteps: int = field(default=1000, metadata={"min": 2})  # vp: the discrete DDPM schedule
     beta_start: float = field(default=1e-4, metadata={"above": 0.0, "below": 1.0})
     beta_end: float = field(default=0.02, metadata={"above": 0.0, "below": 1.0})
+    # vp: linear betas (DDPM), or linear in sqrt(beta) (Stable Diffusion's "scaled_linear")
+    beta_schedule: Literal["linear", "scaled_linear"] = "linear"
+    prediction: Literal["epsilon", "v"] = "epsilon"  # vp: what F predicts
 
     def check(self) -> None:
         if self.sigma_min >= self.sigma_max:
@@ -40,8 +45,12 @@ class PrecondConfig(Config):
 
 
 def vp_sigmas(config: PrecondConfig) -> torch.Tensor:
-    """sigma_t for t = 0..T-1 of the linear-beta DDPM schedule, float64 [T], increasing."""
-    betas = torch.linspace(config.beta_start, config.beta_end, config.num_timesteps, dtype=torch.float64)
+    """sigma_t for t = 0..T-1 of the DDPM schedule, float64 [T], increasing."""
+    if config.beta_schedule == "scaled_linear":
+        roots = torch.linspace(config.beta_start**0.5, config.beta_end**0.5, config.num_timesteps, dtype=torch.float64)
+        betas = roots**2
+    else:
+        betas = torch.linspace(config.beta_start, config.beta_end, config.num_timesteps, dtype=torch.float64)
     alphas_cumprod = torch.cumprod(1 - betas, dim=0)
     return ((1 - alphas_cumprod) / alphas_cumprod).sqrt()
 
@@ -77,8 +86,8 @@ class Denoiser(nn.Module):
             c_in = 1 / (sd**2 + sigma**2).sqrt()
             c_noise = (sigma64.log() / 4).float()
         else:
-            c_skip, c_out = 1.0, -sigma
             c_in = 1 / (sigma**2 + 1).sqrt()
+            c_skip, c_out = (c_in**2, -sigma * c_in) if self.config.prediction == "v" else (1.0, -sigma)
             c_noise = self.sigma_to_timestep(sigma64)
         f = self.net((c_in * x).to(x.dtype), c_noise, labels)
         return c_skip * x + c_out * f.float()

@@ -24,6 +24,7 @@ from aigc.families.text2image.model import (
     prompt_reader,
     sampling_model,
 )
+from aigc.families.text2image.pipeline import is_pipeline, load_pipeline
 from aigc.models.unet import PRESETS
 from aigc.sampling.guidance import conditioned
 from aigc.sampling.samplers import SAMPLERS
@@ -132,6 +133,12 @@ class Text2ImageFamily(Family):
 
     def build(self, config) -> LatentDiffusion:
         return sampling_model(config, build_autoencoder(config), build_denoiser(config))
+
+    def reads_directory(self, path: Path) -> bool:
+        return is_pipeline(path)
+
+    def load_directory(self, path: Path):
+        return load_pipeline(path)
 
     def sampling_state(self, modules: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         state = {f"autoencoder.{k}": v for k, v in modules["autoencoder"].items()}

@@ -4,6 +4,7 @@ and prompted U-Net), and what sampling holds - both, and how prompts are read.""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -42,17 +43,28 @@ def build_denoiser(config) -> Denoiser:
 
 
 class LatentDiffusion(nn.Module):
-    """What a text-to-image run samples from: the (frozen) autoencoder, the denoiser of its latents, and how it
-    reads prompts."""
+    """What a text-to-image model samples from: the (frozen) autoencoder - anything with `encode`, `decode` and
+    `latent_shape` -, the denoiser of its latents, and how it reads prompts: `read_prompts(prompts)` gives the ids
+    [N, T] its text encoder takes, or raises a UserError for a prompt it cannot read. aigc's own models and
+    Stable Diffusion directories (pipeline.py) differ only in these parts."""
 
     compute_dtype = torch.float32
 
-    def __init__(self, autoencoder: Autoencoder, denoiser: Denoiser, reader: PromptReader):
+    def __init__(self, autoencoder: nn.Module, denoiser: Denoiser, read_prompts: Callable[[list[str]], torch.Tensor]):
         super().__init__()
-        self.autoencoder, self.denoiser, self.reader = autoencoder, denoiser, reader
+        self.autoencoder, self.denoiser, self.read_prompts = autoencoder, denoiser, read_prompts
 
     def prompt_ids(self, prompts: list[str]) -> torch.Tensor:
-        """Ids [N, max_tokens] of prompts in the text encoder's layout; UserError for one it cannot read."""
+        return self.read_prompts(prompts)
+
+
+class AigcPrompts:
+    """Prompts as aigc's text encoder reads them: the run's tokenizer, its alphabet and token limit, `to_ids`."""
+
+    def __init__(self, reader: PromptReader):
+        self.reader = reader
+
+    def __call__(self, prompts: list[str]) -> torch.Tensor:
         return to_ids([self.reader.tokens(p) for p in prompts], self.reader.max_tokens)
 
 
@@ -62,7 +74,7 @@ def prompt_reader(config) -> PromptReader:
 
 
 def sampling_model(config, autoencoder: Autoencoder, denoiser: Denoiser) -> LatentDiffusion:
-    return LatentDiffusion(autoencoder, denoiser, prompt_reader(config))
+    return LatentDiffusion(autoencoder, denoiser, AigcPrompts(prompt_reader(config)))
 
 
 def caption_ids(reader: PromptReader, captions: tuple[str, ...], slots: int) -> torch.Tensor:
