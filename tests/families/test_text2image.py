@@ -134,3 +134,53 @@ def test_eval_judges_adherence_on_both_splits_beside_the_real_scenes_ceiling(run
     assert "adherence (heldout)" in capsys.readouterr().out
     assert aigc(["eval", str(run), "--metrics", "kid"]) == 2
     assert "not a metric of a text-to-image model" in capsys.readouterr().err
+
+
+def test_a_hugging_face_text_encoder_directory_is_read_and_stays_frozen(tmp_path, capsys):
+    from tests.families.tiny_clip import tiny_text_model, tiny_tokenizer
+    from transformers import CLIPTextModel
+
+    encoder = tmp_path / "clip"
+    torch.manual_seed(0)
+    tiny_text_model(positions=96).save_pretrained(encoder)
+    tiny_tokenizer(tmp_path / "files", positions=96).save_pretrained(encoder)
+    out = tmp_path / "run"
+    argv = ["train", "text2image", *TINY, "--text-encoder", str(encoder), "--autoencoder-kimg", "0.032"]
+    assert aigc([*argv, "--kimg", "0.096", "--out", str(out)]) == 0  # two denoiser steps after the warm-up one
+    saved = tensors(latest_checkpoint(out))
+    for name, value in CLIPTextModel.from_pretrained(encoder).state_dict().items():
+        assert torch.equal(saved[f"ema.net.text.network.{name}"], value), name  # as the directory has it
+    assert not torch.equal(saved["ema.net.unet.head.2.weight"], torch.zeros_like(saved["ema.net.unet.head.2.weight"]))
+    shutil.rmtree(encoder)  # the run holds all it needs
+    model, config = load_model(out)
+    assert config.text.max_tokens == 96 and config.text.pretrained_config
+    t2i = family("text2image")
+    ids = model.prompt_ids(["a large 5 at the top right", "a small 1 on the left", "a small 1 on the left"])
+    x = torch.randn(1, *model.autoencoder.latent_shape, generator=torch.Generator().manual_seed(0)).expand(
+        3, -1, -1, -1
+    )
+    d = model.denoiser(x, 2.0, ids)
+    assert not torch.equal(d[0], d[1]) and torch.equal(d[1], d[2])  # the U-Net reads the encoder's states
+    assert t2i.generate(model, [0]).shape == (1, 1, 32, 32)  # the unconditional branch: what "" reads as
+    capsys.readouterr()
+    assert aigc(["sample", str(out), "--prompt", "a large 5 " * 16, "--out", str(tmp_path / "x.png")]) == 2
+    assert "tokens; the text encoder reads at most 96" in capsys.readouterr().err
+
+
+def test_text_encoder_directories_aigc_cannot_use_are_one_line_errors(tmp_path, capsys):
+    from tests.families.tiny_clip import tiny_text_model
+
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "whole" / "config.json").write_text('{"model_type": "clip"}')
+    tiny_text_model().save_pretrained(tmp_path / "untokenized")
+    cases = [
+        (tmp_path / "none", "no such directory"),
+        (tmp_path / "whole", "a whole CLIP model; save its text half"),
+        (tmp_path / "untokenized", "no tokenizer.json"),
+    ]
+    for directory, message in cases:
+        capsys.readouterr()
+        argv = ["train", "text2image", *TINY, "--text-encoder", str(directory), "--out", str(tmp_path / "run")]
+        assert aigc(argv) == 2, directory
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err and message in err, (directory, err)

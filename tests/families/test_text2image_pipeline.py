@@ -9,26 +9,13 @@ import shutil
 import pytest
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from tests.families.tiny_clip import MAX_TOKENS, tiny_text_model, tiny_tokenizer
 
 from aigc.cli import main as aigc
 from aigc.core.rng import PerSampleNoise
 from aigc.families.registry import family, load_model
 
-CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
-MAX_TOKENS = 16
 PROMPT = "a red cat"
-
-
-def tiny_tokenizer(folder):
-    """A CLIP tokenizer of single characters (no merges), written where CLIPTokenizer reads its files."""
-    folder.mkdir()
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for suffix in ("", "</w>"):
-        vocab |= {c + suffix: len(vocab) + i for i, c in enumerate(CHARACTERS)}
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=MAX_TOKENS)
 
 
 def scheduler(prediction: str) -> DDIMScheduler:
@@ -44,12 +31,7 @@ def pipeline(tmp_path_factory):
     """(directory, the diffusers pipeline it was saved from): 16-pixel RGB images, 8x8x4 latents."""
     root = tmp_path_factory.mktemp("sd")
     torch.manual_seed(0)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=2 + 2 * len(CHARACTERS), hidden_size=32, intermediate_size=37, num_attention_heads=4,
-            num_hidden_layers=2, max_position_embeddings=MAX_TOKENS, bos_token_id=0, eos_token_id=1, pad_token_id=1,
-        )
-    )  # fmt: skip
+    text_encoder = tiny_text_model()
     unet = UNet2DConditionModel(
         sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),

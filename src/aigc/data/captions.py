@@ -137,11 +137,11 @@ def normalized(text: str) -> str:
 class PromptReader:
     """How a text-to-image model reads a prompt: its tokenizer (fitted to the training captions), the most tokens
     its text encoder takes, and the characters the captions had (a prompt may use no other: the text encoder
-    never learnt what they mean)."""
+    never learnt what they mean; None for a pretrained encoder, which reads any)."""
 
     tokenizer: TextTokenizer
     max_tokens: int
-    alphabet: str
+    alphabet: str | None
 
     @classmethod
     def fit(cls, kind: str, captions: list[tuple[str, ...]], vocab_size: int, max_tokens: int) -> PromptReader:
@@ -155,7 +155,7 @@ class PromptReader:
         text = normalized(prompt)
         if not text:
             raise UserError(f"{what} is empty; say what to draw, e.g. 'a large 5 at the top right'")
-        unknown = sorted(set(text) - set(self.alphabet))
+        unknown = sorted(set(text) - set(self.alphabet)) if self.alphabet is not None else []
         if unknown:
             shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in unknown[:5])
             raise UserError(f"character {shown} is in no training caption; the text encoder cannot read it")

@@ -51,8 +51,17 @@ class TextConfig(Config):
     width: int = field(default=128, metadata={"help": "text encoder width", "flag": "--text-width", "min": 8})
     layers: int = field(default=2, metadata={"help": "text encoder blocks", "flag": "--text-layers", "min": 1})
     heads: int = field(default=4, metadata={"help": "text encoder attention heads", "flag": "--text-heads", "min": 1})
-    tokenizer_json: str = ""  # resolved: fitted to the training captions
-    alphabet: str = ""  # resolved: the characters of the training captions, all a prompt may use
+    pretrained: str = field(
+        default="",
+        metadata={
+            "help": "a Hugging Face text encoder directory (CLIP's text model, ...) to use, frozen, instead of "
+            "training aigc's own",
+            "flag": "--text-encoder",
+        },
+    )
+    pretrained_config: str = ""  # resolved: that encoder's config.json
+    tokenizer_json: str = ""  # resolved: fitted to the training captions, or the pretrained encoder's
+    alphabet: str = ""  # resolved: the characters of the training captions, all a prompt may use (own encoder)
 
     def check(self) -> None:
         if self.width % self.heads or (self.width // self.heads) % 2:

@@ -25,6 +25,7 @@ from aigc.families.text2image.model import (
     sampling_model,
 )
 from aigc.families.text2image.pipeline import is_pipeline, load_pipeline
+from aigc.models.pretrained_text_encoder import read_text_encoder
 from aigc.models.unet import PRESETS
 from aigc.sampling.guidance import conditioned
 from aigc.sampling.samplers import SAMPLERS
@@ -78,6 +79,12 @@ class Text2ImageFamily(Family):
         if height != width:
             raise UserError(f"images are {height}x{width}; only square images are supported (set --image-size)")
         text = config.text
+        if text.pretrained and not text.pretrained_config:
+            files = read_text_encoder(Path(text.pretrained))
+            text = dataclasses.replace(
+                text, pretrained_config=files.config, tokenizer_json=files.tokenizer,
+                max_tokens=min(text.max_tokens, files.max_tokens),
+            )  # fmt: skip
         if not text.tokenizer_json:
             reader = PromptReader.fit(text.tokenizer, captions, text.vocab_size, text.max_tokens)
             text = dataclasses.replace(text, tokenizer_json=reader.tokenizer.to_str(), alphabet=reader.alphabet)
@@ -115,7 +122,7 @@ class Text2ImageFamily(Family):
     def trainer(self, config, device: torch.device, fresh: bool = True):
         from aigc.families.text2image.trainer import Text2ImageTrainer
 
-        trainer = Text2ImageTrainer(config, device)
+        trainer = Text2ImageTrainer(config, device, fresh)
         if fresh and config.autoencoder.init:
             trainer.autoencoder.load_state_dict(autoencoder_checkpoint(config.autoencoder.init).modules["autoencoder"])
         return trainer

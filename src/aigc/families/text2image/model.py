@@ -19,6 +19,7 @@ from aigc.families.text2image.config import Text2ImageRunConfig
 from aigc.models.autoencoder import Autoencoder
 from aigc.models.latent_diffusion import PromptedUNet
 from aigc.models.precond import Denoiser
+from aigc.models.pretrained_text_encoder import PretrainedTextEncoder
 from aigc.models.text_encoder import TextEncoder, to_ids
 from aigc.models.transformer import TransformerConfig
 from aigc.models.unet import UNet
@@ -31,14 +32,17 @@ def build_autoencoder(config) -> Autoencoder:
 def build_denoiser(config) -> Denoiser:
     text = config.text
     tokenizer = TextTokenizer.from_str(text.tokenizer_json)
-    encoder = TextEncoder(
-        TransformerConfig(
-            width=text.width, layers=text.layers, heads=text.heads, context=text.max_tokens + 1,
-            vocab_size=tokenizer.vocab_size,
-        )
-    )  # fmt: skip
+    if text.pretrained_config:
+        encoder = PretrainedTextEncoder(text.pretrained_config, tokenizer.encode(""))
+    else:
+        encoder = TextEncoder(
+            TransformerConfig(
+                width=text.width, layers=text.layers, heads=text.heads, context=text.max_tokens + 1,
+                vocab_size=tokenizer.vocab_size,
+            )
+        )  # fmt: skip
     latent = Autoencoder(config.autoencoder.model, config.image_size, config.channels).latent_shape
-    unet = UNet(config.model.unet, latent[-1], latent[0], context_dim=text.width)
+    unet = UNet(config.model.unet, latent[-1], latent[0], context_dim=encoder.width)
     return Denoiser(PromptedUNet(encoder, unet), config.model.precond)
 
 
@@ -70,7 +74,8 @@ class AigcPrompts:
 
 def prompt_reader(config) -> PromptReader:
     text = config.text
-    return PromptReader(TextTokenizer.from_str(text.tokenizer_json), text.max_tokens, text.alphabet)
+    alphabet = None if text.pretrained_config else text.alphabet  # a pretrained tokenizer reads any text
+    return PromptReader(TextTokenizer.from_str(text.tokenizer_json), text.max_tokens, alphabet)
 
 
 def sampling_model(config, autoencoder: Autoencoder, denoiser: Denoiser) -> LatentDiffusion:

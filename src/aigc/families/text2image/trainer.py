@@ -6,6 +6,8 @@ to the empty prompt for guidance. A run given `--autoencoder RUN` starts at the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from aigc.core import distributed
@@ -20,13 +22,19 @@ from aigc.training.optim import gradient_step, make_optimizer
 
 
 class Text2ImageTrainer:
-    def __init__(self, config, device: torch.device):
+    def __init__(self, config, device: torch.device, fresh: bool = True):
         self.train_config = config.train
         self.autoencoder, self.denoiser = build_autoencoder(config).to(device), build_denoiser(config).to(device)
+        self.frozen_text = bool(config.text.pretrained_config)
+        if self.frozen_text:  # a pretrained text encoder stays as it is (Stable Diffusion's CLIP does)
+            if fresh:
+                self.denoiser.net.text.load_weights(Path(config.text.pretrained))
+            self.denoiser.net.text.requires_grad_(False)
         self.ema = EMA(self.denoiser)
+        trained = [p for p in self.denoiser.parameters() if p.requires_grad]
         self.optimizers = {
             "autoencoder": make_optimizer(self.autoencoder.parameters(), self.train_config),
-            "model": make_optimizer(self.denoiser.parameters(), self.train_config),
+            "model": make_optimizer(trained, self.train_config),
         }
         self.modules = {"autoencoder": self.autoencoder, "model": self.denoiser, "ema": self.ema.model}
         self.stage_images = 0 if config.autoencoder.init else round(config.autoencoder.kimg * 1000)
@@ -70,6 +78,8 @@ class Text2ImageTrainer:
         seen = position.seen - self.stage_images
         self.autoencoder.eval().requires_grad_(False)
         self.denoiser.train()
+        if self.frozen_text:
+            self.denoiser.net.text.eval()  # no dropout in a frozen encoder
 
         def losses(batch: Batch):
             with torch.no_grad(), self.autocast:
