@@ -105,6 +105,22 @@ class Autoencoder(nn.Module):
         return total.mean(), {"reconstruction": error.mean(), "kl": kl.mean()}
 
 
+class PixelSpace(nn.Module):
+    """No first stage: the denoiser works on the images themselves, scaled to unit variance like latents - the
+    baseline that says what the autoencoder buys."""
+
+    def __init__(self, image_size: int, channels: int):
+        super().__init__()
+        self.latent_shape = (channels, image_size, image_size)
+        self.register_buffer("latent_scale", torch.ones(()))
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return images / self.latent_scale
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents * self.latent_scale
+
+
 def psnr(reference: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
     """Peak signal-to-noise ratio [N] in dB of images in [-1, 1] (peak-to-peak 2)."""
     mse = (reference.float() - reconstruction.float().clamp(-1, 1)).pow(2).flatten(1).mean(1)

@@ -198,6 +198,9 @@ PRESETS: dict[str, UNetConfig] = {
     "s64": UNetConfig(channels=64, channel_mult=(1, 2, 2), patch_size=2, num_res_blocks=1, attention_levels=(2,)),
     # text-to-image on 12x12 latents (48-pixel scenes through a factor-4 autoencoder)
     "t12": UNetConfig(channels=64, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,)),
+    # the same network on 48-pixel scenes themselves (text2image --autoencoder none): 4x4 patches make its first
+    # level the same 12x12 grid, so it costs what t12 costs on latents
+    "p48": UNetConfig(channels=64, channel_mult=(1, 2), patch_size=4, num_res_blocks=1, attention_levels=(1,)),
 }
 
 

@@ -25,8 +25,16 @@ class StageConfig(Config):
 
     init: str = field(
         default="",
-        metadata={"help": "take this text2image run's autoencoder (default: train one first)", "flag": "--autoencoder"},
+        metadata={
+            "help": "take this text2image run's autoencoder, or none: diffuse the pixels (default: train one first)",
+            "flag": "--autoencoder",
+        },
     )
+
+    @property
+    def pixels(self) -> bool:
+        """No autoencoder: the denoiser works on the images (`--autoencoder none`, the pixel-space baseline)."""
+        return self.init == "none"
     kimg: float = field(
         default=30.0,
         metadata={

@@ -93,7 +93,7 @@ class Text2ImageFamily(Family):
             model = dataclasses.replace(model, unet=PRESETS[model.preset])
         prompts = config.prompts or self.snapshot_prompts(config, captions)
         stage = config.autoencoder
-        if stage.init and not config.image_size:  # a resumed run's config has it already: RUN may have moved
+        if stage.init and not stage.pixels and not config.image_size:  # a resumed run's has it: RUN may have moved
             stage = dataclasses.replace(stage, model=self.init_config(stage.init, height, channels).autoencoder.model)
         return dataclasses.replace(
             config, text=text, model=model, prompts=prompts, autoencoder=stage, image_size=height, channels=channels
@@ -123,7 +123,7 @@ class Text2ImageFamily(Family):
         from aigc.families.text2image.trainer import Text2ImageTrainer
 
         trainer = Text2ImageTrainer(config, device, fresh)
-        if fresh and config.autoencoder.init:
+        if fresh and config.autoencoder.init and not config.autoencoder.pixels:
             trainer.autoencoder.load_state_dict(autoencoder_checkpoint(config.autoencoder.init).modules["autoencoder"])
         return trainer
 

@@ -16,7 +16,7 @@ from aigc.core.errors import UserError
 from aigc.data.captions import PromptReader
 from aigc.data.tokenizer import TextTokenizer
 from aigc.families.text2image.config import Text2ImageRunConfig
-from aigc.models.autoencoder import Autoencoder
+from aigc.models.autoencoder import Autoencoder, PixelSpace
 from aigc.models.latent_diffusion import PromptedUNet
 from aigc.models.precond import Denoiser
 from aigc.models.pretrained_text_encoder import PretrainedTextEncoder
@@ -25,7 +25,9 @@ from aigc.models.transformer import TransformerConfig
 from aigc.models.unet import UNet
 
 
-def build_autoencoder(config) -> Autoencoder:
+def build_autoencoder(config) -> Autoencoder | PixelSpace:
+    if config.autoencoder.pixels:
+        return PixelSpace(config.image_size, config.channels)
     return Autoencoder(config.autoencoder.model, config.image_size, config.channels)
 
 
@@ -41,7 +43,7 @@ def build_denoiser(config) -> Denoiser:
                 vocab_size=tokenizer.vocab_size,
             )
         )  # fmt: skip
-    latent = Autoencoder(config.autoencoder.model, config.image_size, config.channels).latent_shape
+    latent = build_autoencoder(config).latent_shape
     unet = UNet(config.model.unet, latent[-1], latent[0], context_dim=encoder.width)
     return Denoiser(PromptedUNet(encoder, unet), config.model.precond)
 

@@ -32,12 +32,11 @@ class Text2ImageTrainer:
             self.denoiser.net.text.requires_grad_(False)
         self.ema = EMA(self.denoiser)
         trained = [p for p in self.denoiser.parameters() if p.requires_grad]
-        self.optimizers = {
-            "autoencoder": make_optimizer(self.autoencoder.parameters(), self.train_config),
-            "model": make_optimizer(trained, self.train_config),
-        }
-        self.modules = {"autoencoder": self.autoencoder, "model": self.denoiser, "ema": self.ema.model}
+        self.optimizers = {"model": make_optimizer(trained, self.train_config)}
         self.stage_images = 0 if config.autoencoder.init else round(config.autoencoder.kimg * 1000)
+        if self.stage_images:
+            self.optimizers["autoencoder"] = make_optimizer(self.autoencoder.parameters(), self.train_config)
+        self.modules = {"autoencoder": self.autoencoder, "model": self.denoiser, "ema": self.ema.model}
         self.loss_fn = make_loss(config.loss, self.denoiser)
         self.autocast = autocast(self.train_config.precision, device)
         self.sampling_model = sampling_model(config, self.autoencoder, self.ema.model)
