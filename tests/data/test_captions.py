@@ -43,6 +43,8 @@ def test_every_object_is_painted_inside_its_box_in_the_place_its_caption_names()
             row, column = int((y0 + y1) / 2 // 16), int((x0 + x1) / 2 // 16)
             assert PLACES[row * 3 + column] == PLACES[o.place]  # the box's centre lies in the named cell
             assert f"a {o.size} {o.word} " in scene.captions[0]
+            assert scene.class_list.split()[o.place] == f"{o.word}/{o.size[0]}"  # the fixed-order list's slot
+        assert scene.class_list.split().count("-") == len(PLACES) - len(scene.objects)
         assert (image[0][~inside] == 0).all()
         assert len(scene.captions) == [1, 1, 2, 6][len(scene.objects)]  # every order of the objects
 

@@ -76,6 +76,31 @@ def test_a_run_can_start_from_another_run_s_autoencoder(run, tmp_path):
     assert all(torch.equal(tensors(latest_checkpoint(out))[k], second[k]) for k in second)
 
 
+def test_without_an_autoencoder_the_denoiser_works_on_the_pixels(tmp_path):
+    out = tmp_path / "pixels"
+    argv = ["train", "text2image", *TINY, "--autoencoder", "none", "--kimg", "0.048", "--out", str(out)]
+    assert aigc(argv) == 0
+    saved = tensors(latest_checkpoint(out))
+    assert [k for k in saved if k.startswith("autoencoder.")] == ["autoencoder.latent_scale"]
+    assert 0.1 < float(saved["autoencoder.latent_scale"]) < 1.0  # the pixels' spread: mostly black scenes
+    model, _ = load_model(out)
+    assert model.autoencoder.latent_shape == (1, 32, 32)
+    images = family("text2image").generate(model, [0, 1], ["a large 5 at the top right"] * 2)
+    assert images.shape == (2, 1, 32, 32) and not torch.equal(images[0], images[1])
+
+
+def test_a_model_can_be_told_the_scene_as_a_fixed_order_class_list(tmp_path, capsys):
+    out = tmp_path / "list"
+    assert aigc(["train", "text2image", *TINY, "--captions", "list", "--kimg", "0.048", "--out", str(out)]) == 0
+    _, config = load_model(out)
+    assert all(len(prompt.split()) == 9 for prompt in config.prompts)  # a slot per place
+    png = tmp_path / "x.png"
+    assert aigc(["sample", str(out), "--prompt", "- - 5/l - - - - - -", "--seeds", "0-1", "--out", str(png)]) == 0
+    capsys.readouterr()
+    assert aigc(["sample", str(out), "--prompt", "a large 5 at the top", "--out", str(png)]) == 2
+    assert "is in no training caption" in capsys.readouterr().err  # its alphabet has no letters beyond l and s
+
+
 def test_bad_prompts_and_flags_are_one_line_and_exit_2(run, tmp_path, capsys):
     cases = [
         (["sample", str(run), "--prompt", "a large € at the top"], "character '€' (U+20AC) is in no training caption"),
@@ -85,6 +110,7 @@ def test_bad_prompts_and_flags_are_one_line_and_exit_2(run, tmp_path, capsys):
         (["sample", str(run), "--prompt", "a 5", "--class", "5"], "--class applies to class-conditional models"),
         (["train", "text2image", *TINY, "--autoencoder", str(tmp_path / "none")], "none: no such run or checkpoint"),
         (["train", "text2image", *TINY, "--data", "scenes:cifar10"], "scenes are painted from digits"),
+        (["train", "text2image", *TINY, "--data", f"captions:{tmp_path}", "--captions", "list"], "applies to scenes"),
     ]
     for argv, message in cases:
         capsys.readouterr()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -36,6 +37,14 @@ class CaptionDataConfig(Config):
     min_objects: int = field(default=1, metadata={"help": "fewest objects in a scene", "min": 1})
     max_objects: int = field(default=3, metadata={"help": "most objects in a scene", "min": 1})
     skip_bad_images: bool = field(default=False, metadata={"help": "skip undecodable files in a folder"})
+    wording: Literal["words", "list"] = field(
+        default="words",
+        metadata={
+            "help": "scenes: captions in words, or a fixed-order class list per place ('- 7/l - ...': the "
+            "baseline without language)",
+            "flag": "--captions",
+        },
+    )
 
 
 def scene_splits(config: CaptionDataConfig) -> tuple[str, ...]:
@@ -75,10 +84,12 @@ def load_scenes(config: CaptionDataConfig, source: str, split: str, count: int) 
     images = load_dataset(DataConfig(name=source, data_dir=config.data_dir), source_split)
     layout = SceneLayout(config.image_size or 48, config.min_objects, config.max_objects)
     scenes = make_scenes(images.images, images.labels, source, split, count, layout)
-    return CaptionedImages(scenes.images, scenes.captions, scenes.scenes)
+    return CaptionedImages(scenes.images, scenes.captions(config.wording), scenes.scenes)
 
 
 def load_caption_folder(root: Path, config: CaptionDataConfig) -> CaptionedImages:
+    if config.wording != "words":
+        raise UserError(f"--captions {config.wording} applies to scenes; a folder's captions are its own")
     if not root.is_dir():
         raise UserError(f"folder {root} does not exist; pass --data captions:PATH with a folder of images")
     captions = read_metadata(root) if (root / "metadata.jsonl").is_file() else read_sidecars(root)

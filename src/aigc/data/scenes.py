@@ -56,6 +56,13 @@ class Scene:
         """One caption per order of the objects: the words say what is where, not in which order."""
         return tuple(join([o.phrase for o in order]) for order in itertools.permutations(self.objects))
 
+    @property
+    def class_list(self) -> str:
+        """The scene without language: for each place in reading order, its object's class and size ("7/l") or
+        "-" - what a model is told when the words are taken away (the baseline of the free-text captions)."""
+        at = {o.place: f"{o.word}/{o.size[0]}" for o in self.objects}
+        return " ".join(at.get(place, "-") for place in range(len(PLACES)))
+
 
 def join(phrases: list[str]) -> str:
     return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
@@ -156,9 +163,9 @@ class SceneSet:
     scenes: tuple[Scene, ...]
     source: str
 
-    @property
-    def captions(self) -> list[tuple[str, ...]]:
-        return [scene.captions for scene in self.scenes]
+    def captions(self, wording: str = "words") -> list[tuple[str, ...]]:
+        """Each scene's captions: sentences (`words`), or its fixed-order class list (`list`)."""
+        return [scene.captions if wording == "words" else (scene.class_list,) for scene in self.scenes]
 
 
 def scene_seed(split: str, seed: int, index: int) -> int:

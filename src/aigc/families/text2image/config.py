@@ -35,6 +35,7 @@ class StageConfig(Config):
     def pixels(self) -> bool:
         """No autoencoder: the denoiser works on the images (`--autoencoder none`, the pixel-space baseline)."""
         return self.init == "none"
+
     kimg: float = field(
         default=30.0,
         metadata={
