@@ -73,6 +73,16 @@ def load_captioned(config: CaptionDataConfig, split: str = "train", count: int |
     raise UserError(f"unknown captioned data {config.name!r}; use scenes:digits|mnist|fashion-mnist or captions:PATH")
 
 
+def held_out_images(data: CaptionDataConfig, n: int) -> tuple[torch.Tensor, str]:
+    """(up to n images [n, C, H, W] uint8, their split) no model trained on: the scenes' test split; a caption
+    folder has none, so its own images."""
+    split = "test" if data.name.startswith("scenes:") else "train"
+    images = load_captioned(data, split, n).images
+    if len(images) < 2:
+        raise UserError(f"{data.name}: {len(images)} images to judge a model on; give at least 2")
+    return images[:n], split
+
+
 def load_scenes(config: CaptionDataConfig, source: str, split: str, count: int) -> CaptionedImages:
     if source not in SOURCES:
         raise UserError(f"scenes:{source}: scenes are painted from {', '.join(SOURCES)}")

@@ -30,9 +30,15 @@ from aigc.evaluation import metrics
 from aigc.evaluation.features import Extractor, InceptionExtractor, load_extractor
 from aigc.evaluation.language import TEXT_METRICS, TextInLoopEvaluator, evaluate_language_model
 from aigc.evaluation.prompted import PROMPTED_METRICS, PromptedInLoopEvaluator, evaluate_prompted
+from aigc.evaluation.reconstruction import (
+    RECONSTRUCTED_IMAGES,
+    RECONSTRUCTION_METRICS,
+    ReconstructionInLoopEvaluator,
+    evaluate_reconstruction,
+)
 
 IMAGE_METRIC_NAMES = ("fid", "kid", "pr", "coverage", "is")
-METRICS = tuple(dict.fromkeys(IMAGE_METRIC_NAMES + TEXT_METRICS + PROMPTED_METRICS))
+METRICS = tuple(dict.fromkeys(IMAGE_METRIC_NAMES + TEXT_METRICS + PROMPTED_METRICS + RECONSTRUCTION_METRICS))
 DEFAULT_IMAGES = 10_000
 PROMPTED_IMAGES = 1000  # per split: a text-to-image model draws each scene's caption
 
@@ -247,6 +253,10 @@ def evaluate(
         if family.modality == "text":
             names = modality_metrics(config.metrics or default_metrics, TEXT_METRICS, "a language model")
             return {"source": str(source), **evaluate_language_model(model, run_config, config, names)}
+        if family.conditions == "images":  # reconstructions: judged against the images they reconstruct
+            names = modality_metrics(config.metrics or default_metrics, RECONSTRUCTION_METRICS, "an autoencoder")
+            report = evaluate_reconstruction(model, run_config, config.n or RECONSTRUCTED_IMAGES, names)
+            return {"source": str(source), **report}
         if family.conditions == "prompts":  # images of captions: judged against the scenes they describe
             names = modality_metrics(config.metrics or default_metrics, PROMPTED_METRICS, "a text-to-image model")
             n = config.n or PROMPTED_IMAGES
@@ -332,4 +342,5 @@ IN_LOOP = {
     ("images", "classes"): InLoopEvaluator,
     ("text", "prompts"): TextInLoopEvaluator,
     ("images", "prompts"): PromptedInLoopEvaluator,
+    ("images", "images"): ReconstructionInLoopEvaluator,
 }

@@ -18,6 +18,7 @@ from torch import nn
 from aigc.core.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint, read_header
 from aigc.core.config import describe_fields, from_dict
 from aigc.core.errors import UserError
+from aigc.families.autoencoder.family import AutoencoderFamily
 from aigc.families.diffusion.family import DiffusionFamily
 from aigc.families.family import FORMAT_VERSION, Family
 from aigc.families.gan.family import GANFamily
@@ -26,7 +27,8 @@ from aigc.families.text2image.family import Text2ImageFamily
 from aigc.models.compression import load_compressed
 
 FAMILIES: dict[str, Family] = {
-    family.name: family for family in (DiffusionFamily(), GANFamily(), LMFamily(), Text2ImageFamily())
+    family.name: family
+    for family in (DiffusionFamily(), GANFamily(), LMFamily(), Text2ImageFamily(), AutoencoderFamily())
 }
 
 

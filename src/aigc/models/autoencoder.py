@@ -15,6 +15,7 @@ from torch import nn
 
 from aigc.core.config import Config
 from aigc.core.errors import UserError
+from aigc.core.images import to_model_space, to_uint8
 from aigc.models.unet import group_norm
 
 
@@ -119,6 +120,17 @@ class PixelSpace(nn.Module):
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         return latents * self.latent_scale
+
+
+@torch.no_grad()
+def reconstruct(autoencoder: nn.Module, images: torch.Tensor, batch: int = 250) -> torch.Tensor:
+    """uint8 reconstructions of uint8 images [N, C, H, W], through the latents' means."""
+    device = next(autoencoder.parameters()).device
+    out = []
+    for start in range(0, len(images), batch):
+        x = to_model_space(images[start : start + batch].to(device))
+        out.append(to_uint8(autoencoder.decode(autoencoder.encode(x))).cpu())
+    return torch.cat(out)
 
 
 def psnr(reference: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:

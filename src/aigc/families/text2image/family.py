@@ -17,12 +17,13 @@ from aigc.families.family import Family
 from aigc.families.text2image.config import Text2ImageRunConfig, Text2ImageSampleConfig
 from aigc.families.text2image.model import (
     LatentDiffusion,
-    autoencoder_checkpoint,
+    TrainedAutoencoder,
     build_autoencoder,
     build_denoiser,
     caption_ids,
     prompt_reader,
     sampling_model,
+    trained_autoencoder,
 )
 from aigc.families.text2image.pipeline import is_pipeline, load_pipeline
 from aigc.models.pretrained_text_encoder import read_text_encoder
@@ -94,7 +95,7 @@ class Text2ImageFamily(Family):
         prompts = config.prompts or self.snapshot_prompts(config, captions)
         stage = config.autoencoder
         if stage.init and not stage.pixels and not config.image_size:  # a resumed run's has it: RUN may have moved
-            stage = dataclasses.replace(stage, model=self.init_config(stage.init, height, channels).autoencoder.model)
+            stage = dataclasses.replace(stage, model=self.init_config(stage.init, height, channels).model)
         return dataclasses.replace(
             config, text=text, model=model, prompts=prompts, autoencoder=stage, image_size=height, channels=channels
         )
@@ -109,22 +110,22 @@ class Text2ImageFamily(Family):
         return tuple(row[0] for row in captions[:SNAPSHOT_PROMPTS])
 
     @staticmethod
-    def init_config(run: str, image_size: int, channels: int):
-        """The config of the run `--autoencoder RUN` names, refused when its autoencoder reads other images."""
-        config = autoencoder_checkpoint(run).config
-        if (config.image_size, config.channels) != (image_size, channels):
+    def init_config(run: str, image_size: int, channels: int) -> TrainedAutoencoder:
+        """The autoencoder `--autoencoder RUN` names, refused when it reads other images."""
+        trained = trained_autoencoder(run)
+        if (trained.image_size, trained.channels) != (image_size, channels):
             raise UserError(
-                f"--autoencoder {run} encodes {config.image_size}px images with {config.channels} channels; "
+                f"--autoencoder {run} encodes {trained.image_size}px images with {trained.channels} channels; "
                 f"these are {image_size}px with {channels}"
             )
-        return config
+        return trained
 
     def trainer(self, config, device: torch.device, fresh: bool = True):
         from aigc.families.text2image.trainer import Text2ImageTrainer
 
         trainer = Text2ImageTrainer(config, device, fresh)
         if fresh and config.autoencoder.init and not config.autoencoder.pixels:
-            trainer.autoencoder.load_state_dict(autoencoder_checkpoint(config.autoencoder.init).modules["autoencoder"])
+            trainer.autoencoder.load_state_dict(trained_autoencoder(config.autoencoder.init).weights)
         return trainer
 
     def save_samples(self, model: LatentDiffusion, config, device: torch.device, stem: Path) -> None:

@@ -10,13 +10,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from aigc.core.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint
+from aigc.core.checkpoint import latest_checkpoint, read_checkpoint
 from aigc.core.config import from_dict
 from aigc.core.errors import UserError
 from aigc.data.captions import PromptReader
 from aigc.data.tokenizer import TextTokenizer
+from aigc.families.autoencoder.config import AutoencoderRunConfig
 from aigc.families.text2image.config import Text2ImageRunConfig
-from aigc.models.autoencoder import Autoencoder, PixelSpace
+from aigc.models.autoencoder import Autoencoder, AutoencoderConfig, PixelSpace
 from aigc.models.latent_diffusion import PromptedUNet
 from aigc.models.precond import Denoiser
 from aigc.models.pretrained_text_encoder import PretrainedTextEncoder
@@ -90,14 +91,31 @@ def caption_ids(reader: PromptReader, captions: tuple[str, ...], slots: int) -> 
     return to_ids(rows + [[]] * (slots - len(rows)), reader.max_tokens)
 
 
-def autoencoder_checkpoint(run: str) -> Checkpoint:
-    """The newest checkpoint of the text2image run `run` (`--autoencoder RUN`): its config and autoencoder."""
+@dataclasses.dataclass(frozen=True)
+class TrainedAutoencoder:
+    """The autoencoder of `--autoencoder RUN`: its config, the images it reads, its weights."""
+
+    model: AutoencoderConfig
+    image_size: int
+    channels: int
+    weights: dict[str, torch.Tensor]
+
+
+def trained_autoencoder(run: str) -> TrainedAutoencoder:
+    """The autoencoder of the newest checkpoint of RUN: an autoencoder run, or a text2image run that trained one."""
     path = Path(run)
     if not path.exists():
         raise UserError(f"--autoencoder {run}: no such run or checkpoint")
     checkpoint = read_checkpoint(latest_checkpoint(path) if path.is_dir() else path, modules=("autoencoder",))
-    if checkpoint.config.get("family") != "text2image":
-        raise UserError(f"--autoencoder {run}: a {checkpoint.config.get('family')} run; give a text2image run")
-    return dataclasses.replace(
-        checkpoint, config=from_dict(Text2ImageRunConfig, checkpoint.config, str(checkpoint.path))
-    )
+    kind, where = checkpoint.config.get("family"), str(checkpoint.path)
+    if kind == "autoencoder":
+        config = from_dict(AutoencoderRunConfig, checkpoint.config, where)
+        model = config.model
+    elif kind == "text2image":
+        config = from_dict(Text2ImageRunConfig, checkpoint.config, where)
+        if config.autoencoder.pixels:
+            raise UserError(f"--autoencoder {run}: that run diffuses pixels (it has no autoencoder); give another")
+        model = config.autoencoder.model
+    else:
+        raise UserError(f"--autoencoder {run}: a {kind} run; give an autoencoder or text2image run")
+    return TrainedAutoencoder(model, config.image_size, config.channels, checkpoint.modules["autoencoder"])

@@ -13,6 +13,7 @@ import torch
 from aigc.core import distributed
 from aigc.core.device import autocast
 from aigc.core.errors import UserError
+from aigc.families.autoencoder.trainer import autoencoder_step
 from aigc.families.diffusion.losses import make_loss
 from aigc.families.text2image.model import build_autoencoder, build_denoiser, sampling_model
 from aigc.models.text_encoder import PAD
@@ -49,17 +50,8 @@ class Text2ImageTrainer:
         return self.denoiser_step(batches, position)
 
     def autoencoder_step(self, batches: list[Batch], position) -> dict[str, float]:
-        tc, optimizer = self.train_config, self.optimizers["autoencoder"]
-        self.autoencoder.train().requires_grad_(True)
-
-        def losses(batch: Batch):
-            with self.autocast:
-                total, terms = self.autoencoder.loss(batch.data, batch.generator)
-            return total, {"autoencoder_loss": total, **terms}
-
-        return gradient_step(
-            optimizer, self.autoencoder, batches, losses, tc, position.seen, position.step, "autoencoder_loss"
-        )
+        optimizer = self.optimizers["autoencoder"]
+        return autoencoder_step(self.autoencoder, optimizer, batches, self.train_config, self.autocast, position)
 
     @torch.no_grad()
     def measure_latent_scale(self, batches: list[Batch]) -> None:
