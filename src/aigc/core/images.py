@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from aigc.core.errors import UserError
 from aigc.core.io import atomic_write_bytes
 
 
@@ -22,6 +23,14 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 def to_model_space(images: torch.Tensor) -> torch.Tensor:
     """uint8 [N, C, H, W] -> float32 in [-1, 1]."""
     return images.float().div(127.5).sub(1)
+
+
+def square_shape(shape: Sequence[int]) -> tuple[int, int]:
+    """(channels, side) of images of shape [C, H, W]; a UserError unless they are square."""
+    channels, height, width = shape
+    if height != width:
+        raise UserError(f"images are {height}x{width}; only square images are supported (set --image-size)")
+    return channels, height
 
 
 def make_grid(images: torch.Tensor, columns: int | None = None, padding: int = 2) -> np.ndarray:

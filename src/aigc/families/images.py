@@ -11,7 +11,7 @@ import torch
 
 from aigc.core.config import Config
 from aigc.core.errors import UserError
-from aigc.core.images import to_model_space
+from aigc.core.images import square_shape, to_model_space
 from aigc.data.augment import random_flip
 from aigc.data.datasets import DataConfig, load_dataset
 from aigc.families.family import FORMAT_VERSION, Family
@@ -38,9 +38,7 @@ class ImageFamily(Family):
 
     def resolve_model(self, model, dataset):
         """The model config with what the data decides filled in: image size, channels, classes."""
-        channels, height, width = dataset.image_shape
-        if height != width:
-            raise UserError(f"images are {height}x{width}; only square images are supported (set --image-size)")
+        channels, height = square_shape(dataset.image_shape)
         conditional = model.class_conditional and dataset.labels is not None
         return dataclasses.replace(
             model, image_size=height, channels=channels, num_classes=dataset.num_classes if conditional else 0

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from aigc.core.errors import UserError
-from aigc.core.images import save_grid, to_model_space
+from aigc.core.images import save_grid, square_shape, to_model_space
 from aigc.data.captions import held_out_images, load_captioned
 from aigc.families.autoencoder.config import AutoencoderRunConfig, ReconstructionConfig
 from aigc.families.family import Family
@@ -46,9 +46,7 @@ class AutoencoderFamily(Family):
 
     def training_data(self, config):
         data = load_captioned(config.data)
-        channels, height, width = data.images.shape[1:]
-        if height != width:
-            raise UserError(f"images are {height}x{width}; only square images are supported (set --image-size)")
+        channels, height = square_shape(data.images.shape[1:])
         config = dataclasses.replace(config, image_size=height, channels=channels)
 
         def prepare(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

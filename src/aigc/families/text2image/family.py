@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from aigc.core.errors import UserError
-from aigc.core.images import save_grid, to_model_space
+from aigc.core.images import save_grid, square_shape, to_model_space
 from aigc.core.rng import PerSampleNoise
 from aigc.data.captions import PromptReader, load_captioned, normalized, scene_splits
 from aigc.families.family import Family
@@ -76,9 +76,7 @@ class Text2ImageFamily(Family):
     def resolved(self, config, images: torch.Tensor, captions: list[tuple[str, ...]]):
         """The config with what the data decides: image shape, the tokenizer fitted to the captions, the U-Net,
         the snapshot prompts, and the autoencoder of `--autoencoder RUN`."""
-        channels, height, width = images.shape[1:]
-        if height != width:
-            raise UserError(f"images are {height}x{width}; only square images are supported (set --image-size)")
+        channels, height = square_shape(images.shape[1:])
         text = config.text
         if text.pretrained and not text.pretrained_config:
             files = read_text_encoder(Path(text.pretrained))
