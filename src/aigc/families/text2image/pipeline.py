@@ -27,6 +27,7 @@ from aigc.models.pretrained import first_line
 
 PIPELINES = ("StableDiffusionPipeline",)
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+LIBRARIES = ("diffusers", "transformers")
 BETA_SCHEDULES = ("linear", "scaled_linear")
 PREDICTIONS = {"epsilon": "epsilon", "v_prediction": "v"}  # diffusers' names -> PrecondConfig's
 # what people draw Stable Diffusion with: DPM-Solver++ (2M) at 25 steps, guidance 7.5 (diffusers' default scale)
@@ -117,6 +118,8 @@ def load_component(path: Path, index: dict, name: str):
     """The component `name` of the pipeline directory, by the library and class its model_index.json names;
     weights from safetensors only (a pickle can run code), without the libraries' progress bars."""
     library, class_name = index[name][:2]
+    if library not in LIBRARIES:  # the directory names what to import: only the libraries made for it
+        raise UserError(f"{path}: its {name} is a {library} {class_name}; aigc reads {' and '.join(LIBRARIES)} ones")
     try:
         module = importlib.import_module(library)
         component = getattr(module, class_name)
