@@ -21,6 +21,9 @@ GRID_PROMPTS = (
     "a large 0 on the left and a large 1 on the right",
     "a small 4 at the bottom and a large 9 at the top",
     "a large 3 at the top left, a small 8 in the center and a large 5 at the bottom right",
+    # held-out combinations: no training scene pairs these classes in these places
+    "a large 7 on the left and a large 7 on the right",
+    "a large 5 at the top and a large 0 at the bottom",
 )
 
 
