@@ -121,6 +121,7 @@ def test_what_aigc_cannot_read_is_a_one_line_error(pipeline, tmp_path, capsys):
         ("scheduler/scheduler_config.json", {"beta_schedule": "squaredcos_cap_v2"}, "beta schedule 'squaredcos"),
         ("scheduler/scheduler_config.json", {"prediction_type": "sample"}, "prediction type 'sample'"),
         ("unet", None, "no unet folder"),
+        ("index.json", {"text_encoder": [None, None]}, "no text_encoder folder"),
         ("index.json", {"vae": ["os", "system"]}, "its vae is a os system; aigc reads diffusers and transformers"),
         ("vae/config.json", {"_class_name": "AutoencoderKL", "block_out_channels": [8]}, "vae: unreadable"),
     ]

@@ -121,10 +121,7 @@ class Text2ImageFamily(Family):
     def trainer(self, config, device: torch.device, fresh: bool = True):
         from aigc.families.text2image.trainer import Text2ImageTrainer
 
-        trainer = Text2ImageTrainer(config, device, fresh)
-        if fresh and config.autoencoder.init and not config.autoencoder.pixels:
-            trainer.autoencoder.load_state_dict(trained_autoencoder(config.autoencoder.init).weights)
-        return trainer
+        return Text2ImageTrainer(config, device, fresh)
 
     def save_samples(self, model: LatentDiffusion, config, device: torch.device, stem: Path) -> None:
         """A grid of the snapshot prompts (rows) by seeds (columns), and the prompts beside it."""

@@ -108,10 +108,15 @@ def read_index(path: Path) -> dict:
     kind = index.get("_class_name") if isinstance(index, dict) else None
     if kind not in PIPELINES:
         raise UserError(f"{path}: a {kind} directory; aigc samples {', '.join(PIPELINES)} directories")
-    missing = [name for name in COMPONENTS if not (path / name).is_dir() or not isinstance(index.get(name), list)]
+    missing = [name for name in COMPONENTS if not (path / name).is_dir() or not library_and_class(index.get(name))]
     if missing:
         raise UserError(f"{path}: no {', '.join(missing)} folder; save the whole pipeline (save_pretrained)")
     return index
+
+
+def library_and_class(entry) -> bool:
+    """Whether a model_index.json entry names a component: [library, class name]."""
+    return isinstance(entry, list) and len(entry) == 2 and all(isinstance(part, str) for part in entry)
 
 
 def load_component(path: Path, index: dict, name: str):

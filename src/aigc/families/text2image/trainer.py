@@ -15,7 +15,7 @@ from aigc.core.device import autocast
 from aigc.core.errors import UserError
 from aigc.families.autoencoder.trainer import autoencoder_step
 from aigc.families.diffusion.losses import make_loss
-from aigc.families.text2image.model import build_autoencoder, build_denoiser, sampling_model
+from aigc.families.text2image.model import build_autoencoder, build_denoiser, sampling_model, trained_autoencoder
 from aigc.models.text_encoder import PAD
 from aigc.training.batch import Batch
 from aigc.training.ema import EMA, ema_beta
@@ -26,6 +26,9 @@ class Text2ImageTrainer:
     def __init__(self, config, device: torch.device, fresh: bool = True):
         self.train_config = config.train
         self.autoencoder, self.denoiser = build_autoencoder(config).to(device), build_denoiser(config).to(device)
+        # a fresh run starts from the weights it was given (a resumed one from its checkpoint, which the loop loads)
+        if fresh and config.autoencoder.init and not config.autoencoder.pixels:
+            self.autoencoder.load_state_dict(trained_autoencoder(config.autoencoder.init).weights)
         self.frozen_text = bool(config.text.pretrained_config)
         if self.frozen_text:  # a pretrained text encoder stays as it is (Stable Diffusion's CLIP does)
             if fresh:
