@@ -107,10 +107,10 @@ def save_npz(images: np.ndarray, path: Path) -> Path:
     return path
 
 
-def score(source: Path, data_dir: str, n: int) -> tuple[dict, dict]:
-    """`aigc eval` of a run or an .npz against the MNIST test split: the figures the README tables quote, and
-    the extractor and reference split that make them comparable."""
-    report = json.loads(aigc("eval", source, "--data", "mnist", "--data-dir", data_dir, "--n", n, "--json"))
+def score(source: Path, data_dir: str, n: int, *flags) -> tuple[dict, dict]:
+    """`aigc eval` of a run or an .npz against the MNIST test split (with `flags`: sample settings): the figures
+    the README tables quote, and the extractors and reference split that make them comparable."""
+    report = json.loads(aigc("eval", source, "--data", "mnist", "--data-dir", data_dir, "--n", n, *flags, "--json"))
     figures = {
         "fid": round(report["fid"], 2),
         "kid": round(report["kid"], 3),
@@ -118,5 +118,9 @@ def score(source: Path, data_dir: str, n: int) -> tuple[dict, dict]:
         "recall": report["recall"],
         "classes_present": report["coverage"]["classes_present"],
         "class_entropy": round(report["coverage"]["normalized_entropy"], 3),
+        "fid_2": round(report["fid_2"], 2),
+        "precision_2": report["precision_2"],
+        "recall_2": report["recall_2"],
     }
-    return figures, {"extractor": report["extractor"], "reference": report["reference"]}
+    extractors = {"extractor": report["extractor"], "extractor_2": report["extractor_2"]}
+    return figures, {**extractors, "reference": report["reference"]}

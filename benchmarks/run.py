@@ -20,6 +20,9 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
                                                 # support conversations: every weight vs LoRA, 3 min each
   python benchmarks/run.py --t2i-minutes 10,30  # plus text to image on the MNIST scenes, each budget: prompt
                                                 # adherence and FID against guidance, speed, memory, a grid
+  python benchmarks/run.py --quality-minutes 10 # plus the diffusion default against the GAN default (and the GAN
+                                                # at half the budget), fid and fid_2, the NFE curve, the denoiser
+                                                # noise level by noise level
   python benchmarks/run.py --no-throughput ...  # only the comparisons asked for
 """
 
@@ -36,6 +39,7 @@ from data_parallel import bench_data_parallel
 from finetune import bench_finetune
 from gan_recipes import bench_gan
 from harness import RESULTS, RUNS, machine
+from image_quality import bench_image_quality
 from language_model import TOKEN_VARIANTS, bench_language_model, bench_lm_recipes
 from sampling import bench_sampling
 from serving import bench_serving
@@ -70,6 +74,8 @@ def main() -> None:
     parser.add_argument("--pretrain-minutes", type=float, default=5, help="pre-training budget of --finetune-minutes")
     parser.add_argument("--t2i-minutes", default="", help="also train text2image for these budgets (10,30)")
     parser.add_argument("--t2i-n", type=int, default=500, help="scenes of each split drawn per text2image eval")
+    parser.add_argument("--quality-minutes", type=float, default=0, help="also diffusion vs GAN defaults on MNIST")
+    parser.add_argument("--quality-n", type=int, default=10_000, help="images scored per --quality-minutes run")
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput and scaling tables")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))
     args = parser.parse_args()
@@ -105,6 +111,8 @@ def main() -> None:
         write("serving_lm", bench_serving_lm(RUNS / "bench-lm"))
     if args.finetune_minutes:
         write("finetune", bench_finetune(args.pretrain_minutes, args.finetune_minutes, args.data_dir))
+    if args.quality_minutes:
+        write("image_quality", bench_image_quality(args.quality_minutes, args.data_dir, args.quality_n, args.mnist_n))
     if args.t2i_minutes:
         budgets = [float(m) for m in args.t2i_minutes.split(",")]
         write("text2image", bench_text2image(budgets, args.data_dir, args.t2i_n))

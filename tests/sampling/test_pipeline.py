@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from aigc.core.errors import UserError
+from aigc.families.diffusion.config import DEFAULT_GUIDANCE
 from aigc.families.diffusion.config import DiffusionSampleConfig as SampleConfig
 from aigc.families.registry import generate
 from aigc.models.diffusion import ModelConfig, build_denoiser
@@ -42,10 +43,19 @@ def test_vp_model_samples_with_every_schedule():
 
 def test_guidance_changes_images_and_labels_matter():
     model = tiny_model(num_classes=3)
-    plain = generate(model, [0, 1], [1, 1], SampleConfig(steps=3))
+    plain = generate(model, [0, 1], [1, 1], SampleConfig(steps=3, guidance=1.0))
     guided = generate(model, [0, 1], [1, 1], SampleConfig(steps=3, guidance=3.0))
-    other = generate(model, [0, 1], [2, 2], SampleConfig(steps=3))
+    other = generate(model, [0, 1], [2, 2], SampleConfig(steps=3, guidance=1.0))
     assert not torch.equal(plain, guided) and not torch.equal(plain, other)
+
+
+def test_unset_guidance_is_the_default_scale_for_classes_and_none_without():
+    conditional, unconditional = tiny_model(num_classes=3), tiny_model()
+    unset = generate(conditional, [0, 1], sample=SampleConfig(steps=3))
+    assert torch.equal(unset, generate(conditional, [0, 1], sample=SampleConfig(steps=3, guidance=DEFAULT_GUIDANCE)))
+    assert not torch.equal(unset, generate(conditional, [0, 1], sample=SampleConfig(steps=3, guidance=1.0)))
+    plain = generate(unconditional, [0, 1], sample=SampleConfig(steps=3))
+    assert torch.equal(plain, generate(unconditional, [0, 1], sample=SampleConfig(steps=3, guidance=1.0)))
 
 
 def test_user_errors():

@@ -1,4 +1,5 @@
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -6,11 +7,12 @@ from tests.training.test_checkpoint import TINY
 
 from aigc.core.checkpoint import latest_checkpoint
 from aigc.core.device import autocast
-from aigc.families.registry import load_checkpoint
+from aigc.families.diffusion.config import DiffusionRunConfig
+from aigc.families.registry import load_checkpoint, load_json
 from aigc.runs import train
 from aigc.training.batch import DataOrder
 from aigc.training.ema import ema_beta
-from aigc.training.optim import learning_rate
+from aigc.training.optim import budget_share, learning_rate
 
 
 def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
@@ -45,9 +47,19 @@ def test_ema_half_life_in_images():
 
 def test_learning_rate_warms_up_then_stays():
     config = TINY.train
-    assert learning_rate(config, 0) == 0
-    assert learning_rate(config, 5) == pytest.approx(config.lr / 2)
-    assert learning_rate(config, 10**6) == config.lr
+    assert learning_rate(config, 0, 0.0) == 0
+    assert learning_rate(config, 5, 0.0) == pytest.approx(config.lr / 2)
+    assert learning_rate(config, 10**6, 1.0) == config.lr
+
+
+def test_a_known_budget_decays_the_learning_rate_at_its_end():
+    config = dataclasses.replace(TINY.train, kimg=1.0, warmup_kimg=0.0, lr_schedule="wsd", decay=0.2)
+    assert budget_share(config, 900, 0.0) == pytest.approx(0.9)
+    assert learning_rate(config, 700, budget_share(config, 700, 0.0)) == config.lr  # before the decay
+    assert learning_rate(config, 900, budget_share(config, 900, 0.0)) == pytest.approx(config.lr / 2)
+    assert learning_rate(config, 1000, 1.0) == pytest.approx(0)
+    timed = dataclasses.replace(config, kimg=None, minutes=10.0)
+    assert budget_share(timed, 10**9, 540.0) == pytest.approx(0.9)  # minutes: the share of the time spent
 
 
 @pytest.mark.parametrize(
@@ -79,3 +91,9 @@ def test_in_loop_evaluation_logs_fid_and_keeps_the_best(tmp_path, monkeypatch):
     best = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.safetensors")
     assert best.step == min(evaluations, key=lambda row: row["fid"])["step"]
     assert latest_checkpoint(tmp_path / "run").name == "000004.safetensors"  # best is never taken for the latest
+
+
+def test_diffusion_runs_decay_their_rate_and_older_runs_keep_a_constant_one():
+    assert DiffusionRunConfig().train.lr_schedule == "wsd"
+    release = load_json(Path(__file__).parents[1] / "golden" / "release-0.1.0" / "diffusion" / "config.json")
+    assert release.train.lr_schedule == "constant" and release.sample.guidance == 1.0  # as they were trained

@@ -10,6 +10,8 @@ EXAMPLES = """examples:
   aigc eval real:mnist/train --data mnist                      # real vs real: the floor of each metric
   aigc eval runs/shakespeare --data shakespeare --json         # validation loss, bits per byte, memorisation
   aigc eval runs/scenes --n 500 --guidance 3                   # text-to-image: prompt adherence and FID
+  aigc eval runs/mnist --sampler dpmpp-2m --sampler ddpm       # compare: each setting, fid and fid_2 side by side
+  aigc eval runs/a runs/b --n 2000                             # compare two runs
 """
 
 
@@ -18,29 +20,67 @@ def register(commands) -> None:
     from aigc.evaluation.evaluate import EvalConfig
 
     parser = add_command(commands, "eval", "score images or a language model against a data set", EXAMPLES)
-    parser.add_argument("source", help="run directory, checkpoint, folder of images, .npz, or real:NAME/SPLIT")
+    parser.add_argument(
+        "source",
+        nargs="+",
+        help="run directory, checkpoint, folder of images, .npz, or real:NAME/SPLIT; several are compared",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_options(parser, EvalConfig, "eval")
-    add_sample_options(parser)
+    add_sample_options(parser, repeat=True)  # a sample flag given twice compares its values
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
+    import itertools
     import json
+    import sys
 
     from aigc.cli.options import apply, given
     from aigc.core.distributed import is_main
+    from aigc.evaluation.compare import compare
     from aigc.evaluation.evaluate import EvalConfig, evaluate
 
     config = apply(EvalConfig(), args, "eval")
-    report = evaluate(args.source, config, sample_overrides=given(args, "sample"), progress=not args.json)
-    if not is_main():  # under torchrun every rank holds the same report
+    values = given(args, "sample")  # field -> the values given, in order
+    settings = [dict(zip(values, chosen, strict=True)) for chosen in itertools.product(*values.values())]
+    if len(args.source) == 1 and len(settings) == 1:
+        report = evaluate(args.source[0], config, sample_overrides=settings[0], progress=not args.json)
+        if is_main():  # under torchrun every rank holds the same report
+            print(json.dumps(report) if args.json else format_table(report))
         return 0
+    comparison = compare(args.source, config, settings, progress=not args.json)
+    if not is_main():
+        return 0
+    for line in comparison["disagreements"]:
+        print(f"warning: the two feature spaces disagree: {line}; weigh precision and recall", file=sys.stderr)
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(comparison))
     else:
-        print(format_table(report))
+        print(format_comparison(comparison["results"]))
     return 0
+
+
+COMPARED = ("fid", "fid_2", "kid", "kid_2", "precision", "recall", "precision_2", "recall_2")
+
+
+def format_comparison(reports: list[dict]) -> str:
+    """One row per compared report: its label and the figures that every report has (the --json output holds
+    each whole report)."""
+    columns = [key for key in COMPARED if all(key in r for r in reports)]
+    coverage = all("coverage" in r for r in reports)
+    header = ["", "n", *columns, *(["classes", "entropy"] if coverage else [])]
+    rows = [header]
+    for r in reports:
+        row = [r["label"], str(r.get("n", "")), *(f"{r[key]:.4f}" for key in columns)]
+        if coverage:
+            row += [str(r["coverage"]["classes_present"]), f"{r['coverage']['normalized_entropy']:.4f}"]
+        rows.append(row)
+    widths = [max(len(row[k]) for row in rows) for k in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    names = {r["extractor"]["name"] for r in reports if "extractor" in r}
+    names |= {r["extractor_2"]["name"] for r in reports if "extractor_2" in r}
+    return "\n".join(lines + ([f"extractors: {', '.join(sorted(names))}"] if names else []))
 
 
 def format_table(report: dict) -> str:
@@ -51,10 +91,10 @@ def format_table(report: dict) -> str:
             rows.append((key, f"{report[key]:.4f}" + (" nats/token" if key == "val_loss" else "")))
     if "max_copy_chars" in report:
         rows.append(("max_copy_chars", f"{report['max_copy_chars']} (longest span copied from the training text)"))
-    for key in ("fid", "kid", "precision", "recall", "classifier_score"):
+    for key in ("fid", "kid", "precision", "recall", "fid_2", "kid_2", "precision_2", "recall_2", "classifier_score"):
         if key in report:
-            value = f"{report[key]:.4f}" + (f" ± {report['kid_std']:.4f}" if key == "kid" else "")
-            rows.append((key, value))
+            spread = f" ± {report[key.replace('kid', 'kid_std')]:.4f}" if key.startswith("kid") else ""
+            rows.append((key, f"{report[key]:.4f}{spread}"))
     if "coverage" in report:
         c = report["coverage"]
         rows.append(("classes present", f"{c['classes_present']} / {len(c['histogram'])}"))
@@ -67,11 +107,10 @@ def format_table(report: dict) -> str:
         rows.append((f"adherence ({split})", f"{judged['all']:.3f} ({parts}; real scenes {real['all']:.3f})"))
     if "sampling" in report:
         rows.append(("sampling", ", ".join(f"{k}={v}" for k, v in report["sampling"].items())))
-    if "extractor" in report:
-        extractor = report["extractor"]
-        rows.append(
-            ("extractor", f"{extractor['name']} sha256:{extractor['sha256'][:12]} (compare only like with like)")
-        )
+    for key in ("extractor", "extractor_2"):
+        if key in report:
+            extractor = report[key]
+            rows.append((key, f"{extractor['name']} sha256:{extractor['sha256'][:12]} (compare only like with like)"))
     rows.append(("seconds", report["seconds"]))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

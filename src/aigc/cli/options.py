@@ -19,9 +19,12 @@ def _plain_type(hint):
     return hint
 
 
-def add_options(parser: argparse.ArgumentParser, cls, path: str, only: set[str] | None = None, defaults=None) -> None:
+def add_options(
+    parser: argparse.ArgumentParser, cls, path: str, only: set[str] | None = None, defaults=None, repeat: bool = False
+) -> None:
     """Add a flag per documented field of `cls` (or of those named in `only`); values land in args as
-    '<path>.<field>'. The help shows the values of `defaults` (an instance of `cls`) when given."""
+    '<path>.<field>'. The help shows the values of `defaults` (an instance of `cls`) when given. `repeat`: a flag
+    other than a switch may be given several times, and its values land as a list."""
     hints = typing.get_type_hints(cls)
     group = parser.add_argument_group(path)
     for f in dataclasses.fields(cls):
@@ -32,17 +35,22 @@ def add_options(parser: argparse.ArgumentParser, cls, path: str, only: set[str] 
         default = getattr(defaults, f.name) if defaults is not None else f.default
         text = f"{f.metadata['help']} (default: {default})"
         dest = f"{path}.{f.name}"
+        action = "append" if repeat else "store"
         if kind is bool:
             group.add_argument(*flags, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif typing.get_origin(kind) is typing.Literal:
             # the choices are shown, and checked by the config itself, so a wrong one gets the config's message
             choices = typing.get_args(kind)
             metavar = "{" + ",".join(map(str, choices)) + "}"
-            group.add_argument(*flags, dest=dest, type=type(choices[0]), default=None, help=text, metavar=metavar)
+            group.add_argument(
+                *flags, dest=dest, action=action, type=type(choices[0]), default=None, help=text, metavar=metavar
+            )
         else:
             parse = f.metadata.get("parse")  # a field may read its flag its own way (5M tokens)
             kind = kind if parse is None else argparse_type(parse)
-            group.add_argument(*flags, dest=dest, type=kind, default=None, help=text, metavar=f.name.upper())
+            group.add_argument(
+                *flags, dest=dest, action=action, type=kind, default=None, help=text, metavar=f.name.upper()
+            )
 
 
 def argparse_type(parse):
@@ -58,15 +66,15 @@ def argparse_type(parse):
     return read
 
 
-def add_sample_options(parser: argparse.ArgumentParser) -> None:
+def add_sample_options(parser: argparse.ArgumentParser, repeat: bool = False) -> None:
     """The sample settings of every family as flags (a setting another family's model has no use for is
-    refused once the model is loaded)."""
+    refused once the model is loaded); `repeat`: each may be given several times (see add_options)."""
     from aigc.families.registry import FAMILIES
 
     added: set[str] = set()
     for family in FAMILIES.values():
         names = {f.name for f in dataclasses.fields(family.sample_config)} - added
-        add_options(parser, family.sample_config, "sample", only=names)
+        add_options(parser, family.sample_config, "sample", only=names, repeat=repeat)
         added |= names
 
 

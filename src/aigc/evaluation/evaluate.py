@@ -27,7 +27,13 @@ from aigc.core.errors import ConfigError, UserError
 from aigc.core.io import atomic_write
 from aigc.data.datasets import IMAGE_SUFFIXES, DataConfig, load_dataset
 from aigc.evaluation import metrics
-from aigc.evaluation.features import Extractor, InceptionExtractor, load_extractor
+from aigc.evaluation.features import (
+    SECOND_ARCHITECTURE,
+    Extractor,
+    InceptionExtractor,
+    load_extractor,
+    weights_path,
+)
 from aigc.evaluation.language import TEXT_METRICS, TextInLoopEvaluator, evaluate_language_model
 from aigc.evaluation.prompted import PROMPTED_METRICS, PromptedInLoopEvaluator, evaluate_prompted
 from aigc.evaluation.reconstruction import (
@@ -38,6 +44,7 @@ from aigc.evaluation.reconstruction import (
 )
 
 IMAGE_METRIC_NAMES = ("fid", "kid", "pr", "coverage", "is")
+FEATURE_METRICS = ("fid", "kid", "pr")  # what the second extractor's features score too, as fid_2, kid_2, ...
 METRICS = tuple(dict.fromkeys(IMAGE_METRIC_NAMES + TEXT_METRICS + PROMPTED_METRICS + RECONSTRUCTION_METRICS))
 DEFAULT_IMAGES = 10_000
 PROMPTED_IMAGES = 1000  # per split: a text-to-image model draws each scene's caption
@@ -110,6 +117,13 @@ def make_extractor(config: EvalConfig):
     return InceptionExtractor(device) if config.features == "inception" else load_extractor(config.data, device)
 
 
+def second_extractor(config: EvalConfig) -> Extractor | None:
+    """The second, independently built and trained extractor of the data set (`fid_2`), where aigc ships one."""
+    if config.features != "aigc" or not weights_path(config.data, SECOND_ARCHITECTURE).is_file():
+        return None
+    return load_extractor(config.data, distributed.device(), SECOND_ARCHITECTURE)
+
+
 def cache_dir() -> Path:
     return Path.home() / ".cache" / "aigc" / "features"
 
@@ -132,8 +146,9 @@ def reference_features(extractor: Extractor, config: EvalConfig) -> tuple[torch.
     return features, probs
 
 
-def shipped_stats_path(data: str, split: str) -> Path:
-    return Path(str(resources.files("aigc.evaluation") / "weights" / f"{data}-{split}.stats.safetensors"))
+def shipped_stats_path(data: str, split: str, architecture: str = "cnn") -> Path:
+    name = f"{data}-{split}" if architecture == "cnn" else f"{data}-{split}-{architecture}"
+    return Path(str(resources.files("aigc.evaluation") / "weights" / f"{name}.stats.safetensors"))
 
 
 def reference(
@@ -145,7 +160,7 @@ def reference(
         features, _ = reference_features(extractor, config)
         return features, metrics.gaussian_stats(features)
     except UserError:
-        path = shipped_stats_path(config.data, reference_split(config))
+        path = shipped_stats_path(config.data, reference_split(config), extractor.architecture)
         if need_features or not path.is_file():
             raise
         with safe_open(str(path), framework="pt") as f:
@@ -297,6 +312,12 @@ def evaluate(
         report["n"] = config.n
     features, probs = extract(images, extractor, report["n"], progress)
     report.update(score(features, probs, extractor, config, names))
+    second = second_extractor(config)
+    if second is not None and set(names) & set(FEATURE_METRICS):
+        features, probs = extract(images, second, report["n"])
+        scored = score(features, probs, second, config, tuple(m for m in names if m in FEATURE_METRICS))
+        report.update({f"{key}_2": value for key, value in scored.items()})
+        report["extractor_2"] = second.describe()
     report["seconds"] = round(time.perf_counter() - started, 2)
     return report
 

@@ -1,6 +1,10 @@
-"""Feature extractors: small CNN classifiers that aigc trains itself on each built-in data set (see
-train_extractor.py), shipped as safetensors. Features are the 128-d penultimate layer, times a constant that
-gives them unit RMS on the training images; class probabilities come from the same forward pass.
+"""Feature extractors: small classifiers that aigc trains itself on each built-in data set (see
+train_extractor.py), shipped as safetensors, in two independent builds: `cnn`, plain conv-BatchNorm-ReLU stages
+with max-pooling, and `resnet`, residual blocks with GroupNorm and GELU, strided downsampling and a projection
+head, trained with another seed, other augmentations and label smoothing. FID in the first is `fid`, in the
+second `fid_2`: two feature spaces that rank two sets of images alike can be trusted more than either alone.
+Features are 128-d (the penultimate layer), times a constant that gives them unit RMS on the training images;
+class probabilities come from the same forward pass.
 
 FID and friends are only comparable between results computed with the same extractor: every result names
 the extractor's version and the sha256 of its weights.
@@ -60,12 +64,58 @@ class ClassifierNet(nn.Module):
         return features, self.classifier(features)
 
 
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.GroupNorm(8, channels),
+            nn.GELU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.GroupNorm(8, channels),
+            nn.GELU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResidualNet(nn.Module):
+    """A 4x4 stride-2 stem (48 channels), a residual block, a strided 3x3 convolution to 96 channels and two
+    more residual blocks, global average pooling and a projection to 128 features (GELU), then a linear
+    classifier. Input: float [N, C, H, W] in [-1, 1]."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, 48, 4, stride=2, padding=1),
+            ResidualBlock(48),
+            nn.Conv2d(48, 96, 3, stride=2, padding=1),
+            ResidualBlock(96),
+            ResidualBlock(96),
+            nn.GroupNorm(8, 96),
+            nn.GELU(),
+        )
+        self.project = nn.Sequential(nn.Linear(96, FEATURE_DIM), nn.GELU())
+        self.classifier = nn.Linear(FEATURE_DIM, num_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (features [N, 128], logits [N, num_classes])."""
+        features = self.project(self.body(x).mean(dim=(2, 3)))
+        return features, self.classifier(features)
+
+
+ARCHITECTURES = {"cnn": ClassifierNet, "resnet": ResidualNet}
+SECOND_ARCHITECTURE = "resnet"  # fid_2's; the cnn is fid's
+
+
 @dataclass
 class Extractor:
     """A loaded extractor: the network, the image shape it expects, and its identity for reports."""
 
-    net: ClassifierNet
+    net: nn.Module
     data: str
+    architecture: str
     image_size: int
     channels: int
     sha256: str
@@ -74,7 +124,7 @@ class Extractor:
 
     @property
     def name(self) -> str:
-        return f"aigc-{self.data}-cnn-v{EXTRACTOR_VERSION}"
+        return f"aigc-{self.data}-{self.architecture}-v{EXTRACTOR_VERSION}"
 
     def describe(self) -> dict:
         return {"name": self.name, "sha256": self.sha256, "test_accuracy": self.test_accuracy}
@@ -115,22 +165,25 @@ def prepare(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
     return x.clamp(0, 255) / 127.5 - 1
 
 
-def weights_path(data: str) -> Path:
-    return Path(str(resources.files("aigc.evaluation") / "weights" / f"{data}.safetensors"))
+def weights_path(data: str, architecture: str = "cnn") -> Path:
+    name = data if architecture == "cnn" else f"{data}-{architecture}"  # the first build kept its file name
+    return Path(str(resources.files("aigc.evaluation") / "weights" / f"{name}.safetensors"))
 
 
-def load_extractor(data: str, device: str | torch.device = "cpu") -> Extractor:
-    """The shipped extractor for a built-in data set; a one-line error names the ones that exist."""
+def load_extractor(data: str, device: str | torch.device = "cpu", architecture: str = "cnn") -> Extractor:
+    """The shipped extractor of `architecture` for a built-in data set; a one-line error names the ones that
+    exist."""
     if data not in EXTRACTOR_SIZES:
         available = ", ".join(EXTRACTOR_SIZES)
         raise UserError(
             f"no aigc feature extractor for {data!r}; extractors exist for {available}, "
             "or use --features inception (RGB data, optional extra)"
         )
-    path = weights_path(data)
+    path = weights_path(data, architecture)
     if not path.is_file():
         raise UserError(
             f"extractor weights {path} are missing; run python -m aigc.evaluation.train_extractor --data {data}"
+            + ("" if architecture == "cnn" else f" --architecture {architecture}")
         )
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -138,11 +191,12 @@ def load_extractor(data: str, device: str | torch.device = "cpu") -> Extractor:
         state = load_file(str(path))
     except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as error:
         raise UserError(f"extractor weights {path} are unreadable ({error}); reinstall aigc") from None
-    net = ClassifierNet(meta["channels"], meta["num_classes"])
+    net = ARCHITECTURES[architecture](meta["channels"], meta["num_classes"])
     net.load_state_dict(state)
     return Extractor(
         net.to(device).eval().requires_grad_(False),
         data,
+        architecture,
         meta["image_size"],
         meta["channels"],
         file_digest(path),
@@ -159,6 +213,7 @@ class InceptionExtractor:
     """
 
     name = "inception-v3-compat (torch-fidelity)"
+    architecture = "inception"
     sha256 = "inception-v3-compat"
     test_accuracy = None
 

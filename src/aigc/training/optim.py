@@ -4,6 +4,7 @@ as gradients accumulated over micro-batches, averaged over ranks, clipped and ap
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
@@ -15,6 +16,8 @@ from aigc.core.config import Config
 from aigc.core.device import Precision
 from aigc.core.errors import UserError, check_finite
 from aigc.training.batch import Batch
+
+LRSchedule = Literal["constant", "wsd", "cosine"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,15 @@ class TrainConfig(Config):
     lr: float = field(default=2e-3, metadata={"help": "peak learning rate (a GAN: of G)", "above": 0.0})
     warmup_kimg: float = field(
         default=5.0, metadata={"help": "linear learning-rate warm-up, thousands of images", "min": 0.0}
+    )
+    lr_schedule: LRSchedule = field(
+        default="constant", metadata={"help": "after warm-up: constant, warm-up-stable-decay, or cosine"}
+    )
+    decay: float = field(
+        default=0.2, metadata={"help": "wsd: the share of the run the rate decays over", "above": 0.0, "max": 1.0}
+    )
+    final_lr: float = field(
+        default=0.0, metadata={"help": "the learning rate at the end, as a share of --lr", "min": 0.0, "max": 1.0}
     )
     weight_decay: float = field(default=0.0, metadata={"min": 0.0})
     grad_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm (0: off)", "min": 0.0})
@@ -90,11 +102,35 @@ def make_optimizer(parameters, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(parameters, lr=config.lr, betas=(0.9, 0.99), weight_decay=config.weight_decay)
 
 
-def learning_rate(config: TrainConfig, seen: int) -> float:
-    """Linear warm-up over `warmup_kimg`, then constant (so extending a run never changes its past)."""
-    if config.warmup_kimg <= 0:
-        return config.lr
-    return config.lr * min(1.0, seen / (config.warmup_kimg * 1000))
+def budget_share(train, seen: int, seconds: float) -> float:
+    """How much of its budget a run has spent, 0..1: of its amount (`train.limit()`: images, tokens) or of its
+    minutes, whichever runs out first."""
+    shares = []
+    if train.limit() is not None:
+        shares.append(seen / train.limit())
+    if train.minutes is not None:
+        shares.append(seconds / (train.minutes * 60))
+    return min(1.0, max(shares, default=0.0))
+
+
+def schedule_scale(schedule: LRSchedule, done: float, decay: float, final: float) -> float:
+    """The learning rate after warm-up as a share of its peak, with `done` of the budget spent: constant; cosine
+    down to `final` over the run; or constant until the last `decay` share of the run and linear down to `final`
+    from there (warm-up-stable-decay, Hu et al. 2024). Only constant and wsd let a run be extended without
+    changing its past (wsd's up to its decay), and both decay on time as well as amount."""
+    if schedule == "cosine":
+        return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * done))
+    if schedule == "wsd":
+        into_decay = max(0.0, done - (1 - decay)) / decay
+        return 1 - (1 - final) * into_decay
+    return 1.0
+
+
+def learning_rate(config: TrainConfig, warmed: int, done: float) -> float:
+    """Linear warm-up over the first `warmup_kimg` of the `warmed` images this model has trained on, then the
+    schedule at `done` of the run's budget."""
+    warm = min(1.0, warmed / (config.warmup_kimg * 1000)) if config.warmup_kimg > 0 else 1.0
+    return config.lr * warm * schedule_scale(config.lr_schedule, done, config.decay, config.final_lr)
 
 
 def split_batch(config: TrainConfig, world_size: int) -> tuple[int, int]:
@@ -144,14 +180,15 @@ def apply_gradients(
 
 def gradient_step(
     optimizer: torch.optim.Optimizer, module: torch.nn.Module, batches: Sequence[Batch], losses: Losses,
-    config: TrainConfig, seen: int, step: int, checked: str = "loss",
+    config: TrainConfig, position, checked: str = "loss", since: int = 0,
 ) -> dict[str, float]:  # fmt: skip
-    """One optimiser step of `module` on the micro-batches: gradients of `losses`, the term `checked` refused when
-    not finite, the learning rate of `seen` images (warm-up), clipping; the averaged terms and the rate."""
+    """One optimiser step of `module` on the micro-batches at the run's `position`: gradients of `losses`, the
+    term `checked` refused when not finite, the learning rate (warmed up over the images since `since`, when the
+    module began training), clipping; the averaged terms and the rate."""
     optimizer.zero_grad(set_to_none=True)
     values = accumulate_gradients(batches, losses)
-    check_finite(checked.replace("_", " "), values[checked], step)
-    lr = learning_rate(config, seen)
+    check_finite(checked.replace("_", " "), values[checked], position.step)
+    lr = learning_rate(config, position.seen - since, budget_share(config, position.seen, position.train_seconds))
     for group in optimizer.param_groups:
         group["lr"] = lr
     apply_gradients(optimizer, module, config.grad_clip)

@@ -21,9 +21,7 @@ def autoencoder_step(autoencoder, optimizer, batches: list[Batch], config, autoc
             total, terms = autoencoder.loss(batch.data, batch.generator)
         return total, {"autoencoder_loss": total, **terms}
 
-    return gradient_step(
-        optimizer, autoencoder, batches, losses, config, position.seen, position.step, "autoencoder_loss"
-    )
+    return gradient_step(optimizer, autoencoder, batches, losses, config, position, "autoencoder_loss")
 
 
 class AutoencoderTrainer:

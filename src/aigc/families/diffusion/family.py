@@ -8,7 +8,7 @@ import torch
 
 from aigc.core.errors import UserError
 from aigc.core.rng import PerSampleNoise
-from aigc.families.diffusion.config import DiffusionRunConfig, DiffusionSampleConfig
+from aigc.families.diffusion.config import DEFAULT_GUIDANCE, DiffusionRunConfig, DiffusionSampleConfig
 from aigc.families.images import ImageFamily
 from aigc.models.diffusion import build_denoiser, resolve_unet
 from aigc.models.precond import Denoiser
@@ -43,6 +43,13 @@ class DiffusionFamily(ImageFamily):
         model = super().resolve_model(model, dataset)
         return dataclasses.replace(model, unet=resolve_unet(model))
 
+    def training_data(self, config):
+        config, data = super().training_data(config)
+        if config.sample.guidance is None:  # the run's config says what its samples are drawn with
+            guidance = DEFAULT_GUIDANCE if config.model.num_classes else 1.0
+            config = dataclasses.replace(config, sample=dataclasses.replace(config.sample, guidance=guidance))
+        return config, data
+
     def trainer(self, config, device: torch.device, fresh: bool = True):
         from aigc.families.diffusion.trainer import DiffusionTrainer
 
@@ -56,7 +63,7 @@ class DiffusionFamily(ImageFamily):
 
     def check_request(self, model: Denoiser, labels, sample: DiffusionSampleConfig) -> None:
         self.check_labels(model, labels)
-        if sample.guidance != 1.0 and not self.num_classes(model):
+        if sample.guidance not in (None, 1.0) and not self.num_classes(model):
             raise UserError("guidance needs a class-conditional model; drop --guidance")
         # a vp-only schedule on an edm model: the run config refuses it, and make_sigmas in `drawer` for a bare
         # sample config, before any work
@@ -65,9 +72,18 @@ class DiffusionFamily(ImageFamily):
         """(noise, labels) -> images in [-1, 1]: the sampler run from the prior at the first noise level."""
         schedule = sample.schedule or ("karras" if model.config.kind == "edm" else "trailing")
         sigmas = make_sigmas(schedule, sample.steps, model)
+        guidance = guidance_of(sample, model)
 
         def draw(noise: PerSampleNoise, labels: torch.Tensor | None) -> torch.Tensor:
             x = noise.randn(model.net.image_shape) * model.initial_noise_scale(float(sigmas[0]))
-            return SAMPLERS[sample.sampler](conditioned(model, labels, sample.guidance), x, sigmas, noise=noise)
+            return SAMPLERS[sample.sampler](conditioned(model, labels, guidance), x, sigmas, noise=noise)
 
         return draw
+
+
+def guidance_of(sample: DiffusionSampleConfig, model: Denoiser) -> float:
+    """The guidance scale asked for, or when unset DEFAULT_GUIDANCE for a class-conditional model and 1 (none)
+    for an unconditional one."""
+    if sample.guidance is not None:
+        return sample.guidance
+    return DEFAULT_GUIDANCE if model.net.num_classes else 1.0

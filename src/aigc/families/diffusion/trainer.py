@@ -29,7 +29,7 @@ class DiffusionTrainer:
         return self.ema.model
 
     def step(self, batches: list[Batch], position) -> dict[str, float]:
-        tc, optimizer, step, nimg = self.train_config, self.optimizers["model"], position.step, position.seen
+        tc, optimizer, nimg = self.train_config, self.optimizers["model"], position.seen
         self.denoiser.train()
 
         def losses(batch: Batch):
@@ -37,6 +37,6 @@ class DiffusionTrainer:
                 loss = self.loss_fn(self.denoiser, batch.data, batch.condition, batch.generator).mean()
             return loss, {"loss": loss}
 
-        values = gradient_step(optimizer, self.denoiser, batches, losses, tc, nimg, step)
+        values = gradient_step(optimizer, self.denoiser, batches, losses, tc, position)
         self.ema.update(self.denoiser, ema_beta(tc.batch, nimg + tc.batch, tc.ema_halflife_kimg, tc.ema_rampup))
         return values

@@ -20,7 +20,7 @@ from aigc.families.gan.config import AdversarialConfig
 from aigc.models.gan import build_discriminator, build_generator
 from aigc.training.batch import Batch
 from aigc.training.ema import EMA, ema_beta
-from aigc.training.optim import TrainConfig, accumulate_gradients, apply_gradients, learning_rate
+from aigc.training.optim import TrainConfig, accumulate_gradients, apply_gradients, budget_share, learning_rate
 
 COLLAPSE_LOSS = 1e-3  # a D loss below this means D separates real from fake perfectly
 
@@ -79,7 +79,7 @@ class GANTrainer:
     def step(self, batches: list[Batch], position) -> dict[str, float]:
         adv, tc, step, nimg = self.adversarial, self.train_config, position.step, position.seen
         G, D = self.generator.train(), self.discriminator.train()
-        scale = learning_rate(tc, nimg) / tc.lr
+        scale = learning_rate(tc, nimg, budget_share(tc, nimg, position.train_seconds)) / tc.lr
         self.optimizers["generator"].param_groups[0]["lr"] = tc.lr * scale
         self.optimizers["discriminator"].param_groups[0]["lr"] = adv.lr_d * scale
         lazy_r1 = adv.r1_gamma > 0 and step % adv.r1_every == 0

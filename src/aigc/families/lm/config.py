@@ -15,6 +15,7 @@ from aigc.data.text import TextDataConfig
 from aigc.families.family import FORMAT_VERSION
 from aigc.models.compression import CompressionConfig
 from aigc.models.transformer import TransformerConfig
+from aigc.training.optim import LRSchedule
 
 MAX_TOKENS = 4096  # the most tokens one completion may ask for
 
@@ -30,7 +31,7 @@ class LMTrainConfig(Config):
         default="muon", metadata={"help": "muon (2-D hidden weights; AdamW for the rest) or adamw"}
     )
     lr: float = field(default=4e-3, metadata={"help": "peak learning rate", "above": 0.0})
-    schedule: Literal["cosine", "wsd", "constant"] = field(
+    schedule: LRSchedule = field(
         default="wsd", metadata={"help": "after warm-up: cosine, warm-up-stable-decay, or constant"}
     )
     final_lr: float = field(

@@ -4,8 +4,6 @@ gains, as Jordan et al. 2024 prescribe), under a warm-up then cosine or warm-up-
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,34 +11,16 @@ from torch import nn
 from aigc.core.device import autocast
 from aigc.core.errors import check_finite
 from aigc.training.batch import Batch
-from aigc.training.optim import accumulate_gradients, apply_gradients
+from aigc.training.optim import accumulate_gradients, apply_gradients, budget_share, schedule_scale
 
 BETAS = (0.9, 0.99)  # nanoGPT's for small character models
 
 
-def run_fraction(train, seen: int, seconds: float) -> float:
-    """How much of its budget a run has spent, 0..1: tokens or minutes, whichever runs out first."""
-    shares = []
-    if train.tokens is not None:
-        shares.append(seen / train.tokens)
-    if train.minutes is not None:
-        shares.append(seconds / (train.minutes * 60))
-    return min(1.0, max(shares, default=0.0))
-
-
 def lr_scale(train, seen: int, seconds: float) -> float:
-    """The learning rate as a share of its peak: linear warm-up over `warmup_tokens`, then constant, cosine
-    down to `final_lr` over the run, or constant until the last `decay` share of the run and linear down
-    from there (warm-up-stable-decay, Hu et al. 2024): only wsd lets a run be extended without changing its
-    past, and it decays on time as well as tokens."""
+    """The learning rate as a share of its peak: linear warm-up over `warmup_tokens`, then the schedule."""
     warm = min(1.0, seen / train.warmup_tokens) if train.warmup_tokens else 1.0
-    done, final = run_fraction(train, seen, seconds), train.final_lr
-    if train.schedule == "cosine":
-        return warm * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * done)))
-    if train.schedule == "wsd":
-        into_decay = max(0.0, done - (1 - train.decay)) / train.decay
-        return warm * (1 - (1 - final) * into_decay)
-    return warm
+    done = budget_share(train, seen, seconds)
+    return warm * schedule_scale(train.schedule, done, train.decay, train.final_lr)
 
 
 def make_optimizers(model: torch.nn.Module, train) -> dict[str, torch.optim.Optimizer]:

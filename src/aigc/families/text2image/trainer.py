@@ -83,7 +83,7 @@ class Text2ImageTrainer:
                 loss = self.loss_fn(self.denoiser, latents, prompts, batch.generator).mean()
             return loss, {"loss": loss}
 
-        values = gradient_step(optimizer, self.denoiser, batches, losses, tc, seen, position.step)
+        values = gradient_step(optimizer, self.denoiser, batches, losses, tc, position, since=self.stage_images)
         self.ema.update(self.denoiser, ema_beta(tc.batch, seen + tc.batch, tc.ema_halflife_kimg, tc.ema_rampup))
         return values
 

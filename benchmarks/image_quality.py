@@ -1,0 +1,51 @@
+"""The image families against each other in one run: the diffusion default and the GAN default trained on MNIST
+for the same wall-clock budget (and the GAN for half of it), each scored by `aigc eval RUN --n N` in both
+feature spaces (`fid`, `fid_2`) with precision and recall; then the diffusion model's FID against the number of
+network evaluations of its default sampler, and where its error lives noise level by noise level
+(denoiser.py)."""
+
+from __future__ import annotations
+
+from denoiser import bench_denoiser
+from harness import RESULTS, RUNS, aigc, score, train_on_mnist
+
+NFES = (5, 10, 20, 35)
+
+
+def bench_image_quality(minutes: float, data_dir: str, n: int, nfe_n: int) -> dict:
+    runs = {
+        "diffusion": (RUNS / "bench-quality-diffusion", minutes, ["diffusion"]),
+        "gan": (RUNS / "bench-quality-gan", minutes, ["gan"]),
+        "gan-half": (RUNS / "bench-quality-gan-half", minutes / 2, ["gan"]),
+    }
+    rows = []
+    for name, (run, budget, family) in runs.items():
+        last = train_on_mnist(run, budget, data_dir, *family)
+        grid = RESULTS / f"quality_{name}_grid.png"
+        aigc("sample", run, "--n", 100, "--seeds", "0-99", "--out", grid)
+        figures, provenance = score(run, data_dir, n)
+        row = {"name": name, "minutes": budget, "kimg": last["kimg"], "img_per_s": round(last["img_per_s"], 1)}
+        rows.append({**row, **figures, "grid": grid.name})
+        print(rows[-1], flush=True)
+    diffusion = rows[0]
+    for row in rows:
+        row["fid_ratio_to_diffusion"] = round(row["fid"] / diffusion["fid"], 3)
+        row["fid_2_ratio_to_diffusion"] = round(row["fid_2"] / diffusion["fid_2"], 3)
+    return {
+        "minutes": minutes,
+        "n": n,
+        **provenance,
+        "rows": rows,
+        "nfe": nfe_curve(runs["diffusion"][0], data_dir, nfe_n),
+        "denoiser": bench_denoiser(runs["diffusion"][0], data_dir, nfe_n),
+    }
+
+
+def nfe_curve(run, data_dir: str, n: int) -> list[dict]:
+    """`aigc eval RUN --steps S` for each NFE of the run's own sampler (one evaluation per step)."""
+    rows = []
+    for nfe in NFES:
+        figures, _ = score(run, data_dir, n, "--steps", nfe)
+        rows.append({"nfe": nfe, **figures})
+        print(rows[-1], flush=True)
+    return rows
