@@ -43,7 +43,11 @@ def gan_recipes() -> None:
     results = load("gan")
     rows = results["rows"]
     figure, axes = plt.subplots(figsize=(6, 3))
-    axes.bar([r["recipe"] for r in rows], [r["fid"] for r in rows], color=["tab:gray", "tab:blue", "tab:green"])
+    axes.bar(
+        [r["recipe"] for r in rows],
+        [r["fid"] for r in rows],
+        color=["tab:gray", "tab:blue", "tab:green", "tab:red"][: len(rows)],
+    )
     for k, r in enumerate(rows):
         axes.text(k, r["fid"], f"FID {r['fid']}\nentropy {r['class_entropy']}", ha="center", va="bottom", fontsize=8)
     axes.set(ylabel=f"FID (n = {results['n']})", ylim=(0, 1.35 * max(r["fid"] for r in rows)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from harness import RESULTS, RUNS, aigc, score, train_on_mnist
 
-RECIPES = ("seed", "dcgan", "stable")
+RECIPES = ("seed", "dcgan", "stable", "conditional")
 
 
 def bench_gan(minutes: float, data_dir: str, n: int) -> dict:

@@ -60,7 +60,7 @@ def test_gan_train_sample_eval(gan_run, tmp_path, monkeypatch):
     import json
 
     config = json.loads((gan_run / "config.json").read_text())
-    assert config["family"] == "gan" and config["recipe"] == "stable" and config["model"]["num_classes"] == 10
+    assert config["family"] == "gan" and config["recipe"] == "conditional" and config["model"]["num_classes"] == 10
     assert sorted(p.name for p in (gan_run / "samples").iterdir()) == ["000002.png", "000004.png"]
     aigc("sample", gan_run, "--n", "16", "--truncation", "0.8", "--out", tmp_path / "grid.png")
     width, height = Image.open(tmp_path / "grid.png").size
@@ -71,7 +71,7 @@ def test_gan_train_sample_eval(gan_run, tmp_path, monkeypatch):
     result = aigc("eval", gan_run, "--n", "20", "--metrics", "fid,coverage", "--truncation", "1.5", "--json")
     report = json.loads(result.stdout)
     assert report["sampling"] == {"truncation": 1.5, "seeds": "0-19"} and report["fid"] > 0
-    resumed = aigc("train", "gan", "--resume", gan_run, "--kimg", "0.016", "--recipe", "stable", "--no-progress")
+    resumed = aigc("train", "gan", "--resume", gan_run, "--kimg", "0.016", "--recipe", "conditional", "--no-progress")
     assert "resuming" in resumed.stdout
 
 
@@ -103,7 +103,9 @@ def test_gan_on_a_folder_of_colour_photos(tmp_path):
         Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(tmp_path / "photos" / f"{k}.jpg")
     photos = f"folder:{tmp_path / 'photos'}"
     flags = ["--image-size", "16", "--width", "8", "--batch", "8", "--kimg", "0.016", "--no-progress"]
-    aigc("train", "gan", "--data", photos, *flags, "--out", tmp_path / "run")
+    trained = aigc("train", "gan", "--data", photos, *flags, "--out", tmp_path / "run")
+    assert "the data has no labels; the GAN trains unconditionally" in trained.stderr  # the default recipe's classes
+    assert '"num_classes": 0' in (tmp_path / "run" / "config.json").read_text()
     aigc("sample", tmp_path / "run", "--seeds", "0", "--out", str(tmp_path / "out") + "/")
     assert Image.open(tmp_path / "out" / "000000.png").size == (16, 16)
     assert Image.open(tmp_path / "out" / "000000.png").mode == "RGB"
@@ -177,7 +179,6 @@ ERRORS = [
     (["train", "gan", "--loss", "wasserstein"], "loss = 'wasserstein': choose one of bce, logistic, hinge"),
     (["train", "gan", "--augment", "blur"], "unknown augmentation 'blur'"),
     (["train", "gan", "--generator", "vit", "--out", "{tmp}/r"], "generator = 'vit': choose one of mlp, dcgan, resnet"),
-    (["train", "gan", "--data", "folder:{tmp}/flat", "--conditional", "--out", "{tmp}/r"], "drop --conditional"),
     (["train", "gan", "--truncation", "0"], "truncation = 0.0: must be at least 0.05"),
     (["train", "gan", "--resume", "{run}"], "is a diffusion run; resume it with aigc train diffusion"),
     (["train", "diffusion", "--steps", "3", "--truncation", "1"], "unrecognized arguments: --truncation"),

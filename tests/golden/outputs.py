@@ -32,7 +32,21 @@ COMMON = [
 ]
 RUNS = {
     "diffusion": ["train", "diffusion", *COMMON, "--preset", "tiny", "--snapshot-kimg", "0.032", "--precision", "fp32"],
-    "gan": ["train", "gan", *COMMON, "--width", "8", "--z-dim", "8", "--conditional", "--precision", "fp32"],
+    # the recipe release 0.1.0's checkpoint was trained with (the default then), so the two stay comparable
+    "gan": [
+        "train",
+        "gan",
+        "--recipe",
+        "stable",
+        *COMMON,
+        "--width",
+        "8",
+        "--z-dim",
+        "8",
+        "--conditional",
+        "--precision",
+        "fp32",
+    ],
 }
 EVAL = ["--data", "digits", "--n", "64", "--json"]
 

@@ -71,6 +71,26 @@ def test_r1_changes_the_discriminator_update_on_its_steps():
     assert any(not torch.equal(a, b) for a, b in zip(plain_d, penalised_d, strict=True))
 
 
+def test_mode_seeking_pairs_two_latents_per_label_and_changes_the_generator_update():
+    def g_after_one_step(weight):
+        config = tiny(mode_seeking=weight, augment="none")
+        config = dataclasses.replace(
+            config, model=dataclasses.replace(config.model, image_size=8, channels=1, num_classes=3)
+        )
+        torch.manual_seed(0)
+        trainer = gan.GANTrainer(config, torch.device("cpu"))
+        (batch,) = one_batch()
+        labels = torch.arange(16) % 3
+        values = trainer.step([Batch(batch.data, labels, batch.generator)], Position())
+        return values, [p.detach().clone() for p in trainer.generator.parameters()]
+
+    plain, plain_g = g_after_one_step(0.0)
+    seeking, seeking_g = g_after_one_step(1.0)
+    assert "mode_seeking" not in plain and seeking["mode_seeking"] > 0
+    assert plain["loss_d"] == seeking["loss_d"]  # D's update does not see the term
+    assert any(not torch.equal(a, b) for a, b in zip(plain_g, seeking_g, strict=True))
+
+
 def test_bf16_runs_the_networks_in_bf16_and_keeps_losses_and_weights_in_float32():
     def one_step(precision):
         config = tiny(r1_every=1)

@@ -39,6 +39,10 @@ class AdversarialConfig(Config):
     augment: str = field(
         default="translation", metadata={"help": "DiffAugment: comma list of translation,cutout,color, or none"}
     )
+    mode_seeking: float = field(
+        default=0.0,
+        metadata={"help": "weight of G's mode-seeking term (Mao et al. 2019: latents apart, images apart)", "min": 0.0},
+    )
     collapse_steps: int = field(
         default=2000, metadata={"help": "stop when D's loss stays ~0 for this many steps (0: never)", "min": 0}
     )
@@ -53,7 +57,7 @@ class AdversarialConfig(Config):
 @dataclass(frozen=True)
 class GANRunConfig(ImageRunConfig):
     family: Literal["gan"] = "gan"
-    recipe: str = "stable"
+    recipe: str = "conditional"
     model: GANModelConfig = GANModelConfig()
     adversarial: AdversarialConfig = AdversarialConfig()
     sample: GANSampleConfig = GANSampleConfig()
@@ -64,15 +68,24 @@ class GANRunConfig(ImageRunConfig):
 
 
 # GAN training outside these recipes is a matter of flags: each recipe only sets the starting values.
-# stable (the default): the GANModelConfig and AdversarialConfig defaults (spectral norm, R1, hinge loss,
+# stable: the GANModelConfig and AdversarialConfig defaults (spectral norm, R1, hinge loss,
 # DiffAugment), EMA of G.
 # seed: the tutorial's MLP GAN as described (Adam 2e-4 with torch's default betas, BCE, no EMA or augmentation).
 # dcgan: Radford et al. (2016): Adam 2e-4, beta1 0.5, batch 128, BCE.
 # The recipes keep the precision and memory format their benchmark runs used: seed and dcgan fp32, stable bf16
 # where the hardware has it natively, all channels-last.
 _GAN_TRAIN = dict(warmup_kimg=0.0, grad_clip=0.0, memory_format="channels_last")
+_STABLE_TRAIN = dict(_GAN_TRAIN, lr=4e-4, batch=32, ema_halflife_kimg=10.0, precision="auto")
 RECIPES = {
-    "stable": dict(train=dict(_GAN_TRAIN, lr=4e-4, batch=32, ema_halflife_kimg=10.0, precision="auto")),
+    # conditional (the default): stable, class-conditional where the data has labels, with the mode-seeking term
+    # (alone, a conditional G ignored its latent and drew one image per class) and the rate decayed over the
+    # last fifth of the budget (README, "GAN recipes")
+    "conditional": dict(
+        model=dict(class_conditional=True),
+        adversarial=dict(mode_seeking=0.5),
+        train=dict(_STABLE_TRAIN, lr_schedule="wsd"),
+    ),
+    "stable": dict(train=_STABLE_TRAIN),
     "seed": dict(
         model=dict(generator="mlp", discriminator="mlp", z_dim=100, width=256, spectral_norm=False),
         adversarial=dict(loss="bce", lr_d=2e-4, beta1=0.9, beta2=0.999, r1_gamma=0.0, augment="none"),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
+import sys
 
 import torch
 
-from aigc.core.errors import UserError
 from aigc.core.rng import PerSampleNoise
 from aigc.families.gan.config import RECIPES, GANRunConfig, GANSampleConfig, gan_recipe
 from aigc.families.images import ImageFamily
@@ -15,7 +15,7 @@ from aigc.models.gan import Generator, build_generator
 EXAMPLES = """examples:
   aigc train gan --recipe seed --data mnist --minutes 5 --out runs/gan-seed    # the tutorial's MLP GAN
   aigc train gan --recipe dcgan --data mnist --minutes 5
-  aigc train gan --data mnist --minutes 5 --eval-every 50     # stable recipe; FID + class coverage in the log
+  aigc train gan --data mnist --minutes 5 --eval-every 50     # conditional recipe; FID + coverage in the log
   aigc train gan --data fashion-mnist --conditional --loss hinge
   aigc train gan --data folder:path/to/photos --image-size 64
   aigc train gan --resume runs/mnist-gan --minutes 5
@@ -42,8 +42,8 @@ class GANFamily(ImageFamily):
         return f"gan ({config.recipe} recipe)"
 
     def resolve_model(self, model, dataset):
-        if model.class_conditional and dataset.labels is None:
-            raise UserError("--conditional needs labels, and this data set has none; drop --conditional")
+        if model.class_conditional and dataset.labels is None:  # as a diffusion model: classes where there are any
+            print("notice: the data has no labels; the GAN trains unconditionally", file=sys.stderr)
         return super().resolve_model(model, dataset)
 
     def trainer(self, config, device: torch.device, fresh: bool = True):

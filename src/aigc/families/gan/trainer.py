@@ -106,9 +106,21 @@ class GANTrainer:
             return terms["loss_d"] + terms["r1"] * (adv.r1_gamma / 2 * adv.r1_every), terms
 
         def g_losses(batch: Batch):
-            """Fool the updated D."""
-            loss = g_loss(adv.loss, score(generate(batch), batch))
-            return loss, {"loss_g": loss}
+            """Fool the updated D; with mode seeking, also keep two latents of one class apart in the images."""
+            if not adv.mode_seeking:
+                loss = g_loss(adv.loss, score(generate(batch), batch))
+                return loss, {"loss_g": loss}
+            half = len(batch.data) // 2
+            labels = None if batch.condition is None else batch.condition[:half].repeat(2)
+            pairs = Batch(batch.data[: 2 * half], labels, batch.generator)
+            z = torch.randn(2 * half, G.z_dim, generator=batch.generator, device=batch.generator.device)
+            z = z.to(batch.data.device)
+            with self.autocast:
+                fake = G(z, labels)
+            loss = g_loss(adv.loss, score(fake, pairs))
+            apart = (fake[:half] - fake[half:]).float().abs().mean(dim=(1, 2, 3)) / (z[:half] - z[half:]).abs().mean(1)
+            seeking = adv.mode_seeking / (apart.mean() + 1e-5)
+            return loss + seeking, {"loss_g": loss, "mode_seeking": seeking}
 
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
         values = accumulate_gradients(batches, d_losses)
