@@ -107,7 +107,7 @@ class GANTrainer:
 
         def g_losses(batch: Batch):
             """Fool the updated D; with mode seeking, also keep two latents of one class apart in the images."""
-            if not adv.mode_seeking:
+            if not adv.mode_seeking or len(batch.data) < 2:  # a pair needs two images (--batch-per-device 1)
                 loss = g_loss(adv.loss, score(generate(batch), batch))
                 return loss, {"loss_g": loss}
             half = len(batch.data) // 2
