@@ -1,13 +1,17 @@
 """The image families against each other in one run: the diffusion default and the GAN default trained on MNIST
 for the same wall-clock budget (and the GAN for half of it), each scored by `aigc eval RUN --n N` in both
 feature spaces (`fid`, `fid_2`) with precision and recall; then the diffusion model's FID against the number of
-network evaluations of its default sampler, and where its error lives noise level by noise level
-(denoiser.py)."""
+network evaluations of its default sampler, what its classifier-free guidance costs in sampling speed, and where
+its error lives noise level by noise level (denoiser.py)."""
 
 from __future__ import annotations
 
+import dataclasses
+import time
+
+from aigc.families.registry import generate, load_model
 from denoiser import bench_denoiser
-from harness import RESULTS, RUNS, aigc, score, train_on_mnist
+from harness import RESULTS, RUNS, SAMPLING_BATCH, aigc, score, train_on_mnist
 
 NFES = (5, 10, 20, 35)
 
@@ -37,6 +41,7 @@ def bench_image_quality(minutes: float, data_dir: str, n: int, nfe_n: int) -> di
         **provenance,
         "rows": rows,
         "nfe": nfe_curve(runs["diffusion"][0], data_dir, nfe_n),
+        "guidance_speed": guidance_speed(runs["diffusion"][0], nfe_n),
         "denoiser": bench_denoiser(runs["diffusion"][0], data_dir, nfe_n),
     }
 
@@ -48,4 +53,25 @@ def nfe_curve(run, data_dir: str, n: int) -> list[dict]:
         figures, _ = score(run, data_dir, n, "--steps", nfe)
         rows.append({"nfe": nfe, **figures})
         print(rows[-1], flush=True)
+    return rows
+
+
+def guidance_speed(run, n: int, rounds: int = 2) -> list[dict]:
+    """Images/s of the run's default sampler unguided and at its recorded guidance (a guided step evaluates the
+    conditional and unconditional halves in one batch), alternating `rounds` times and keeping each one's best."""
+    model, config = load_model(run)
+    settings = {
+        guidance: dataclasses.replace(config.sample, guidance=guidance) for guidance in (1.0, config.sample.guidance)
+    }
+    best = dict.fromkeys(settings, float("inf"))
+    for _ in range(rounds):
+        for guidance, sample in settings.items():
+            started = time.perf_counter()
+            generate(model, range(n), sample=sample, batch_size=SAMPLING_BATCH)
+            best[guidance] = min(best[guidance], time.perf_counter() - started)
+    rows = [
+        {"guidance": guidance, "steps": config.sample.steps, "img_per_s": round(n / s, 1)}
+        for guidance, s in best.items()
+    ]
+    print(rows, flush=True)
     return rows
