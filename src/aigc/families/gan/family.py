@@ -16,7 +16,7 @@ EXAMPLES = """examples:
   aigc train gan --recipe seed --data mnist --minutes 5 --out runs/gan-seed    # the tutorial's MLP GAN
   aigc train gan --recipe dcgan --data mnist --minutes 5
   aigc train gan --data mnist --minutes 5 --eval-every 50     # conditional recipe; FID + coverage in the log
-  aigc train gan --data fashion-mnist --conditional --loss hinge
+  aigc train gan --recipe stable --data fashion-mnist --loss logistic   # unconditional, another loss
   aigc train gan --data folder:path/to/photos --image-size 64
   aigc train gan --resume runs/mnist-gan --minutes 5
 """
