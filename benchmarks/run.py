@@ -4,6 +4,7 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
   python benchmarks/run.py                      # training throughput and efficiency by setting; scaling by size/batch
   python benchmarks/run.py --mnist-minutes 10   # plus the headline, aigc vs the diffusers reference on MNIST,
                                                 # then FID vs NFE for every sampler on aigc's model, and memory
+  python benchmarks/run.py --sampling-run runs/bench-quality-diffusion   # only FID vs NFE per sampler, on that run
   python benchmarks/run.py --gan-minutes 10     # plus the GAN recipes (seed, dcgan, stable), same budget each
   python benchmarks/run.py --ddp-minutes 2      # plus 1 vs 2 processes (torchrun) training the MNIST recipe
   python benchmarks/run.py --serve-requests 200 # plus a load test of `aigc serve` on the MNIST model
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
 import torch
 
@@ -60,6 +62,7 @@ def main() -> None:
     parser.add_argument("--mnist-minutes", type=float, default=0, help="also run aigc vs diffusers on MNIST")
     parser.add_argument("--mnist-n", type=int, default=2000, help="images scored per MNIST diffusion run")
     parser.add_argument("--nfe-n", type=int, default=1000, help="images scored per sampler and NFE")
+    parser.add_argument("--sampling-run", default=None, help="FID vs NFE per sampler on this run (not the default's)")
     parser.add_argument("--gan-minutes", type=float, default=0, help="also compare the GAN recipes on MNIST")
     parser.add_argument("--gan-n", type=int, default=10_000, help="images scored per GAN recipe")
     parser.add_argument("--ddp-minutes", type=float, default=0, help="also compare 1 and 2 training processes")
@@ -87,6 +90,8 @@ def main() -> None:
     if args.mnist_minutes:
         write("time_to_quality", bench_time_to_quality(args.mnist_minutes, args.data_dir, args.mnist_n))
         write("sampling", bench_sampling(RUNS / AIGC_DEFAULT_RUN, args.data_dir, args.nfe_n))
+    elif args.sampling_run:
+        write("sampling", bench_sampling(Path(args.sampling_run), args.data_dir, args.nfe_n))
     if args.gan_minutes:
         write("gan", bench_gan(args.gan_minutes, args.data_dir, args.gan_n))
     if args.ddp_minutes:
