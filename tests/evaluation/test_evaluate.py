@@ -12,7 +12,7 @@ from PIL import Image
 from aigc.core.errors import UserError
 from aigc.data.datasets import DataConfig, load_dataset
 from aigc.evaluation.evaluate import EvalConfig, evaluate
-from aigc.evaluation.features import EXTRACTOR_SIZES, load_extractor
+from aigc.evaluation.features import EXTRACTOR_SIZES, ResidualNet, load_extractor
 from aigc.evaluation.train_extractor import RECIPES, splits, train_extractor
 
 
@@ -48,6 +48,19 @@ def test_the_second_extractor_trains_deterministically(tmp_path):
     again = train_extractor("digits", None, "resnet", epochs=1, out=tmp_path / "b.safetensors")
     assert first["sha256"] == again["sha256"] and first["seed"] == 1 and first["architecture"] == "resnet"
     assert first["sha256"] != load_extractor("digits", architecture="resnet").sha256  # one epoch, not forty
+
+
+@pytest.mark.parametrize("channels,size", [(1, 16), (3, 28)])
+def test_the_residual_net_gives_features_and_logits_and_every_weight_a_gradient(channels, size):
+    torch.manual_seed(0)
+    net = ResidualNet(in_channels=channels, num_classes=7)
+    images = torch.rand(5, channels, size, size) * 2 - 1
+    features, logits = net(images)
+    assert features.shape == (5, 128) and logits.shape == (5, 7)
+    torch.nn.functional.cross_entropy(logits, torch.arange(5)).backward()
+    for name, parameter in net.named_parameters():
+        assert parameter.grad is not None and parameter.grad.isfinite().all(), name
+        assert parameter.grad.abs().sum() > 0, name
 
 
 def test_the_two_extractors_are_different_networks():
