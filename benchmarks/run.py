@@ -82,6 +82,8 @@ def main() -> None:
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput and scaling tables")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))
     args = parser.parse_args()
+    if args.mnist_minutes and args.sampling_run:
+        parser.error("--mnist-minutes measures the sampling of the run it trains; drop --sampling-run")
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not args.no_throughput:
