@@ -1,4 +1,5 @@
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -71,24 +72,34 @@ def test_r1_changes_the_discriminator_update_on_its_steps():
     assert any(not torch.equal(a, b) for a, b in zip(plain_d, penalised_d, strict=True))
 
 
-def test_mode_seeking_pairs_two_latents_per_label_and_changes_the_generator_update():
-    def g_after_one_step(weight):
-        config = tiny(mode_seeking=weight, augment="none")
-        config = dataclasses.replace(
-            config, model=dataclasses.replace(config.model, image_size=8, channels=1, num_classes=3)
-        )
-        torch.manual_seed(0)
-        trainer = gan.GANTrainer(config, torch.device("cpu"))
-        (batch,) = one_batch()
-        labels = torch.arange(16) % 3
-        values = trainer.step([Batch(batch.data, labels, batch.generator)], Position())
-        return values, [p.detach().clone() for p in trainer.generator.parameters()]
+def conditional_step(weight: float, n: int = 16):
+    """One step of a 3-class GAN with mode-seeking weight `weight` on a micro-batch of `n` images: its values
+    and G's weights after it."""
+    config = tiny(mode_seeking=weight, augment="none")
+    config = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, image_size=8, channels=1, num_classes=3)
+    )
+    torch.manual_seed(0)
+    trainer = gan.GANTrainer(config, torch.device("cpu"))
+    (batch,) = one_batch()
+    labels = torch.arange(n) % 3
+    values = trainer.step([Batch(batch.data[:n], labels, batch.generator)], Position())
+    return values, [p.detach().clone() for p in trainer.generator.parameters()]
 
-    plain, plain_g = g_after_one_step(0.0)
-    seeking, seeking_g = g_after_one_step(1.0)
+
+def test_mode_seeking_adds_a_term_to_g_alone_and_changes_its_update():
+    plain, plain_g = conditional_step(0.0)
+    seeking, seeking_g = conditional_step(1.0)
     assert "mode_seeking" not in plain and seeking["mode_seeking"] > 0
     assert plain["loss_d"] == seeking["loss_d"]  # D's update does not see the term
     assert any(not torch.equal(a, b) for a, b in zip(plain_g, seeking_g, strict=True))
+
+
+def test_mode_seeking_on_a_micro_batch_of_one_takes_the_plain_loss():
+    """--batch-per-device 1: no pair to form, so no term (it was NaN, and the run stopped as diverged)."""
+    values, weights = conditional_step(1.0, n=1)
+    assert "mode_seeking" not in values and math.isfinite(values["loss_g"])
+    assert all(w.isfinite().all() for w in weights)
 
 
 def test_bf16_runs_the_networks_in_bf16_and_keeps_losses_and_weights_in_float32():

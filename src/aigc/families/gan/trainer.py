@@ -89,11 +89,13 @@ class GANTrainer:
             with self.autocast:
                 return D(diff_augment(images, self.policy, batch.generator), batch.condition).float()
 
+        def latents(batch: Batch, n: int) -> torch.Tensor:
+            z = torch.randn(n, G.z_dim, generator=batch.generator, device=batch.generator.device)
+            return z.to(batch.data.device)
+
         def generate(batch: Batch) -> torch.Tensor:
-            n, device = len(batch.data), batch.generator.device
-            z = torch.randn(n, G.z_dim, generator=batch.generator, device=device).to(batch.data.device)
             with self.autocast:
-                return G(z, batch.condition)
+                return G(latents(batch, len(batch.data)), batch.condition)
 
         def d_losses(batch: Batch):
             """Real up, generated down, plus R1 on the lazy steps."""
@@ -113,8 +115,7 @@ class GANTrainer:
             half = len(batch.data) // 2
             labels = None if batch.condition is None else batch.condition[:half].repeat(2)
             pairs = Batch(batch.data[: 2 * half], labels, batch.generator)
-            z = torch.randn(2 * half, G.z_dim, generator=batch.generator, device=batch.generator.device)
-            z = z.to(batch.data.device)
+            z = latents(batch, 2 * half)
             with self.autocast:
                 fake = G(z, labels)
             loss = g_loss(adv.loss, score(fake, pairs))
