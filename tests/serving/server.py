@@ -38,22 +38,21 @@ class Server:
         # one torch thread unless `args` says otherwise (the last flag wins)
         command = [sys.executable, "-m", "aigc", "serve", "--threads", "1", *map(str, args), "--port", str(self.port)]
         self.process = subprocess.Popen(command, stdout=self.log, stderr=self.log, env={**os.environ})
-        self._wait_ready()
+        self._wait_ready(workers=int(args[args.index("--workers") + 1]) if "--workers" in args else 1)
 
-    def _wait_ready(self, timeout: float = 90.0, in_a_row: int = 8) -> None:
-        """Until /readyz answers 200 `in_a_row` times running: with several workers each connection reaches one
-        of them, and one still loading its models answers 503."""
-        deadline, ready = time.monotonic() + timeout, 0
+    def _wait_ready(self, workers: int, timeout: float = 90.0) -> None:
+        """Until every worker has loaded its models. /readyz answers for the one worker a connection reaches, so
+        the count comes from /metrics, which adds up all of them."""
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"aigc serve exited with {self.process.returncode}")
             try:
-                ready = ready + 1 if self.call("GET", "/readyz").status == 200 else 0
+                if f"aigc_workers_ready {workers:.1f}" in self.call("GET", "/metrics").body.decode():
+                    return
             except OSError:
-                ready = 0
-            if ready == in_a_row:
-                return
-            time.sleep(0.05 if ready else 0.2)
+                pass
+            time.sleep(0.1)
         raise TimeoutError("aigc serve did not become ready")
 
     def call(self, method: str, path: str, body=None, key: str | None = None, raw: bytes | None = None) -> Reply:

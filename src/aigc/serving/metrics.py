@@ -79,6 +79,10 @@ class Metrics:
         self.load_seconds = Gauge(
             "aigc_model_load_seconds", "time to load a model", ["model"], registry=r, multiprocess_mode="max"
         )
+        # /readyz answers for the one worker a connection reaches; this says how many of them can serve
+        self.workers_ready = Gauge(
+            "aigc_workers_ready", "worker processes whose models have loaded", registry=r, multiprocess_mode="livesum"
+        )
 
     def close(self) -> None:
         """A worker that stops leaves the sums of the live workers (queue depth and capacity)."""

@@ -226,6 +226,7 @@ class Service:
                 self._start_loop(served)
             self.models[name] = served
             self.metrics.load_seconds.labels(name).set(time.perf_counter() - start)
+        self.metrics.workers_ready.set(1)
 
     def _start_loop(self, served: ServedModel) -> None:
         """The decode loop of a language model, on its own thread."""
