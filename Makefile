@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(AIGC) train diffusion --data digits --kimg 80 --out runs/demo --overwrite
-	$(AIGC) sample runs/demo --n 64 --seeds 0-63 --sampler dpmpp-2m --steps 10 --out runs/demo/grid.png
+	$(AIGC) sample runs/demo --n 64 --seeds 0-63 --out runs/demo/grid.png
 	$(AIGC) report runs/demo
 	$(AIGC) train lm --minutes 1 --out runs/demo-lm --overwrite
 	$(AIGC) sample runs/demo-lm --prompt "The " --max-tokens 300 --seed 0

@@ -31,8 +31,20 @@ COMMON = [
     "1",
 ]
 RUNS = {
-    "diffusion": ["train", "diffusion", *COMMON, "--preset", "tiny", "--snapshot-kimg", "0.032", "--precision", "fp32"],
-    # the recipe release 0.1.0's checkpoint was trained with (the default then), so the two stay comparable
+    # the sampler and the GAN recipe release 0.1.0's checkpoints use (the defaults then), so the two stay comparable
+    "diffusion": [
+        "train",
+        "diffusion",
+        *COMMON,
+        "--preset",
+        "tiny",
+        "--snapshot-kimg",
+        "0.032",
+        "--precision",
+        "fp32",
+        "--sampler",
+        "dpmpp-2m",
+    ],
     "gan": [
         "train",
         "gan",

@@ -18,13 +18,16 @@ MAX_STEPS = 1000
 # A class-conditional model's guidance unless told otherwise: at 1 (none) a 10-minute MNIST model draws digits
 # less distinct than real ones, more so the more exactly a sampler follows it (README, "Image quality")
 DEFAULT_GUIDANCE = 1.5
+# Euler has converged by 10 steps on the guided model (0.95x its 100-step FID), where dpmpp-2m is still at 1.22x
+# and scores higher in both feature spaces, at more recall and less precision (README, "Few-step sampling")
+DEFAULT_SAMPLER: SamplerName = "euler"
 
 
 @dataclass(frozen=True)
 class DiffusionSampleConfig(Config):
     """How images are drawn: the defaults of `aigc sample`, the snapshot grids and the service."""
 
-    sampler: SamplerName = field(default="dpmpp-2m", metadata={"help": "the ODE/SDE solver"})
+    sampler: SamplerName = field(default=DEFAULT_SAMPLER, metadata={"help": "the ODE/SDE solver"})
     steps: int = field(default=10, metadata={"help": "number of sampling steps", "min": 1, "max": MAX_STEPS})
     schedule: Schedule | None = field(
         default=None, metadata={"help": "noise levels: karras, or linspace | leading | trailing (vp models)"}

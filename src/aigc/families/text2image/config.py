@@ -16,6 +16,7 @@ from aigc.models.autoencoder import AutoencoderConfig
 from aigc.models.compression import CompressionConfig
 from aigc.models.precond import PrecondConfig
 from aigc.models.unet import PRESETS, UNetConfig
+from aigc.sampling.samplers import SamplerName
 from aigc.training.optim import TrainConfig
 
 
@@ -92,6 +93,8 @@ class DenoiserConfig(Config):
 
 @dataclass(frozen=True)
 class Text2ImageSampleConfig(DiffusionSampleConfig):
+    # the sampler its guidance and the README's text-to-image tables were measured with
+    sampler: SamplerName = field(default="dpmpp-2m", metadata={"help": "the ODE/SDE solver"})
     guidance: float = field(
         default=3.0, metadata={"help": "classifier-free guidance scale (1: none)", "min": 0.0, "max": 100.0}
     )
