@@ -57,7 +57,11 @@ def test_sample_draws_a_row_per_prompt_and_an_image_depends_only_on_its_seed(run
     prompts = ["a large 5 at the top right", "a small 1 on the left", "a large 5 at the top right"]
     together = t2i.generate(model, [3, 4, 5], prompts)
     alone = t2i.generate(model, [5], prompts[2:])
-    assert torch.equal(together[2], alone[0]) and together.shape == (3, 1, 32, 32)
+    # within one level of 255: on some CPUs a batch of one takes other matmul kernels (seen here: 1 pixel of
+    # 1024 off by one on an AMD EPYC), while another seed or prompt changes most of the image
+    assert together.shape == (3, 1, 32, 32)
+    assert (together[2].int() - alone[0].int()).abs().max() <= 1
+    assert (together[0].int() - alone[0].int()).abs().max() > 1
 
 
 def test_a_run_can_start_from_another_run_s_autoencoder(run, tmp_path):

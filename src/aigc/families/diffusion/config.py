@@ -18,8 +18,8 @@ MAX_STEPS = 1000
 # A class-conditional model's guidance unless told otherwise: at 1 (none) a 10-minute MNIST model draws digits
 # less distinct than real ones, more so the more exactly a sampler follows it (README, "Image quality")
 DEFAULT_GUIDANCE = 1.5
-# Euler has converged by 10 steps on the guided model (0.95x its 100-step FID), where dpmpp-2m is still at 1.22x
-# and scores higher in both feature spaces, at more recall and less precision (README, "Few-step sampling")
+# At 10 steps on the guided model Euler scored a lower FID than dpmpp-2m on every 10-minute MNIST run measured,
+# and a second-space FID as low within noise; it takes precision's side, dpmpp-2m recall's (README, "Image quality")
 DEFAULT_SAMPLER: SamplerName = "euler"
 
 
