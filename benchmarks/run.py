@@ -10,7 +10,8 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
   python benchmarks/run.py --serve-requests 200 # plus a load test of `aigc serve` on the MNIST model
                                                 # (trained by --mnist-minutes, now or in an earlier run)
   python benchmarks/run.py --compress-n 2000    # plus aigc compress's options on the MNIST diffusion model and
-                                                # the seed and stable GANs (trained by --mnist/--gan-minutes)
+                                                # the seed and stable GANs (trained by --mnist/--gan-minutes,
+                                                # or by --compress-minutes M where they are missing)
   python benchmarks/run.py --text-decoding      # plus the time per generated token with and without the KV cache
   python benchmarks/run.py --lm-minutes 10      # plus aigc's language model vs nanoGPT's CPU recipe, same budget
   python benchmarks/run.py --lm-recipes-minutes 3   # plus the LM recipe variants aigc's default was chosen from
@@ -68,6 +69,7 @@ def main() -> None:
     parser.add_argument("--ddp-minutes", type=float, default=0, help="also compare 1 and 2 training processes")
     parser.add_argument("--serve-requests", type=int, default=0, help="also load-test the service")
     parser.add_argument("--compress-n", type=int, default=0, help="also score aigc compress's options on n images")
+    parser.add_argument("--compress-minutes", type=float, default=0, help="train missing --compress-n models")
     parser.add_argument("--text-decoding", action="store_true", help="also time text decoding with/without cache")
     parser.add_argument("--lm-minutes", type=float, default=0, help="also compare aigc's LM with nanoGPT's recipe")
     parser.add_argument("--lm-recipes-minutes", type=float, default=0, help="also compare aigc LM recipe variants")
@@ -104,7 +106,7 @@ def main() -> None:
             parser.error(f"{model} does not exist; run with --mnist-minutes first to train the served model")
         write("serving", bench_serving(model, args.serve_requests))
     if args.compress_n:
-        write("compression", bench_compression(args.data_dir, args.compress_n))
+        write("compression", bench_compression(args.data_dir, args.compress_n, args.compress_minutes))
     if args.text_decoding:
         write("text_decoding", bench_text_decoding())
     if args.lm_recipes_minutes:
