@@ -2,9 +2,10 @@ import pytest
 import torch
 
 from aigc.core.errors import UserError
-from aigc.families.diffusion.config import DEFAULT_GUIDANCE
+from aigc.data.datasets import DataConfig
+from aigc.families.diffusion.config import DEFAULT_GUIDANCE, DiffusionRunConfig
 from aigc.families.diffusion.config import DiffusionSampleConfig as SampleConfig
-from aigc.families.registry import generate
+from aigc.families.registry import family_of, generate
 from aigc.models.diffusion import ModelConfig, build_denoiser
 from aigc.models.precond import PrecondConfig
 from aigc.sampling.samplers import SAMPLERS
@@ -56,6 +57,34 @@ def test_unset_guidance_is_the_default_scale_for_classes_and_none_without():
     assert not torch.equal(unset, generate(conditional, [0, 1], sample=SampleConfig(steps=3, guidance=1.0)))
     plain = generate(unconditional, [0, 1], sample=SampleConfig(steps=3))
     assert torch.equal(plain, generate(unconditional, [0, 1], sample=SampleConfig(steps=3, guidance=1.0)))
+
+
+@pytest.mark.parametrize(
+    ("classes", "guidance", "sampler"),
+    [(3, None, "euler"), (3, 2.0, "euler"), (3, 1.0, "dpmpp-2m"), (0, None, "dpmpp-2m")],
+)
+def test_unset_sampler_is_euler_when_guided_and_dpmpp_2m_when_not(classes, guidance, sampler):
+    model = tiny_model(num_classes=classes)
+    unset = generate(model, [0, 1], sample=SampleConfig(steps=3, guidance=guidance))
+    assert torch.equal(unset, generate(model, [0, 1], sample=SampleConfig(steps=3, guidance=guidance, sampler=sampler)))
+    other = {"euler": "dpmpp-2m", "dpmpp-2m": "euler"}[sampler]
+    assert not torch.equal(
+        unset, generate(model, [0, 1], sample=SampleConfig(steps=3, guidance=guidance, sampler=other))
+    )
+
+
+@pytest.mark.parametrize(
+    ("conditional", "guidance", "recorded"),
+    [(True, None, (DEFAULT_GUIDANCE, "euler")), (True, 1.0, (1.0, "dpmpp-2m")), (False, None, (1.0, "dpmpp-2m"))],
+)
+def test_a_run_records_the_guidance_and_sampler_it_draws_with(conditional, guidance, recorded):
+    config = DiffusionRunConfig(
+        data=DataConfig(name="digits", image_size=8),
+        model=ModelConfig(preset="tiny", class_conditional=conditional),
+        sample=SampleConfig(guidance=guidance),
+    )
+    config, _ = family_of(config).training_data(config)
+    assert (config.sample.guidance, config.sample.sampler) == recorded
 
 
 def test_user_errors():

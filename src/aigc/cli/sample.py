@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 EXAMPLES = """examples:
-  aigc sample runs/mnist --n 64 --seeds 0-63 --out grid.png              # the run's sampler: euler, 10 steps
+  aigc sample runs/mnist --n 64 --seeds 0-63 --out grid.png              # the run's sampler (guided: euler, 10 steps)
   aigc sample runs/mnist/checkpoints/004000.safetensors --n 1000 --out samples/   # one PNG per seed
   aigc sample runs/mnist --class 7 --guidance 2.0 --n 16 --out sevens.png
   aigc sample runs/mnist-gan --n 64 --truncation 0.8 --out grid.png       # a GAN: one pass, optional truncation

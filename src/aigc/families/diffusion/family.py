@@ -8,12 +8,18 @@ import torch
 
 from aigc.core.errors import UserError
 from aigc.core.rng import PerSampleNoise
-from aigc.families.diffusion.config import DEFAULT_GUIDANCE, DiffusionRunConfig, DiffusionSampleConfig
+from aigc.families.diffusion.config import (
+    DEFAULT_GUIDANCE,
+    GUIDED_SAMPLER,
+    UNGUIDED_SAMPLER,
+    DiffusionRunConfig,
+    DiffusionSampleConfig,
+)
 from aigc.families.images import ImageFamily
 from aigc.models.diffusion import build_denoiser, resolve_unet
 from aigc.models.precond import Denoiser
 from aigc.sampling.guidance import conditioned
-from aigc.sampling.samplers import SAMPLERS
+from aigc.sampling.samplers import SAMPLERS, SamplerName
 from aigc.sampling.schedules import make_sigmas
 
 EXAMPLES = """examples:
@@ -45,10 +51,12 @@ class DiffusionFamily(ImageFamily):
 
     def training_data(self, config):
         config, data = super().training_data(config)
-        if config.sample.guidance is None:  # the run's config says what its samples are drawn with
-            guidance = DEFAULT_GUIDANCE if config.model.num_classes else 1.0
-            config = dataclasses.replace(config, sample=dataclasses.replace(config.sample, guidance=guidance))
-        return config, data
+        # the run's config says what its samples are drawn with
+        guidance = resolve_guidance(config.sample.guidance, config.model.num_classes)
+        sample = dataclasses.replace(
+            config.sample, guidance=guidance, sampler=resolve_sampler(config.sample.sampler, guidance)
+        )
+        return dataclasses.replace(config, sample=sample), data
 
     def trainer(self, config, device: torch.device, fresh: bool = True):
         from aigc.families.diffusion.trainer import DiffusionTrainer
@@ -72,18 +80,26 @@ class DiffusionFamily(ImageFamily):
         """(noise, labels) -> images in [-1, 1]: the sampler run from the prior at the first noise level."""
         schedule = sample.schedule or ("karras" if model.config.kind == "edm" else "trailing")
         sigmas = make_sigmas(schedule, sample.steps, model)
-        guidance = guidance_of(sample, model)
+        guidance = resolve_guidance(sample.guidance, model.net.num_classes)
+        sampler = SAMPLERS[resolve_sampler(sample.sampler, guidance)]
 
         def draw(noise: PerSampleNoise, labels: torch.Tensor | None) -> torch.Tensor:
             x = noise.randn(model.net.image_shape) * model.initial_noise_scale(float(sigmas[0]))
-            return SAMPLERS[sample.sampler](conditioned(model, labels, guidance), x, sigmas, noise=noise)
+            return sampler(conditioned(model, labels, guidance), x, sigmas, noise=noise)
 
         return draw
 
 
-def guidance_of(sample: DiffusionSampleConfig, model: Denoiser) -> float:
+def resolve_guidance(guidance: float | None, num_classes: int) -> float:
     """The guidance scale asked for, or when unset DEFAULT_GUIDANCE for a class-conditional model and 1 (none)
     for an unconditional one."""
-    if sample.guidance is not None:
-        return sample.guidance
-    return DEFAULT_GUIDANCE if model.net.num_classes else 1.0
+    if guidance is not None:
+        return guidance
+    return DEFAULT_GUIDANCE if num_classes else 1.0
+
+
+def resolve_sampler(sampler: SamplerName | None, guidance: float) -> SamplerName:
+    """The sampler asked for, or when unset the one measured best at that guidance."""
+    if sampler is not None:
+        return sampler
+    return GUIDED_SAMPLER if guidance != 1.0 else UNGUIDED_SAMPLER
