@@ -68,7 +68,7 @@ def bench_model(run: Path, data_dir: str, n: int, speed_n: int, finetune: bool) 
 MODELS = [
     ("bench-ttq-aigc", ("diffusion",), 500, True),  # the diffusion default (U-Net): fine-tuning too
     ("bench-gan-seed", ("gan", "--recipe", "seed"), 200_000, False),  # the tutorial's MLP GAN: all Linear layers
-    ("bench-gan-stable", ("gan", "--recipe", "stable"), 20_000, False),  # convolutional GAN
+    ("bench-gan-conditional", ("gan", "--recipe", "conditional"), 20_000, False),  # the GAN default: convolutional
 ]
 
 

@@ -10,7 +10,7 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
   python benchmarks/run.py --serve-requests 200 # plus a load test of `aigc serve` on the MNIST model
                                                 # (trained by --mnist-minutes, now or in an earlier run)
   python benchmarks/run.py --compress-n 2000    # plus aigc compress's options on the MNIST diffusion model and
-                                                # the seed and stable GANs (trained by --mnist/--gan-minutes,
+                                                # the seed and default GANs (trained by --mnist/--gan-minutes,
                                                 # or by --compress-minutes M where they are missing)
   python benchmarks/run.py --text-decoding      # plus the time per generated token with and without the KV cache
   python benchmarks/run.py --lm-minutes 10      # plus aigc's language model vs nanoGPT's CPU recipe, same budget
