@@ -76,8 +76,8 @@ def compression_tradeoffs() -> None:
 
 def loss_curves() -> None:
     """Training losses of the benchmark runs (results/curves/, saved by harness.train_on_mnist)."""
-    gans = [load(f"curves/bench-gan-{recipe}") for recipe in ("seed", "dcgan", "stable")]
-    figure, panels = plt.subplots(1, 3, figsize=(10, 3), sharey=True)
+    gans = [load(f"curves/bench-gan-{row['recipe']}") for row in load("gan")["rows"]]
+    figure, panels = plt.subplots(1, len(gans), figsize=(3.4 * len(gans), 3), sharey=True)
     for axes, curve in zip(panels, gans, strict=True):
         for key in ("loss_d", "loss_g"):
             axes.plot([r["kimg"] for r in curve["rows"]], [r[key] for r in curve["rows"]], label=key, linewidth=1)
