@@ -20,9 +20,22 @@ SAMPLING_BATCH = 250  # images per forward pass whenever a benchmark generates
 def machine() -> dict:
     return {
         "cpu": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
+
+
+def cpu_model() -> str | None:
+    """The CPU's name as Linux reports it: two x86_64 machines here differed by 1.6x in what bf16 gains (README,
+    "Training throughput"), which the architecture alone does not say."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        return None
+    names = [
+        line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+    ]
+    return names[0] if names else None
 
 
 def resident_mib(pid: int, field: str = "VmRSS") -> float | None:
