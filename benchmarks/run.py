@@ -59,7 +59,7 @@ def write(name: str, results: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=8.0, help="timing window per throughput setting")
+    parser.add_argument("--seconds", type=float, default=15.0, help="timing window per throughput setting")
     parser.add_argument("--mnist-minutes", type=float, default=0, help="also run aigc vs diffusers on MNIST")
     parser.add_argument("--mnist-n", type=int, default=2000, help="images scored per MNIST diffusion run")
     parser.add_argument("--nfe-n", type=int, default=1000, help="images scored per sampler and NFE")
