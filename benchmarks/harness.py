@@ -27,8 +27,8 @@ def machine() -> dict:
 
 
 def cpu_model() -> str | None:
-    """The CPU's name as Linux reports it: two x86_64 machines here differed by 1.6x in what bf16 gains (README,
-    "Training throughput"), which the architecture alone does not say."""
+    """The CPU's name as Linux reports it: two x86_64 machines here differed in what bf16 gains (1.52x and 1.15x,
+    README "Training throughput"), which the architecture alone does not say."""
     cpuinfo = Path("/proc/cpuinfo")
     if not cpuinfo.is_file():
         return None
