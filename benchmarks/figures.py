@@ -93,12 +93,31 @@ def loss_curves() -> None:
     save(figure, "diffusion_loss.png")
 
 
+# the benchmarks' own images that docs/benchmarks.md shows (the GAN grids are copied by gan_recipes)
+RESULT_IMAGES = (
+    "mnist_grid.png",
+    "reference_tuned_grid.png",
+    "reference_default_grid.png",
+    "quality_diffusion_grid.png",
+    "quality_gan_grid.png",
+    "quality_gan-half_grid.png",
+    "t2i_30min.png",
+    "t2i_guidance.png",
+)
+
+
+def result_images() -> None:
+    for name in RESULT_IMAGES:
+        shutil.copyfile(RESULTS / name, FIGURES / name)
+
+
 def main() -> None:
     FIGURES.mkdir(parents=True, exist_ok=True)
     fid_vs_nfe()
     gan_recipes()
     compression_tradeoffs()
     loss_curves()
+    result_images()
     print(f"figures in {FIGURES}/")
 
 

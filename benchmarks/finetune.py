@@ -42,16 +42,16 @@ def loss_before(run: Path, data: str) -> float:
     """The validation loss of the fine-tuning data under the weights the fine-tune started from."""
     from aigc.data.chat import ChatFormat, read_chat, split_rows
     from aigc.evaluation.language import chat_loss_report
-    from aigc.families.lm.family import with_new_rows
-    from aigc.families.registry import family, load_json
+    from aigc.families.lm.init import init_weights, with_new_rows
+    from aigc.families.lm.model import base
+    from aigc.families.registry import load_json
 
-    lm = family("lm")
     config = load_json(run / "config.json")
     config = dataclasses.replace(config, finetune=dataclasses.replace(config.finetune, lora_rank=0))
-    model = lm.base(config)
-    model.load_state_dict(with_new_rows(lm.init_weights(config), model))
+    model = base(config)
+    model.load_state_dict(with_new_rows(init_weights(config), model))
     rows = split_rows(read_chat(Path(data.removeprefix("chat:"))))[1]
-    return chat_loss_report(model.eval(), ChatFormat.of(config), rows)["val_loss"]
+    return chat_loss_report(model.eval(), model.tokenizer, ChatFormat.of(config), rows)["val_loss"]
 
 
 def bench_finetune(pretrain_minutes: float, minutes: float, data_dir: str) -> dict:

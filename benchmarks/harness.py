@@ -28,7 +28,7 @@ def machine() -> dict:
 
 def cpu_model() -> str | None:
     """The CPU's name as Linux reports it: two x86_64 machines here differed in what bf16 gains (1.52x and 1.15x,
-    README "Training throughput"), which the architecture alone does not say."""
+    docs/benchmarks.md, "Training throughput"), which the architecture alone does not say."""
     cpuinfo = Path("/proc/cpuinfo")
     if not cpuinfo.is_file():
         return None
@@ -122,7 +122,7 @@ def save_npz(images: np.ndarray, path: Path) -> Path:
 
 def score(source: Path, data_dir: str, n: int, *flags) -> tuple[dict, dict]:
     """`aigc eval` of a run or an .npz against the MNIST test split (with `flags`: sample settings): the figures
-    the README tables quote, and the extractors and reference split that make them comparable."""
+    the tables of docs/benchmarks.md quote, and the extractors and reference split that make them comparable."""
     report = json.loads(aigc("eval", source, "--data", "mnist", "--data-dir", data_dir, "--n", n, *flags, "--json"))
     figures = {
         "fid": round(report["fid"], 2),

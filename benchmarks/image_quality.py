@@ -15,7 +15,7 @@ from denoiser import bench_denoiser
 from harness import RESULTS, RUNS, SAMPLING_BATCH, aigc, score, train_on_mnist
 
 NFES = (5, 10, 20, 35)
-# the diffusion default's sampler was chosen between these (README, "Image quality")
+# the diffusion default's sampler was chosen between these (docs/benchmarks.md, "Image quality")
 SAMPLER_CANDIDATES = ("euler", "dpmpp-2m")
 
 

@@ -122,7 +122,8 @@ def reference_model(weights: Path, data_dir: str):
 
 def completions(model, tokenizer, seeds) -> list[str]:
     """Completions of PROMPT by aigc's decoding (the same code, seeds and settings for both models)."""
-    from aigc.sampling.text import Decoding, decode
+    from aigc.sampling.text import Decoding
+    from baseline_decoder import decode
 
     decoding = Decoding(max_tokens=SAMPLE_TOKENS, temperature=0.8, top_k=200)
     ids = tokenizer.encode(PROMPT)  # no KV cache: the reference has none (the tokens are the same either way)

@@ -125,7 +125,7 @@ def main() -> None:
     if args.t2i_minutes:
         budgets = [float(m) for m in args.t2i_minutes.split(",")]
         write("text2image", bench_text2image(budgets, args.data_dir, args.t2i_n))
-    print(f"results in {RESULTS}/")
+    print(f"results in {RESULTS}/; python benchmarks/tables.py rewrites docs/benchmarks.md's tables from them")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 `aigc serve`, continuous batching (up to 64 sequences a step) side by side with one completion at a time
 (`--max-batch 1`), at 16 and 64 concurrent clients, and once with more clients than the queue holds. Reported:
 total tokens a second, time to first token and time per token (p50/p99), and what overload answers - only 200
-or 503 are acceptable; anything else fails the benchmark."""
+or 503 are acceptable; anything else fails the benchmark. Then 16 streams running when 8 prompts of the model's
+full context arrive at once: the largest gap between two pieces of a running stream against its median gap
+(chunked prefill keeps it to about one chunk's work)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ ALLOWED = {200, 503}
 TOKENS = 128
 
 
-def streamed(port: int, body: dict) -> dict:
+def streamed(port: int, body: dict, on_first=None) -> dict:
     """One streamed completion: status, time to its first text, the times of its pieces, its tokens."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     start = time.perf_counter()
@@ -40,8 +42,11 @@ def streamed(port: int, body: dict) -> dict:
             tokens = event["usage"]["completion_tokens"]
         if any(choice["text"] for choice in event["choices"]):
             arrivals.append(time.perf_counter() - start)
+            if on_first is not None and len(arrivals) == 1:
+                on_first()
     connection.close()
-    return {"status": 200, "first": arrivals[0], "last": arrivals[-1], "tokens": tokens}
+    return {"status": 200, "first": arrivals[0], "last": arrivals[-1], "tokens": tokens, "start": start,
+            "arrivals": arrivals}  # fmt: skip
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -77,6 +82,58 @@ def load(server: Server, requests: int, concurrency: int) -> dict:
     }
 
 
+def long_prompts(server: Server, streams: int = 16, arriving: int = 8) -> dict:
+    """`streams` streaming completions; once each has its first text, `arriving` prompts of the model's whole
+    context at once. For each running stream: its largest gap between two pieces after they arrived, against
+    its median gap."""
+    import threading
+
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    connection.request("GET", "/v1/models")
+    context = json.loads(connection.getresponse().read())["data"][0]["context"]
+    started, lock = threading.Event(), threading.Lock()
+    running = [0]
+
+    def first() -> None:
+        with lock:
+            running[0] += 1
+            if running[0] == streams:
+                started.set()
+
+    def stream(index: int) -> dict:
+        body = {"prompt": "ROMEO:", "max_tokens": 2 * TOKENS, "seed": index, "stream": True}
+        return streamed(server.port, body, first)
+
+    def long(index: int) -> dict:
+        prompt = ("ROMEO: " * context)[: context - 1]  # a character model: one token a character
+        return streamed(server.port, {"prompt": prompt, "max_tokens": 8, "seed": index, "stream": True})
+
+    with ThreadPoolExecutor(streams + arriving) as pool:
+        running_replies = [pool.submit(stream, i) for i in range(streams)]
+        started.wait(600)
+        time.sleep(0.2)
+        sent = time.perf_counter()
+        long_replies = [pool.submit(long, i) for i in range(arriving)]
+        replies = [r.result() for r in running_replies]
+        long_done = [r.result() for r in long_replies]
+    ratios = []
+    for reply in replies:
+        times = [reply["start"] + t for t in reply["arrivals"]]
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        after = [gap for gap, t in zip(gaps, times[1:], strict=True) if t >= sent]
+        ratios.append(max(after) / statistics.median(gaps))
+    statuses = collections.Counter(r["status"] for r in long_done)
+    return {
+        "streams": streams,
+        "arriving": arriving,
+        "prompt_tokens": context - 1,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "max_gap_over_median_worst": round(max(ratios), 2),
+        "max_gap_over_median_p50": round(statistics.median(ratios), 2),
+        "long_first_token_p50_ms": round(1000 * statistics.median(r["first"] for r in long_done), 1),
+    }
+
+
 def bench_serving_lm(run: Path) -> dict:
     limits = ["--rate", "1000000", "--burst", "1000000", "--threads", "2", "--max-tokens", str(TOKENS)]
     rows = {}
@@ -90,8 +147,21 @@ def bench_serving_lm(run: Path) -> dict:
               f"{rows[f'one_at_a_time_{concurrency}']}")  # fmt: skip
     with Server(run, *limits, "--queue-size", "16", "--max-batch", "16") as server:
         rows["overload"] = load(server, 128, 64)  # 64 clients, 16 in the batch and 16 waiting
+    with Server(run, *limits, "--max-tokens", str(2 * TOKENS), "--max-batch", "64") as server:
+        rows["long_prompts"] = long_prompts(server)
+        print(f"lm service, 16 streams and 8 full-context prompts: {rows['long_prompts']}")
     speedups = {
         str(c): round(rows[f"continuous_{c}"]["tokens_per_s"] / rows[f"one_at_a_time_{c}"]["tokens_per_s"], 2)
         for c in (16, 64)
     }
-    return {"model": run.name, "max_tokens": TOKENS, "rows": rows, "continuous_batching_speedup": speedups}
+    per_token = {
+        str(c): round(rows[f"continuous_{c}"]["per_token_p50_ms"] / rows[f"one_at_a_time_{c}"]["per_token_p50_ms"], 2)
+        for c in (16, 64)
+    }
+    return {
+        "model": run.name,
+        "max_tokens": TOKENS,
+        "rows": rows,
+        "continuous_batching_speedup": speedups,
+        "per_token_p50_over_alone": per_token,
+    }

@@ -12,10 +12,10 @@ from torch.profiler import profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from aigc.core.device import autocast, resolved_precision
-from aigc.families.diffusion.losses import LossConfig, make_loss
 from aigc.models.diffusion import ModelConfig, build_denoiser
+from aigc.models.losses import LossConfig, make_loss
 from aigc.models.unet import default_preset
-from aigc.training.optim import TrainConfig
+from aigc.training.config import TrainConfig
 
 DEFAULT = TrainConfig()
 DEFAULT_SETTING = (resolved_precision(DEFAULT.precision, torch.device("cpu")), DEFAULT.memory_format, False)

@@ -14,7 +14,8 @@ from tests.training.test_checkpoint import TINY
 from aigc.data.datasets import DataConfig
 from aigc.data.text import TextDataConfig
 from aigc.families.gan.config import gan_recipe
-from aigc.families.lm.config import LMRunConfig, LMSampleConfig, LMTrainConfig
+from aigc.families.lm.config import TRAIN as LM_TRAIN
+from aigc.families.lm.config import LMRunConfig, LMSampleConfig
 from aigc.models.transformer import TransformerConfig
 from aigc.runs import train
 
@@ -55,7 +56,7 @@ def tiny_gan(recipe: str):
         base,
         data=DataConfig(name="digits", image_size=8),
         model=dataclasses.replace(base.model, width=8 if recipe == "stable" else base.model.width, z_dim=8),
-        train=dataclasses.replace(base.train, batch=16, kimg=0.064, snapshot_kimg=0.032, grid_size=4),
+        train=dataclasses.replace(base.train, batch=16, budget=64, snapshot_every=32, grid_size=4),
     )
 
 
@@ -124,8 +125,8 @@ def tiny_lm(text: Path, **train) -> LMRunConfig:
     return LMRunConfig(
         data=TextDataConfig(name=f"text:{text}"),
         model=TransformerConfig(width=32, layers=2, heads=2, context=32),
-        train=LMTrainConfig(
-            batch=8, tokens=8 * 32 * 8, snapshot_tokens=8 * 32 * 4, warmup_tokens=512, samples=2, **train
+        train=dataclasses.replace(
+            LM_TRAIN, batch=8, budget=8 * 32 * 8, snapshot_every=8 * 32 * 4, warmup=512, grid_size=2, **train
         ),
         sample=LMSampleConfig(max_tokens=24),
     )
@@ -165,7 +166,7 @@ def chat_run(tmp_path_factory):
         config,
         data=dataclasses.replace(config.data, name=f"chat:{root / 'chat.jsonl'}"),
         model=dataclasses.replace(config.model, context=64),
-        train=dataclasses.replace(config.train, tokens=64 * 8 * 12, snapshot_tokens=64 * 8 * 12, lr=1e-2),
+        train=dataclasses.replace(config.train, budget=64 * 8 * 12, snapshot_every=64 * 8 * 12, lr=1e-2),
     )
     train(config, root / "chat", progress=False)
     return root / "chat"

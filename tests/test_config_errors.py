@@ -11,7 +11,7 @@ from aigc.core.checkpoint import latest_checkpoint
 from aigc.core.config import check_value
 from aigc.core.errors import ConfigError
 from aigc.families.diffusion.config import DiffusionSampleConfig
-from aigc.training.optim import TrainConfig
+from aigc.training.config import TrainConfig
 
 TINY = ["--data", "digits", "--image-size", "8", "--preset", "tiny", "--batch", "16", "--kimg", "0.016"]
 STEPS_0 = "steps = 0: must lie in 1..1000"
@@ -116,7 +116,7 @@ def test_configs_check_themselves_when_built_in_code():
         TrainConfig(precision="fp16")
     with pytest.raises(ConfigError, match="must be true or false"):
         check_value("flip", 1, bool, {})
-    assert TrainConfig(kimg=1).kimg == 1  # an int where a float goes is a float's value
+    assert TrainConfig(budget=1).budget == 1  # an int where a float goes is a float's value
 
 
 def test_resume_refuses_a_budget_that_adds_nothing(tmp_path, capsys):

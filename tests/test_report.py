@@ -34,7 +34,7 @@ class Page(HTMLParser):
 @pytest.fixture(scope="module")
 def diffusion_report_run(tmp_path_factory):
     """Long enough to log training metrics (every 62 steps of 16) with two in-loop evaluations, three snapshots."""
-    train_config = dataclasses.replace(TINY.train, kimg=1.2, snapshot_kimg=0.4, eval_every_kimg=0.6, eval_n=50)
+    train_config = dataclasses.replace(TINY.train, budget=1200, snapshot_every=400, eval_every=600, eval_n=50)
     run_dir = tmp_path_factory.mktemp("report") / "diffusion"
     train(dataclasses.replace(TINY, train=train_config), run_dir, progress=False)
     return run_dir
@@ -43,7 +43,7 @@ def diffusion_report_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def gan_report_run(tmp_path_factory):
     config = tiny_gan("stable")
-    config = dataclasses.replace(config, train=dataclasses.replace(config.train, kimg=1.2, snapshot_kimg=0.6))
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, budget=1200, snapshot_every=600))
     run_dir = tmp_path_factory.mktemp("report") / "gan"
     train(config, run_dir, progress=False)
     return run_dir

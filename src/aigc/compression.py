@@ -29,7 +29,7 @@ def compress_checkpoint(
     checkpoint = load_checkpoint(weights)
     config = checkpoint.config
     config = dataclasses.replace(config, compression=_combined(config.compression, options, weights))
-    if options.finetune_kimg and "kimg" not in config.train.budget_fields:
+    if options.finetune_kimg and family_of(config).unit != "img":
         raise UserError(f"--finetune-kimg counts images; a {config.family} model cannot be fine-tuned by it")
     if data_dir is not None:
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=data_dir))
@@ -85,7 +85,7 @@ def _finetune(pruned, checkpoint, config, out: Path, kimg: float, progress: bool
         name: pruned_state if state.keys() == pruned_state.keys() else state
         for name, state in checkpoint.modules.items()
     }
-    budget = dataclasses.replace(config.train, kimg=checkpoint.seen / 1000 + kimg, minutes=None)
+    budget = config.train.extended(checkpoint.seen, 0.0, {"budget": kimg * 1000})
     start = Start(modules, checkpoint.step, checkpoint.seen)
     outcome = train(dataclasses.replace(config, train=budget), out, start=start, progress=progress)
     return outcome.checkpoint

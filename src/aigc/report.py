@@ -111,7 +111,7 @@ def summary(run: Run) -> str:
     latest = f"latest checkpoint at step {max(steps)}" if steps else "no checkpoint yet"
     return (
         f"{family.describe(config)}: {family.amount(seen)} seen, "
-        f"{trained} of training logged, of a budget of {config.train.describe_budget()}; {latest}."
+        f"{trained} of training logged, of a budget of {config.train.describe_budget(family.unit)}; {latest}."
     )
 
 

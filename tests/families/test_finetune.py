@@ -151,13 +151,15 @@ def test_a_hugging_face_directory_fine_tunes_samples_and_exports_as_itself(tmp_p
 
 def test_the_init_weights_are_the_directory_s_to_the_last_logit(tmp_path, other_text):
     from aigc.families.lm.config import FinetuneConfig, LMRunConfig
+    from aigc.families.lm.init import from_init, init_weights
+    from aigc.families.lm.model import base
     from aigc.families.registry import family
 
     lm = family("lm")
     directory, reference = hf_directory(tmp_path, "gpt2", other_text.read_text())
-    config = lm.from_init(LMRunConfig(finetune=FinetuneConfig(init=str(directory))))
-    model = lm.base(config)
-    model.load_state_dict(lm.init_weights(config))
+    config = from_init(LMRunConfig(finetune=FinetuneConfig(init=str(directory))), lm.new_config().model)
+    model = base(config)
+    model.load_state_dict(init_weights(config))
     ids = torch.tensor([model.tokenizer.encode("line 1: the cat")])
     assert torch.allclose(logits(model.eval(), ids), logits(reference, ids).logits, atol=1e-5)
     cache = model.new_cache()  # decoding a token at a time through transformers' cache gives the same logits
@@ -290,3 +292,28 @@ def test_every_bad_chat_file_is_one_line_and_exit_2(tmp_path, lm_run, capsys):
         assert aigc([*argv, "--tokens", "1k", "--no-progress"]) == 2, name
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and "\n" not in err and message in err, (name, err)
+
+
+def test_an_lm_run_written_before_the_one_train_config_still_initialises_a_fine_tune(tmp_path, lm_run):
+    """--init reads a run of config format 2, whose train config counted in tokens under its own names."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from aigc.core.checkpoint import latest_checkpoint
+    from aigc.families.lm.init import init_checkpoint
+    from aigc.training.config import UNITS
+
+    source = latest_checkpoint(lm_run)
+    with safe_open(source, "pt") as f:
+        metadata, tensors = f.metadata(), {name: f.get_tensor(name) for name in f.keys()}
+    config = json.loads(metadata["config"])
+    tokens = UNITS["tok"]
+    former = {new: old for old, new in tokens.renamed.items()}
+    former.update({name: amount.name for name, amount in tokens.amounts.items()})
+    config["train"] = {former.get(key, key): value for key, value in config["train"].items()}
+    config["format_version"] = 2
+    assert "tokens" in config["train"] and "schedule" in config["train"] and "budget" not in config["train"]
+    old = tmp_path / "old" / "checkpoints"
+    old.mkdir(parents=True)
+    save_file(tensors, old / source.name, metadata={**metadata, "config": json.dumps(config)})
+    assert init_checkpoint(old.parent).config == init_checkpoint(lm_run).config

@@ -15,10 +15,11 @@ from tests.conftest import tiny_lm, write_lm_text
 
 from aigc.cli import main as aigc
 from aigc.core.checkpoint import latest_checkpoint
-from aigc.families.lm.config import LMSampleConfig, LMTrainConfig
-from aigc.families.lm.trainer import lr_scale, make_optimizers
+from aigc.families.lm.config import TRAIN, LMSampleConfig
+from aigc.families.lm.trainer import make_optimizers
 from aigc.families.registry import family, load_model
 from aigc.runs import train
+from aigc.training.optim import budget_share, learning_rate
 
 LM = family("lm")
 TINY = ["--width", "32", "--layers", "1", "--heads", "2", "--context", "32", "--batch", "4", "--no-progress"]
@@ -37,7 +38,7 @@ def test_the_cli_trains_samples_evaluates_and_exports_on_the_embedded_default(tm
     assert config["family"] == "lm" and config["data"]["name"] == "python-docs" and config["model"]["vocab_size"] > 50
     assert json.loads((run / "tokenizer.json").read_text())["model"]["type"] == "WordLevel"
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["000016.txt", "000032.txt"]
-    assert "--- seed 3 ---" in (run / "samples" / "000032.txt").read_text()  # train.samples texts of the fixed seeds
+    assert "--- seed 3 ---" in (run / "samples" / "000032.txt").read_text()  # train.grid_size texts of the fixed seeds
 
     assert aigc(["sample", str(run), "--prompt", "def ", "--max-tokens", "20", "--seed", "0"]) == 0
     streamed = capsys.readouterr().out
@@ -98,26 +99,31 @@ def test_the_stream_adds_up_to_each_completion_even_with_stop_strings(lm_run):
         assert " the" not in completion.text and "\n" not in completion.text
 
 
+def lr_scale(train, seen: int, seconds: float) -> float:
+    """The learning rate as a share of its peak, `seen` tokens and `seconds` into the run."""
+    return learning_rate(train, seen, budget_share(train, seen, seconds)) / train.lr
+
+
 def test_schedules_warm_up_then_follow_their_shape():
-    cosine = LMTrainConfig(tokens=1000, warmup_tokens=100, schedule="cosine", final_lr=0.1)
+    cosine = dataclasses.replace(TRAIN, budget=1000, warmup=100, lr_schedule="cosine", final_lr=0.1)
     assert lr_scale(cosine, 50, 0) == pytest.approx(0.5 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.05))))
     assert lr_scale(cosine, 1000, 0) == pytest.approx(0.1)
-    wsd = LMTrainConfig(tokens=1000, warmup_tokens=100, schedule="wsd", decay=0.2, final_lr=0.0)
+    wsd = dataclasses.replace(TRAIN, budget=1000, warmup=100, lr_schedule="wsd", decay=0.2, final_lr=0.0)
     assert lr_scale(wsd, 500, 0) == 1.0 and lr_scale(wsd, 900, 0) == pytest.approx(0.5)
     assert lr_scale(wsd, 1000, 0) == pytest.approx(0)
-    timed = LMTrainConfig(minutes=10, warmup_tokens=0, schedule="wsd", decay=0.5, final_lr=0.0)
+    timed = dataclasses.replace(TRAIN, minutes=10, warmup=0, lr_schedule="wsd", decay=0.5, final_lr=0.0)
     assert lr_scale(timed, 10**9, 450) == pytest.approx(0.5)  # a minutes budget decays on time
 
 
 def test_muon_takes_the_hidden_matrices_and_adamw_the_rest(lm_run):
     model, config = load_model(lm_run)
-    optimizers = make_optimizers(model.train().requires_grad_(True), LMTrainConfig(optimizer="muon"))
+    optimizers = make_optimizers(model.train().requires_grad_(True), TRAIN)
     muon = {id(p) for g in optimizers["muon"].param_groups for p in g["params"]}
     adamw = {id(p) for g in optimizers["adamw"].param_groups for p in g["params"]}
     for name, p in model.named_parameters():
         assert (id(p) in muon) == (p.ndim == 2 and name.startswith("model.layers.")), name
         assert (id(p) in adamw) != (id(p) in muon), name
-    assert set(make_optimizers(model, LMTrainConfig(optimizer="adamw"))) == {"adamw"}
+    assert set(make_optimizers(model, dataclasses.replace(TRAIN, optimizer="adamw"))) == {"adamw"}
 
 
 @pytest.mark.parametrize("qk_norm", [False, True])
@@ -146,7 +152,7 @@ def test_the_export_is_a_hugging_face_model_that_agrees_to_1e_4(tmp_path, qk_nor
 def test_in_loop_validation_keeps_the_best_checkpoint(tmp_path):
     text = write_lm_text(tmp_path / "text.txt")
     run = tmp_path / "run"
-    train(tiny_lm(text, eval_every=8 * 32 * 2, eval_tokens=500), run, progress=False)
+    train(tiny_lm(text, eval_every=8 * 32 * 2, eval_n=500), run, progress=False)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     losses = [row["val_loss"] for row in rows if "val_loss" in row]
     assert len(losses) == 4 and all(row["tokens"] % 512 == 0 for row in rows if "val_loss" in row)

@@ -76,7 +76,7 @@ def test_decoding_with_the_kv_cache_equals_recomputing_the_whole_sequence(kv_hea
     tokens = torch.randint(50, (3, 12))
     with torch.no_grad():
         full = model(tokens)
-        cache = model.new_cache()
+        cache = model.new_cache(rows=3)
         steps = [model(tokens[:, :5], cache)]  # the prompt in one pass, then one token at a time
         steps += [model(tokens[:, i : i + 1], cache) for i in range(5, 10)]
         steps.append(model(tokens[:, 10:], cache))  # and two at once
@@ -87,21 +87,27 @@ def test_decoding_with_the_kv_cache_equals_recomputing_the_whole_sequence(kv_hea
 
 
 @pytest.mark.parametrize("kv_heads", [None, 2])
-def test_a_step_over_caches_of_different_lengths_equals_each_sequence_alone(kv_heads):
+def test_a_pass_over_slots_of_different_lengths_equals_each_sequence_alone(kv_heads):
     config = TransformerConfig(width=32, layers=2, heads=4, kv_heads=kv_heads, context=16, vocab_size=50)
     model = Transformer(config).eval()
-    sequences = [torch.randint(50, (1, n)) for n in (3, 9, 6)]  # prompts of their own lengths
+    sequences = [torch.randint(50, (n,)).tolist() for n in (3, 9, 6)]  # prompts of their own lengths
+    slots = model.kv_slots(3, capacity=20)
     with torch.no_grad():
-        caches = [model.new_cache() for _ in sequences]
-        for cache, prompt in zip(caches, sequences, strict=True):
-            model(prompt, cache)
-        for _ in range(4):  # four steps of one new token each, all three sequences in one forward pass
+        longest = max(len(s) for s in sequences)
+        padded = torch.tensor([s + [0] * (longest - len(s)) for s in sequences])  # one pass, padded
+        logits = model.extend(slots, 0, padded, [len(s) for s in sequences])
+        assert torch.allclose(logits, torch.cat([model(torch.tensor([s]))[:, -1] for s in sequences]), atol=1e-5)
+        for _ in range(4):  # four steps of one new token each, all three sequences in one pass
             new = torch.randint(50, (3,))
-            logits = model.decode_step(new, caches)
-            sequences = [torch.cat([s, t.view(1, 1)], dim=1) for s, t in zip(sequences, new, strict=True)]
-            alone = torch.cat([model(s)[:, -1] for s in sequences])
+            logits = model.extend(slots, 0, new[:, None], [1, 1, 1])
+            sequences = [s + [int(t)] for s, t in zip(sequences, new, strict=True)]
+            alone = torch.cat([model(torch.tensor([s]))[:, -1] for s in sequences])
             assert torch.allclose(logits, alone, atol=1e-5, rtol=0)
-    assert [c.length() for c in caches] == [7, 13, 10]
+        slots.move(2, 0)  # a sequence that leaves is replaced by another, which decodes on from its new slot
+        new = torch.randint(50, (1,))
+        moved = model.extend(slots, 0, new[:, None], [1])
+        assert torch.allclose(moved, model(torch.tensor([sequences[2] + [int(new)]]))[:, -1], atol=1e-5)
+    assert [slots.length(i) for i in range(3)] == [11, 13, 0]
 
 
 def test_dropout_acts_in_training_only_and_adds_no_weight():

@@ -40,7 +40,7 @@ def tokenizer() -> TextTokenizer:
 
 
 def aigc_model():
-    from aigc.families.lm.family import LanguageModel
+    from aigc.families.lm.model import LanguageModel
 
     torch.manual_seed(0)
     config = TransformerConfig(width=32, layers=2, heads=4, kv_heads=2, context=24, vocab_size=300)
@@ -50,7 +50,7 @@ def aigc_model():
 def transformers_model():
     from transformers import GPT2Config
 
-    from aigc.families.lm.family import PretrainedLanguageModel
+    from aigc.families.lm.model import PretrainedLanguageModel
 
     torch.manual_seed(0)
     config = GPT2Config(vocab_size=300, n_positions=24, n_embd=32, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=0)

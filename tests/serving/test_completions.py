@@ -155,6 +155,56 @@ def test_the_server_s_limits_and_the_model_s_refusals_are_422s(served):
     assert reply.status_code == 422 and reply.json()["detail"][0]["loc"] == ["body", "logit_bias"]
 
 
+def test_an_unknown_model_is_openai_s_404_model_not_found(served, openai_client):
+    import openai
+
+    not_found = {
+        "message": "The model `nope` does not exist.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "model_not_found",
+    }
+    with pytest.raises(openai.NotFoundError, match="The model `nope` does not exist.") as refused:
+        openai_client.completions.create(model="nope", prompt="line", max_tokens=2)
+    assert (refused.value.code, refused.value.param, refused.value.type) == (
+        "model_not_found",
+        "model",
+        not_found["type"],
+    )
+    with pytest.raises(openai.NotFoundError) as refused:
+        openai_client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+    assert refused.value.body == not_found
+    with pytest.raises(openai.NotFoundError) as refused:
+        openai_client.models.retrieve("nope")
+    assert refused.value.body == not_found
+    reply = served.post("/v1/generate", json={"model": "nope", "n": 1})  # the images route answers the same
+    assert reply.status_code == 404
+    assert reply.json() == {"detail": not_found["message"], "field": "model", "error": not_found}
+    reply = served.post("/v1/completions", json={"model": "", "prompt": "x"})  # a name, even empty, is looked up
+    assert reply.status_code == 404 and reply.json()["error"]["code"] == "model_not_found"
+
+
+def test_openai_s_client_retrieves_a_model_as_the_list_describes_it(served, openai_client):
+    model = openai_client.models.retrieve("lm")
+    assert (model.id, model.object, model.owned_by) == ("lm", "model", "aigc")
+    listed = next(m for m in served.get("/v1/models").json()["data"] if m["id"] == "lm")
+    assert served.get("/v1/models/lm").json() == listed
+
+
+def test_an_invalid_body_names_its_field_to_openai_s_client(openai_client):
+    import openai
+
+    with pytest.raises(openai.UnprocessableEntityError, match="n: Input should be greater than or equal to 1") as bad:
+        openai_client.completions.create(model="lm", prompt="x", n=0)
+    assert (bad.value.param, bad.value.type, bad.value.code) == ("n", "invalid_request_error", None)
+    with pytest.raises(openai.UnprocessableEntityError, match="logit_bias: Extra inputs are not permitted") as bad:
+        openai_client.completions.create(model="lm", prompt="x", logit_bias={"1": 2})
+    assert bad.value.param == "logit_bias"
+    with pytest.raises(openai.UnprocessableEntityError, match="messages.0.role: Input should be") as bad:
+        openai_client.chat.completions.create(model="chat", messages=[{"role": "robot", "content": "x"}])
+    assert bad.value.param == "messages.0.role"
+
+
 def test_models_and_metrics_describe_the_language_model(served):
     info = next(m for m in served.get("/v1/models").json()["data"] if m["name"] == "lm")
     assert info["modality"] == "text" and info["context"] == 32 and info["tokenizer"] == "char"

@@ -47,6 +47,7 @@ def test_every_route_but_health_and_metrics_needs_a_known_key(server, key):
     missing = server.call("GET", "/v1/models")
     assert missing.status == 401 and missing.headers["www-authenticate"] == "Bearer"
     assert "Authorization: Bearer" in missing.json()["detail"]
+    assert missing.json()["error"]["type"] == "invalid_request_error"  # OpenAI's shape, as every refusal
     assert server.call("POST", "/v1/generate", {"model": "digits"}, key="aigc_wrong").status == 401
     models = server.call("GET", "/v1/models", key=key[1])
     assert models.status == 200
@@ -89,7 +90,6 @@ def test_without_a_seed_the_server_picks_one_and_says_which(server, key):
 @pytest.mark.parametrize(
     "body, message",
     [
-        ({"model": "nope"}, "Input should be 'digits' or 'gan'"),
         ({"n": 4}, "several models are served; name one"),
         ({"model": "digits", "n": 0}, "greater than or equal to 1"),
         ({"model": "digits", "n": 65}, "less than or equal to 64"),
@@ -122,6 +122,24 @@ def test_each_bad_field_is_a_422_that_says_what_is_wrong(server, key, body, mess
 def test_a_huge_body_is_refused_unread(server, key):
     reply = server.call("POST", "/v1/generate", key=key[1], raw=b'{"model": "' + b"x" * 100_000 + b'"}')
     assert reply.status == 413 and "request body over 16384 bytes" in reply.json()["detail"]
+    assert reply.json()["error"]["message"] == reply.json()["detail"]
+
+
+def test_an_unknown_model_is_a_404_model_not_found_and_a_known_one_is_retrieved(server, key):
+    reply = server.call("POST", "/v1/generate", {"model": "nope", "n": 2}, key=key[1])
+    assert reply.status == 404 and reply.json()["detail"] == "The model `nope` does not exist."
+    assert reply.json()["error"] == {
+        "message": "The model `nope` does not exist.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "model_not_found",
+    }
+    assert server.call("GET", "/v1/models/nope", key=key[1]).json()["error"]["code"] == "model_not_found"
+    assert server.call("GET", "/v1/models/digits").status == 401
+    digits = server.call("GET", "/v1/models/digits", key=key[1]).json()
+    assert digits["id"] == "digits" and digits["object"] == "model" and digits["family"] == "diffusion"
+    unknown = server.call("GET", "/v1/images", key=key[1])  # a route that does not exist: the same shape
+    assert unknown.status == 404 and unknown.json()["error"]["type"] == "invalid_request_error"
 
 
 def test_metrics_count_requests_images_and_load_time(server, key):
@@ -154,7 +172,8 @@ def test_logs_are_json_lines_that_name_the_caller_but_never_hold_the_key(server,
 def test_the_training_report_of_a_served_model(server, key, diffusion_run):
     missing = server.call("GET", "/v1/models/digits/report", key=key[1])
     assert missing.status == 404 and "aigc report RUN_DIR" in missing.json()["detail"]
-    assert server.call("GET", "/v1/models/nope/report", key=key[1]).status == 404
+    unknown = server.call("GET", "/v1/models/nope/report", key=key[1])
+    assert unknown.status == 404 and unknown.json()["error"]["code"] == "model_not_found"
     assert server.call("GET", "/v1/models/digits/report").status == 401
     write_report(diffusion_run)
     report = server.call("GET", "/v1/models/digits/report", key=key[1])

@@ -10,12 +10,12 @@ from aigc.families.diffusion.config import DiffusionRunConfig as RunConfig
 from aigc.families.registry import generate, load_checkpoint, load_model
 from aigc.models.diffusion import ModelConfig
 from aigc.runs import train
-from aigc.training.optim import TrainConfig
+from aigc.training.config import TrainConfig
 
 TINY = RunConfig(
     data=DataConfig(name="digits", image_size=8),
     model=ModelConfig(preset="tiny"),
-    train=TrainConfig(batch=16, kimg=0.064, snapshot_kimg=0.032, grid_size=4, lr=1e-3, warmup_kimg=0.01),
+    train=TrainConfig(batch=16, budget=64, snapshot_every=32, grid_size=4, lr=1e-3, warmup=10),
 )
 
 
@@ -167,6 +167,6 @@ def test_resume_reads_checkpoint_and_state_once(tiny_run, tmp_path, monkeypatch)
 
     monkeypatch.setattr(loop, "read_checkpoint", counted("read_checkpoint", checkpoint.read_checkpoint))
     monkeypatch.setattr(loop, "load_state", counted("load_state", checkpoint.load_state))
-    config = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, kimg=None))
-    outcome = train(config, run, resume=True, more={"kimg": 0.016}, progress=False)
+    config = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, budget=None))
+    outcome = train(config, run, resume=True, more={"budget": 16}, progress=False)
     assert outcome.seen == 64 + 16 and calls["read_checkpoint"] == 1 and calls["load_state"] == 1

@@ -16,7 +16,8 @@ from aigc.core import distributed
 from aigc.core.checkpoint import latest_checkpoint
 from aigc.core.errors import UserError
 from aigc.families.registry import load_checkpoint
-from aigc.training.optim import TrainConfig, split_batch
+from aigc.training.config import TrainConfig
+from aigc.training.optim import split_batch
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "aigc"]
 ALONE = [sys.executable, "-m", "aigc"]

@@ -25,7 +25,7 @@ def tiny(recipe: str = "stable", kimg: float = 0.064, **adversarial):
         data=DataConfig(name="digits", image_size=8),
         model=dataclasses.replace(config.model, z_dim=8, width=8),
         adversarial=dataclasses.replace(config.adversarial, **{"r1_every": 2, **adversarial}),
-        train=dataclasses.replace(config.train, batch=16, kimg=kimg, snapshot_kimg=0.032, grid_size=4),
+        train=dataclasses.replace(config.train, batch=16, budget=kimg * 1000, snapshot_every=32, grid_size=4),
     )
 
 
@@ -201,7 +201,7 @@ def test_in_loop_evaluation_logs_fid_and_class_coverage(tmp_path, monkeypatch):
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     config = tiny()
-    config = dataclasses.replace(config, train=dataclasses.replace(config.train, eval_every_kimg=0.032, eval_n=20))
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, eval_every=32, eval_n=20))
     train(config, tmp_path / "run", progress=False)
     logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     evaluations = [entry for entry in logged if "fid" in entry]

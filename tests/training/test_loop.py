@@ -19,7 +19,7 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
     straight = tmp_path / "straight"
     train(TINY, straight, progress=False)
     split = tmp_path / "split"
-    half = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, kimg=0.032))
+    half = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, budget=32))
     train(half, split, progress=False)
     train(TINY, split, resume=True, progress=False)
     a = load_checkpoint(latest_checkpoint(straight))
@@ -40,9 +40,9 @@ def test_data_order_is_a_function_of_position():
 
 
 def test_ema_half_life_in_images():
-    beta = ema_beta(batch_size=100, nimg=10**9, halflife_kimg=1.0, rampup_ratio=None)
+    beta = ema_beta(batch_size=100, seen=10**9, halflife=1000.0, rampup_ratio=None)
     assert beta**10 == pytest.approx(0.5)  # 10 steps of 100 images = one half-life
-    assert ema_beta(100, 1000, 1.0, rampup_ratio=0.05) < beta  # early on the average forgets faster
+    assert ema_beta(100, 1000, 1000.0, rampup_ratio=0.05) < beta  # early on the average forgets faster
 
 
 def test_learning_rate_warms_up_then_stays():
@@ -53,12 +53,12 @@ def test_learning_rate_warms_up_then_stays():
 
 
 def test_a_known_budget_decays_the_learning_rate_at_its_end():
-    config = dataclasses.replace(TINY.train, kimg=1.0, warmup_kimg=0.0, lr_schedule="wsd", decay=0.2)
+    config = dataclasses.replace(TINY.train, budget=1000.0, warmup=0.0, lr_schedule="wsd", decay=0.2)
     assert budget_share(config, 900, 0.0) == pytest.approx(0.9)
     assert learning_rate(config, 700, budget_share(config, 700, 0.0)) == config.lr  # before the decay
     assert learning_rate(config, 900, budget_share(config, 900, 0.0)) == pytest.approx(config.lr / 2)
     assert learning_rate(config, 1000, 1.0) == pytest.approx(0)
-    timed = dataclasses.replace(config, kimg=None, minutes=10.0)
+    timed = dataclasses.replace(config, budget=None, minutes=10.0)
     assert budget_share(timed, 10**9, 540.0) == pytest.approx(0.9)  # minutes: the share of the time spent
 
 
@@ -83,7 +83,7 @@ def test_in_loop_evaluation_logs_fid_and_keeps_the_best(tmp_path, monkeypatch):
     import json
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    config = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, eval_every_kimg=0.032, eval_n=50))
+    config = dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, eval_every=32, eval_n=50))
     train(config, tmp_path / "run", progress=False)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     evaluations = [row for row in rows if "fid" in row]

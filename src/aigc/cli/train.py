@@ -3,6 +3,7 @@ registered family, its flags derived from the family's run config."""
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 # How a resumed run may differ from its config: its budget (more of it: the train config's `budget_fields`),
 # the threads and micro-batches it is spread over, and where its data lies.
 CHANGEABLE_ON_RESUME = {"data.data_dir", "train.threads", "train.batch_per_device"}
+AMOUNTS = "amounts"  # where the train config's amounts land in the parsed arguments, as written (see add_amounts)
 
 
 def register(commands) -> None:
@@ -40,7 +42,34 @@ def add_family(families, family) -> None:
     for path in family.flag_components:
         defaults = component(base, path)
         add_options(parser, type(defaults), path, defaults=defaults)
+    if "train" in family.flag_components:
+        add_amounts(parser, family, base.train)
     parser.set_defaults(run=run)
+
+
+def add_amounts(parser, family, defaults) -> None:
+    """The train config's amounts as flags in the family's unit, as its people write them (--kimg, --tokens
+    5M, ...; training/config.py, `UNITS`), and the flags its unit knew by another name before."""
+    from aigc.cli.options import argparse_type
+    from aigc.training.config import FIELDS, UNITS
+
+    unit = UNITS[family.unit]
+    group = parser.add_argument_group("train amounts")
+    for name, amount in unit.amounts.items():
+        kind = amount.parse if amount.parse in (float, int) else argparse_type(amount.parse)
+        text = f"{amount.help} (default: {amount.written(getattr(defaults, name))})"
+        group.add_argument(amount.option, dest=f"{AMOUNTS}.{name}", type=kind, metavar=amount.name.upper(), help=text)
+    for old, new in unit.renamed.items():  # still read (the help shows today's name)
+        if "help" in FIELDS[new].metadata:
+            group.add_argument("--" + old, dest=f"train.{new}", help=argparse.SUPPRESS)
+
+
+def amounts(family, args) -> dict:
+    """The amounts the user gave, as train config values in the family's unit (checked as written)."""
+    from aigc.cli.options import given
+    from aigc.training.config import UNITS
+
+    return UNITS[family.unit].units(given(args, AMOUNTS))
 
 
 def run(args) -> int:
@@ -66,14 +95,19 @@ def run(args) -> int:
 def new_config(family, args):
     """The family's default (or recipe) config with every flag the user gave applied; the config checks
     itself as it is built, so a bad value stops here, before any work."""
+    import dataclasses
+
     from aigc.cli.options import apply
     from aigc.core.config import component, replace_at
-    from aigc.training.optim import DEFAULT_MINUTES
+    from aigc.training.config import DEFAULT_MINUTES
 
     config = family.new_config(getattr(args, "recipe", None))
     for path in family.flag_components:
         config = replace_at(config, path, apply(component(config, path), args, path))
-    if config.train.limit() is None and config.train.minutes is None:
+    written = amounts(family, args)
+    if written:
+        config = replace_at(config, "train", dataclasses.replace(config.train, **written))
+    if config.train.budget is None and config.train.minutes is None:
         config = replace_at(config, "train.minutes", DEFAULT_MINUTES)
     return config
 
@@ -97,7 +131,7 @@ def resumed(family, args):
     if config.family != family.name:
         raise UserError(f"{run_dir} is a {config.family} run; resume it with aigc train {config.family} --resume")
     check_unchanged(family, config, args)
-    budget = given(args, "train")
+    budget = given(args, "train") | amounts(family, args)
     spread = {k: v for k, v in budget.items() if k in ("threads", "batch_per_device")}
     config = dataclasses.replace(
         config, data=apply(config.data, args, "data"), train=dataclasses.replace(config.train, **spread)
@@ -113,13 +147,19 @@ def check_unchanged(family, config, args) -> None:
     from aigc.cli.options import given
     from aigc.core.config import component
     from aigc.core.errors import UserError
+    from aigc.training.config import UNITS
 
-    changed = sorted(
+    changed = [
         flag_of(component(config, path), key)
         for path in family.flag_components
         for key, value in given(args, path).items()
         if not changeable(config, f"{path}.{key}") and value != getattr(component(config, path), key)
-    )
+    ]
+    changed = sorted(changed + [
+        UNITS[family.unit].amounts[key].option
+        for key, value in amounts(family, args).items()
+        if not changeable(config, f"train.{key}") and value != getattr(config.train, key)
+    ])  # fmt: skip
     if getattr(args, "recipe", None) and args.recipe != config.recipe:
         changed.append("--recipe")
     if changed:

@@ -1,6 +1,7 @@
-"""Scoring a set of images against a reference split: generate or load them, extract features with the data
-set's extractor, and compute the requested metrics. `aigc eval` and the training loop call `evaluate`; a
-model that generates text is scored by evaluation/language.py instead.
+"""Scoring a model or a set of images: `aigc eval` and the training loop call `evaluate`, which scores a run as
+its family says (`Family.evaluation`, a key of JUDGINGS): images against a reference split (generated or loaded,
+features from the data set's extractor), text by evaluation/language.py, reconstructions and prompted images by
+their own modules.
 """
 
 from __future__ import annotations
@@ -247,39 +248,84 @@ def score(
     return results
 
 
+@dataclass(frozen=True)
+class Judging:
+    """How the outputs of a kind of model are scored: the metrics that apply, the report of `aigc eval` on a run
+    (None: images, scored against a reference split below), and the in-loop evaluator. A family names its kind
+    (`Family.evaluation`); these are the kinds."""
+
+    metrics: tuple[str, ...]
+    what: str  # for messages: "--metrics x: not a metric of <what>"
+    report: object  # (model, run config, EvalConfig, names, progress) -> dict, or None
+    in_loop: type
+
+
+JUDGINGS = {
+    "images": Judging(IMAGE_METRIC_NAMES, "images", None, None),  # in_loop: InLoopEvaluator, below
+    "text": Judging(
+        TEXT_METRICS,
+        "a language model",
+        lambda model, run, config, names, progress: evaluate_language_model(model, run, config, names),
+        TextInLoopEvaluator,
+    ),
+    "reconstructions": Judging(  # judged against the images they reconstruct
+        RECONSTRUCTION_METRICS,
+        "an autoencoder",
+        lambda model, run, config, names, progress: evaluate_reconstruction(
+            model, run, config.n or RECONSTRUCTED_IMAGES, names
+        ),
+        ReconstructionInLoopEvaluator,
+    ),
+    "prompted images": Judging(  # images of captions: judged against the scenes they describe
+        PROMPTED_METRICS,
+        "a text-to-image model",
+        lambda model, run, config, names, progress: evaluate_prompted(
+            model, run, config.n or PROMPTED_IMAGES, config.seed, names, progress
+        ),
+        PromptedInLoopEvaluator,
+    ),
+}
+
+
+def judging(family) -> Judging:
+    if family.evaluation not in JUDGINGS:
+        raise ValueError(f"{family.name}: evaluation {family.evaluation!r} is none of {', '.join(JUDGINGS)}")
+    return JUDGINGS[family.evaluation]
+
+
 def evaluate(
     source: str | Path | torch.Tensor, config: EvalConfig, sample_overrides: dict | None = None, progress: bool = False
 ) -> dict:
-    """Score generated or stored images. `source`: a run directory or checkpoint (images are generated with
-    seeds seed..seed+n-1 and the run's sampling settings, updated by `sample_overrides`), a folder or .npz of
-    images, `real:NAME/SPLIT`, or a uint8 tensor [N, C, H, W]. Under torchrun the ranks share the work (each
-    generates and extracts a contiguous share of the seeds or images) and all return the same report."""
+    """Score generated or stored outputs. `source`: a run directory or checkpoint (outputs are generated with
+    seeds seed..seed+n-1 and the run's sampling settings, updated by `sample_overrides`, and scored as its family
+    says), a folder or .npz of images, `real:NAME/SPLIT`, or a uint8 tensor [N, C, H, W]. Under torchrun the
+    ranks share the work (each generates and extracts a contiguous share of the seeds or images) and all return
+    the same report."""
     from aigc.families.images import IMAGE_METRICS
-    from aigc.families.registry import family_of, generate, load_model, with_sample
+    from aigc.families.registry import family_of, load_model, with_sample
 
-    started = time.perf_counter()
     progress = progress and distributed.is_main()
-    model, default_metrics = None, IMAGE_METRICS  # folders, .npz files, real: splits and tensors hold images
+    model, run_config, default_metrics = None, None, IMAGE_METRICS  # folders, .npz files, tensors hold images
     if not isinstance(source, torch.Tensor) and is_model(Path(source)):
         model, run_config = load_model(source, distributed.device())
         run_config = with_sample(run_config, sample_overrides or {})
         family = family_of(run_config)
-        default_metrics = family.metrics
-        if family.modality == "text":
-            names = modality_metrics(config.metrics or default_metrics, TEXT_METRICS, "a language model")
-            return {"source": str(source), **evaluate_language_model(model, run_config, config, names)}
-        if family.conditions == "images":  # reconstructions: judged against the images they reconstruct
-            names = modality_metrics(config.metrics or default_metrics, RECONSTRUCTION_METRICS, "an autoencoder")
-            report = evaluate_reconstruction(model, run_config, config.n or RECONSTRUCTED_IMAGES, names)
-            return {"source": str(source), **report}
-        if family.conditions == "prompts":  # images of captions: judged against the scenes they describe
-            names = modality_metrics(config.metrics or default_metrics, PROMPTED_METRICS, "a text-to-image model")
-            n = config.n or PROMPTED_IMAGES
-            return {"source": str(source), **evaluate_prompted(model, run_config, n, config.seed, names, progress)}
+        default_metrics, kind = family.metrics, judging(family)
+        if kind.report is not None:
+            names = modality_metrics(config.metrics or default_metrics, kind.metrics, kind.what)
+            return {"source": str(source), **kind.report(model, run_config, config, names, progress)}
         if config.data is None:
             data_dir = config.data_dir or run_config.data.data_dir
             config = dataclasses.replace(config, data=run_config.data.name, data_dir=data_dir)
     names = modality_metrics(config.metrics or default_metrics, IMAGE_METRIC_NAMES, "images")
+    return evaluate_images(source, model, run_config, config, names, progress)
+
+
+def evaluate_images(source, model, run_config, config: EvalConfig, names: tuple[str, ...], progress: bool) -> dict:
+    """The image metrics of generated (`model` given) or stored images against the reference split."""
+    from aigc.families.registry import generate
+
+    started = time.perf_counter()
     config = dataclasses.replace(config, n=config.n or DEFAULT_IMAGES)
     if config.n < max(2, distributed.world_size()):
         raise UserError(f"--n {config.n}: evaluation needs at least 2 images, and one per process")
@@ -287,22 +333,13 @@ def evaluate(
         raise UserError("pass --data NAME: the reference data set whose extractor and split score the images")
     extractor = make_extractor(config)  # before generating, so a missing extractor fails fast
     report: dict = {"reference": f"{config.data}/{reference_split(config)}", "extractor": extractor.describe()}
-    if isinstance(source, torch.Tensor):
-        images = source
-    elif model is not None:
+    if model is not None:
         seeds = range(config.seed, config.seed + config.n)
         images = generate(model, distributed.shard(seeds), sample=run_config.sample, batch_size=250, progress=progress)
         settings = dict(sorted(dataclasses.asdict(run_config.sample).items()))
         report["sampling"] = {**settings, "seeds": f"{seeds.start}-{seeds.stop - 1}"}
-    elif str(source).startswith("real:"):
-        name, _, split = str(source).removeprefix("real:").partition("/")
-        images = dataset_images(name, split or "train", config.data_dir)
-        images = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed))[: config.n]]
     else:
-        images = load_image_files(Path(source))
-        if len(images) < config.n:
-            raise UserError(f"{source} holds {len(images)} images, fewer than --n {config.n}; pass --n {len(images)}")
-        images = images[: config.n]
+        images = stored_images(source, config)
     if not isinstance(source, torch.Tensor):
         report["source"] = str(source)
     if model is None:
@@ -322,6 +359,20 @@ def evaluate(
     return report
 
 
+def stored_images(source, config: EvalConfig) -> torch.Tensor:
+    """The images of a tensor, `real:NAME/SPLIT` (n drawn at random by the seed) or a folder / .npz (its first n)."""
+    if isinstance(source, torch.Tensor):
+        return source
+    if str(source).startswith("real:"):
+        name, _, split = str(source).removeprefix("real:").partition("/")
+        images = dataset_images(name, split or "train", config.data_dir)
+        return images[torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed))[: config.n]]
+    images = load_image_files(Path(source))
+    if len(images) < config.n:
+        raise UserError(f"{source} holds {len(images)} images, fewer than --n {config.n}; pass --n {len(images)}")
+    return images[: config.n]
+
+
 def is_model(path: Path) -> bool:
     """A run directory (it has checkpoints/) or a checkpoint file."""
     return (path / "checkpoints").is_dir() or path.suffix == ".safetensors"
@@ -331,8 +382,7 @@ def in_loop_evaluator(config):
     """The in-loop evaluation of a run: by what its family generates."""
     from aigc.families.registry import family_of
 
-    family = family_of(config)
-    return IN_LOOP[family.modality, family.conditions](config)
+    return (judging(family_of(config)).in_loop or InLoopEvaluator)(config)
 
 
 class InLoopEvaluator:
@@ -357,11 +407,3 @@ class InLoopEvaluator:
         values["class_entropy"] = coverage.normalized_entropy
         values["eval_seconds"] = time.perf_counter() - started
         return values
-
-
-IN_LOOP = {
-    ("images", "classes"): InLoopEvaluator,
-    ("text", "prompts"): TextInLoopEvaluator,
-    ("images", "prompts"): PromptedInLoopEvaluator,
-    ("images", "images"): ReconstructionInLoopEvaluator,
-}

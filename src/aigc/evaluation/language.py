@@ -22,15 +22,15 @@ TEXT_METRICS = LOSS_METRICS + SAMPLE_METRICS
 DEFAULT_COMPLETIONS = 16
 
 
-def loss_report(model, text: str, stride: int | None, limit: int | None = None) -> dict:
-    """The loss metrics of `model` on `text` (its first `limit` tokens when given), in windows of the model's
-    context starting every `stride` tokens (default: the context, so windows do not overlap and each token is
-    scored after 0..context-1 others, as nanoGPT's estimate scores them)."""
-    ids = token_ids(text, model.tokenizer)
+def loss_report(model, tokenizer, text: str, stride: int | None, limit: int | None = None) -> dict:
+    """The loss metrics of `model` (which reads `tokenizer`'s tokens) on `text` (its first `limit` tokens when
+    given), in windows of the model's context starting every `stride` tokens (default: the context, so windows
+    do not overlap and each token is scored after 0..context-1 others, as nanoGPT's estimate scores them)."""
+    ids = token_ids(text, tokenizer)
     scored_text = text
     if limit is not None and len(ids) > limit:
         ids = ids[:limit]
-        scored_text = model.tokenizer.decode(ids.tolist())
+        scored_text = tokenizer.decode(ids.tolist())
     context = model.context
     stride = stride or context
     nats, tokens = validation_loss(model, ids, context, min(stride, context))
@@ -45,10 +45,10 @@ def loss_report(model, text: str, stride: int | None, limit: int | None = None) 
 
 
 @torch.no_grad()
-def chat_loss_report(model, chat: ChatFormat, rows: list[dict], batch_size: int = 16) -> dict:
+def chat_loss_report(model, tokenizer, chat: ChatFormat, rows: list[dict], batch_size: int = 16) -> dict:
     """The loss metrics of `model` on conversations, over the tokens a fine-tune learns (the assistant's, or a
     completion's), each conversation cut to the model's context; bits per byte over those tokens' text."""
-    examples = chat_examples(model.tokenizer, chat, rows, model.context)
+    examples = chat_examples(tokenizer, chat, rows, model.context)
     device = next(model.parameters()).device
     nats, tokens, text_bytes = 0.0, 0, 0
     for first in range(0, len(examples), batch_size):
@@ -59,8 +59,7 @@ def chat_loss_report(model, chat: ChatFormat, rows: list[dict], batch_size: int 
         nats += losses[counted].sum().item()
         tokens += int(counted.sum())
         text_bytes += sum(
-            len(model.tokenizer.decode(row[mask].tolist()).encode())
-            for row, mask in zip(ids[:, 1:], counted, strict=True)
+            len(tokenizer.decode(row[mask].tolist()).encode()) for row, mask in zip(ids[:, 1:], counted, strict=True)
         )
     loss = nats / tokens
     return {
@@ -90,6 +89,8 @@ def evaluate_language_model(model, run_config, config, names: tuple[str, ...]) -
     from aigc.families.registry import family_of
 
     started = time.perf_counter()
+    family = family_of(run_config)
+    tokenizer = family.tokenizer(model)
     name = config.data or run_config.data.name
     data = dataclasses.replace(run_config.data, name=name, data_dir=config.data_dir or run_config.data.data_dir)
     report: dict = {"reference": f"{name}/validation"}
@@ -97,26 +98,30 @@ def evaluate_language_model(model, run_config, config, names: tuple[str, ...]) -
         chat = ChatFormat.of(run_config)
         train_rows, validation_rows = split_rows(read_chat(Path(name.removeprefix("chat:"))))
         corpus = Corpus(chat_text(chat, train_rows), chat_text(chat, validation_rows))
-        losses = chat_loss_report(model, chat, validation_rows) if set(names) & set(LOSS_METRICS) else {}
+        losses = chat_loss_report(model, tokenizer, chat, validation_rows) if set(names) & set(LOSS_METRICS) else {}
     else:
         corpus = read_corpus(data)
-        losses = loss_report(model, corpus.validation, config.stride) if set(names) & set(LOSS_METRICS) else {}
+        wanted = set(names) & set(LOSS_METRICS)
+        losses = loss_report(model, tokenizer, corpus.validation, config.stride) if wanted else {}
     report.update({k: v for k, v in losses.items() if k not in LOSS_METRICS or k in names})
     if set(names) & set(SAMPLE_METRICS):
         n = config.n or DEFAULT_COMPLETIONS
         seeds = range(config.seed, config.seed + n)
-        report.update(sample_report(family_of(run_config), model, corpus, run_config.sample, seeds, names))
+        report.update(sample_report(family, model, corpus, run_config.sample, seeds, names))
         report["sampling"] = {k: v for k, v in dataclasses.asdict(run_config.sample).items() if k != "stop"}
     report["seconds"] = round(time.perf_counter() - started, 2)
     return report
 
 
 class TextInLoopEvaluator:
-    """The validation loss of a language model during training, on the first `eval_tokens` of the run's
+    """The validation loss of a language model during training, on the first `eval_n` tokens of the run's
     validation split."""
 
     def __init__(self, config):
-        self.limit = config.train.eval_tokens
+        from aigc.families.registry import family_of
+
+        self.family = family_of(config)
+        self.limit = config.train.eval_n
         if is_chat(config.data.name):
             self.chat = ChatFormat.of(config)
             self.rows = split_rows(read_chat(Path(config.data.name.removeprefix("chat:"))))[1]
@@ -128,11 +133,12 @@ class TextInLoopEvaluator:
         started = time.perf_counter()
         was_training = model.training
         model.eval()
+        tokenizer = self.family.tokenizer(model)
         try:
             if self.chat is None:
-                losses = loss_report(model, self.text, None, self.limit)
+                losses = loss_report(model, tokenizer, self.text, None, self.limit)
             else:
-                losses = chat_loss_report(model, self.chat, self.rows)
+                losses = chat_loss_report(model, tokenizer, self.chat, self.rows)
         finally:
             model.train(was_training)
         seconds = time.perf_counter() - started

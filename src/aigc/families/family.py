@@ -14,16 +14,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from aigc.core.device import model_device
 from aigc.core.errors import UserError
-from aigc.core.images import save_grid
-from aigc.core.rng import PerSampleNoise
-from aigc.sampling.pipeline import generate_batches
 
-FORMAT_VERSION = 2  # of a run config's JSON; the registry upgrades older ones on reading
-
-# (per-sample noise, conditions [N, ...] or None) -> a batch in model space (images: float [N, C, H, W] in [-1, 1])
-Draw = Callable[[PerSampleNoise, torch.Tensor | None], torch.Tensor]
+FORMAT_VERSION = 3  # of a run config's JSON; the registry upgrades older ones on reading
 
 
 def from_recipe(run_config: type, recipes: dict[str, dict], name: str):
@@ -51,8 +44,9 @@ class Family:
     metrics: ClassVar[str]  # what `aigc eval` scores by default (comma-separated metric names)
     remedy: ClassVar[str] = "a lower --lr"  # what to try when training diverges
     run_suffix: ClassVar[str] = ""  # a run directory's default name is runs/<data><run_suffix>
-    modality: ClassVar[str] = "images"  # what it generates: the code that writes, scores and serves outputs
+    modality: ClassVar[str] = "images"  # what it generates: images or text (how outputs are written and served)
     conditions: ClassVar[str] = "classes"  # what an output is drawn from besides its seed: classes or prompts
+    evaluation: ClassVar[str] = "images"  # how `aigc eval` scores it: a key of evaluation/evaluate.py's JUDGINGS
     unit: ClassVar[str] = "img"  # what the training budget counts (the loop's `seen`)
     progress_key: ClassVar[str] = "kimg"  # the metrics.jsonl column of how far a run is
     selection_metric: ClassVar[str] = "fid"  # the in-loop metric (lower is better) that picks best.safetensors
@@ -104,11 +98,6 @@ class Family:
         """Files (name -> text) the run directory holds beside config.json."""
         return {}
 
-    def save_samples(self, model: nn.Module, config, device: torch.device, stem: Path) -> None:
-        """What a snapshot shows of the model: the outputs of the fixed seeds, at `stem` plus a suffix."""
-        seeds = range(config.train.grid_size)
-        save_grid(self.generate(model, seeds, sample=config.sample, device=device), stem.with_suffix(".png"))
-
     def plain(self, model: nn.Module, config) -> tuple[nn.Module, object]:
         """(model, config) without what only training needs (a fine-tune's adapters folded in): what
         `aigc compress` compresses."""
@@ -134,10 +123,6 @@ class Family:
         """(sampling model on the CPU, run config) of a directory `reads_directory` accepts."""
         raise NotImplementedError
 
-    def sampling_memory_format(self, config) -> torch.memory_format:
-        """The memory format the sampling model runs fastest in."""
-        return torch.contiguous_format
-
     def sampling_state(self, modules: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         """The state dict of `build`'s model from the checkpoint's `sampling_modules`."""
         (name,) = self.sampling_modules
@@ -151,10 +136,6 @@ class Family:
         """UserError when `model` cannot draw what is asked: `conditions` (class labels, prompts; one per output)
         it cannot take, a setting it has no use for."""
 
-    def drawer(self, model: nn.Module, sample) -> Draw:
-        """How `model` draws one batch with the settings `sample`."""
-        raise NotImplementedError
-
     def export(self, model: nn.Module, config, format: str, out: Path, merge_lora: bool = False) -> list[Path]:
         """Write the sampling model in another ecosystem's `format` (one of `export_formats`) under `out`, with
         fine-tuned adapters folded into the weights when `merge_lora`; the files written."""
@@ -164,40 +145,15 @@ class Family:
         """What a client of the service needs to know about a served model beyond its sample settings."""
         return {}
 
-    @torch.no_grad()
-    def generate(
-        self,
-        model: nn.Module,
-        seeds: Sequence[int],
-        labels: torch.Tensor | Sequence[int] | None = None,
-        sample=None,
-        batch_size: int = 64,
-        device: str | torch.device | None = None,
-        progress: bool = False,
-    ) -> torch.Tensor:
-        """Draw one output per seed: images uint8 [len(seeds), C, H, W] (a text family overrides this: its
-        conditions are prompts, its outputs completions). Output k depends only on seeds[k] and its label (and
-        the settings), never on the batch it is drawn in. Labels default to seed % num_classes when the model
-        is class-conditional; `sample` to the family's default settings."""
-        sample = self.sample_config() if sample is None else sample
-        device = torch.device(device) if device else model_device(model)
-        if labels is not None:
-            labels = torch.as_tensor(labels, dtype=torch.long)
-            if len(labels) != len(seeds):
-                raise UserError(f"{len(labels)} labels for {len(seeds)} seeds; give one label per seed")
-        self.check_request(model, labels, sample)
-        if labels is None:
-            labels = self.default_labels(model, seeds)
-        was_training = model.training
-        model.eval()  # BatchNorm in a GAN generator uses its running statistics: outputs independent of the batch
-        try:
-            draw = self.drawer(model, sample)
-            dtype = getattr(model, "compute_dtype", torch.float32)  # lower for bf16-compressed models
-            return generate_batches(draw, seeds, labels, batch_size, device, dtype, progress)
-        finally:
-            model.train(was_training)
+    def save_samples(self, model: nn.Module, config, device: torch.device, stem: Path) -> None:
+        """What a snapshot shows of the model: the outputs of the fixed seeds, at `stem` plus a suffix."""
+        raise NotImplementedError
 
-    def default_labels(self, model: nn.Module, seeds: Sequence[int]) -> torch.Tensor | None:
-        """A conditional model draws class seed % num_classes by default, so every grid shows all classes."""
-        classes = self.num_classes(model)
-        return torch.tensor([s % classes for s in seeds]) if classes else None
+    def sampling_memory_format(self, config) -> torch.memory_format:
+        """The memory format the sampling model runs fastest in."""
+        return torch.contiguous_format
+
+    def generate(self, model: nn.Module, seeds: Sequence[int], conditions=None, sample=None, **options):
+        """One output per seed (images: families/drawing.py; completions: families/text.py), output k a function
+        of seeds[k], its condition and the settings alone, never of the batch it is drawn in."""
+        raise NotImplementedError

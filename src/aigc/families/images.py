@@ -14,10 +14,11 @@ from aigc.core.errors import UserError
 from aigc.core.images import square_shape, to_model_space
 from aigc.data.augment import random_flip
 from aigc.data.datasets import DataConfig, load_dataset
-from aigc.families.family import FORMAT_VERSION, Family
+from aigc.families.drawing import DrawingFamily
+from aigc.families.family import FORMAT_VERSION
 from aigc.models.compression import CompressionConfig
 from aigc.training.batch import TrainingData
-from aigc.training.optim import TrainConfig
+from aigc.training.config import TrainConfig
 
 IMAGE_METRICS = "fid,kid,pr,coverage"
 
@@ -33,7 +34,7 @@ class ImageRunConfig(Config):
     format_version: int = FORMAT_VERSION
 
 
-class ImageFamily(Family):
+class ImageFamily(DrawingFamily):
     metrics = IMAGE_METRICS
 
     def resolve_model(self, model, dataset):

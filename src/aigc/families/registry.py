@@ -1,8 +1,9 @@
 """The family registry: every family by its public name, and what follows from a name - a run config read from
 JSON, a checkpoint read with its config, the model that samples, and `generate()`.
 
-A run config's JSON names its family (`"family": "gan"`); format version 1 (aigc 0.1) called it `method` and
-is upgraded on reading, so checkpoints of that release still load.
+A run config's JSON names its family (`"family": "gan"`); older format versions are upgraded on reading, so
+checkpoints of earlier releases still load: version 1 (aigc 0.1) called the family `method`, and versions 1 and
+2 wrote a train config's amounts in the family's words (`kimg`, `tokens`) where today's count its unit.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from aigc.families.gan.family import GANFamily
 from aigc.families.lm.family import LMFamily
 from aigc.families.text2image.family import Text2ImageFamily
 from aigc.models.compression import load_compressed
+from aigc.training.config import upgrade_train
 
 FAMILIES: dict[str, Family] = {
     family.name: family
@@ -56,8 +58,8 @@ def from_json_dict(data: dict, where: str):
     if not isinstance(data, dict):
         raise UserError(f"{where}: expected a config object")
     version = data.get("format_version")
-    if version == 1:
-        data = upgrade_v1(data)
+    if version in (1, 2):
+        data = upgrade(data)
     elif isinstance(version, int) and version > FORMAT_VERSION:
         raise UserError(
             f"{where}: config format {version} is newer than this aigc reads ({FORMAT_VERSION}); upgrade aigc"
@@ -70,15 +72,19 @@ def from_json_dict(data: dict, where: str):
     return from_dict(FAMILIES[name].run_config, data, where)
 
 
-def upgrade_v1(data: dict) -> dict:
-    """Format 1 (aigc 0.1): `method` named the family, `optimization` the compression; the family upgrades
-    its own parts."""
+def upgrade(data: dict) -> dict:
+    """Formats 1 and 2 in today's: format 1 (aigc 0.1) named the family `method` and the compression
+    `optimization`; both wrote the train config's amounts in the family's words (training/config.py); the family
+    upgrades its own parts."""
     data = dict(data)
-    data["family"] = data.pop("method", None)
-    if "optimization" in data:
-        data["compression"] = data.pop("optimization")
+    if data["format_version"] == 1:
+        data["family"] = data.pop("method", None)
+        if "optimization" in data:
+            data["compression"] = data.pop("optimization")
+    if isinstance(data.get("train"), dict):
+        data["train"] = upgrade_train(data["train"])
     data["format_version"] = FORMAT_VERSION
-    return FAMILIES[data["family"]].upgrade(data) if data["family"] in FAMILIES else data
+    return FAMILIES[data["family"]].upgrade(data) if data.get("family") in FAMILIES else data
 
 
 def load_json(path):

@@ -124,13 +124,32 @@ def chat_template_of(path: Path, settings: dict) -> str:
 
 
 class PretrainedCache:
-    """transformers' key/value cache behind aigc's KVCache interface (`length`)."""
+    """transformers' key/value cache of one sequence."""
 
     def __init__(self):
         self.past = None
 
     def length(self) -> int:
         return 0 if self.past is None else self.past.get_seq_length()
+
+
+class PretrainedSlots:
+    """The slots of `Transformer.kv_slots` for a transformers model: a cache object per sequence."""
+
+    def __init__(self, count: int):
+        self.caches = [PretrainedCache() for _ in range(count)]
+
+    def length(self, slot: int) -> int:
+        return self.caches[slot].length()
+
+    def move(self, source: int, target: int) -> None:
+        self.caches[target], self.caches[source] = self.caches[source], PretrainedCache()
+
+    def swap(self, a: int, b: int) -> None:
+        self.caches[a], self.caches[b] = self.caches[b], self.caches[a]
+
+    def clear(self, slot: int) -> None:
+        self.caches[slot] = PretrainedCache()
 
 
 class PretrainedLM(nn.Module):
@@ -160,10 +179,14 @@ class PretrainedLM(nn.Module):
     def new_cache(self) -> PretrainedCache:
         return PretrainedCache()
 
-    def decode_step(self, tokens: torch.Tensor, caches: list[PretrainedCache]) -> torch.Tensor:
-        """Next-token logits [N, vocab_size] of one new token [N] per sequence, each with its own cache: one
+    def kv_slots(self, count: int, capacity: int) -> PretrainedSlots:
+        return PretrainedSlots(count)
+
+    def extend(self, slots: PretrainedSlots, first: int, tokens: torch.Tensor, counts: list[int]) -> torch.Tensor:
+        """Next-token logits [N, vocab_size] after row i's first counts[i] tokens, appended to slot first + i: one
         sequence per forward (transformers' caches do not batch sequences of different lengths)."""
-        return torch.cat([self(tokens[i : i + 1, None], cache)[:, -1] for i, cache in enumerate(caches)])
+        rows = [self(tokens[i : i + 1, :n], slots.caches[first + i])[:, -1] for i, n in enumerate(counts)]
+        return torch.cat(rows)
 
     def forward(self, tokens: torch.Tensor, cache: PretrainedCache | None = None) -> torch.Tensor:
         """Logits [N, T, vocab_size] of tokens [N, T], which follow the positions `cache` holds (if any)."""

@@ -18,7 +18,7 @@ PAD = 0
 
 class PaddedPrompts:
     """What each layer's self-attention attends to: every real position of its own prompt, in both directions
-    (the blocks take it where the language model passes a KVCache)."""
+    (the blocks take it where the language model passes its cache)."""
 
     def __init__(self, real: torch.Tensor):
         self.mask = real[:, None, None, :]  # [N, 1, 1, T]: queries of every position see the real keys

@@ -6,7 +6,7 @@ Qwen3's. `hf_config` gives the config.json of that architecture, so an exported 
 vLLM or llama.cpp's converter with no custom code.
 
 Shapes: tokens int64 [N, T] -> logits float [N, T, vocab_size]; attention is causal
-(`F.scaled_dot_product_attention(is_causal=True)`): position t sees positions 0..t only. With a `KVCache` the
+(`F.scaled_dot_product_attention(is_causal=True)`): position t sees positions 0..t only. With `KVSlots` the
 keys and values of earlier positions are kept, so decoding feeds one new token a step instead of the whole
 sequence again.
 """
@@ -92,75 +92,90 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     return (x * cos + rotated * sin).to(x.dtype)
 
 
-class KVCache:
-    """The keys and values of the positions seen so far, per layer: [N, kv_heads, T, head_dim] each."""
+class KVSlots:
+    """The keys and values of up to `count` sequences in memory allocated once: per layer [count, kv_heads,
+    capacity, head_dim], and each slot's length. A forward pass over a run of consecutive slots writes its new
+    positions in place and attends to views of the slots, so no step pads, concatenates or copies a cache
+    (vLLM's and llama.cpp's slots). `capacity` leaves room past the context for a padded chunk's spare rows."""
 
-    def __init__(self, layers: int):
-        self.keys: list[torch.Tensor | None] = [None] * layers
-        self.values: list[torch.Tensor | None] = [None] * layers
+    def __init__(self, config: TransformerConfig, count: int, capacity: int, device=None, dtype=torch.float32):
+        shape = (count, config.kv_heads or config.heads, capacity, config.head_dim)
+        self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.layers)]
+        self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.layers)]
+        self.lengths = torch.zeros(count, dtype=torch.long, device=device)
 
-    def length(self, layer: int = 0) -> int:
-        """Positions `layer` holds (all layers hold as many between forward passes)."""
-        return 0 if self.keys[layer] is None else self.keys[layer].shape[2]
+    def length(self, slot: int) -> int:
+        return int(self.lengths[slot])
+
+    def move(self, source: int, target: int) -> None:
+        """Slot `target` takes over `source`'s positions (consecutive slots stay consecutive as sequences leave)."""
+        n = self.length(source)
+        for tensors in (self.keys, self.values):
+            for layer in tensors:
+                layer[target, :, :n] = layer[source, :, :n]
+        self.lengths[target], self.lengths[source] = n, 0
+
+    def swap(self, a: int, b: int) -> None:
+        for tensors in (self.keys, self.values):
+            for layer in tensors:
+                layer[[a, b]] = layer[[b, a]]
+        self.lengths[[a, b]] = self.lengths[[b, a]]
+
+    def clear(self, slot: int) -> None:
+        self.lengths[slot] = 0
+
+
+class SlotRows:
+    """The cache of one forward pass over slots first, first + 1, ...: row i adds counts[i] tokens (of a batch
+    padded to T) after the slot's positions; the padding's keys land past them and no real query sees them."""
+
+    def __init__(self, slots: KVSlots, first: int, counts: torch.Tensor):
+        self.slots, self.first, self.counts = slots, first, counts
+        self.past = slots.lengths[first : first + len(counts)]  # (N,)
+
+    def end(self, new: int) -> int:
+        """One past the farthest real position of the pass."""
+        return int((self.past + self.counts).max())
 
     def positions(self, new: int, device: torch.device) -> torch.Tensor:
-        """The positions [new] of the next `new` tokens."""
-        return torch.arange(self.length(), self.length() + new, device=device)
-
-    def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Append this step's keys and values to `layer`'s; all of them so far."""
-        if self.keys[layer] is not None:
-            k, v = torch.cat([self.keys[layer], k], dim=2), torch.cat([self.values[layer], v], dim=2)
-        self.keys[layer], self.values[layer] = k, v
-        return k, v
+        return self.past.to(device)[:, None] + torch.arange(new, device=device)  # (N, T)
 
     def attend(self, layer: int, k: torch.Tensor, v: torch.Tensor):
-        """(keys, values, mask) that this step's queries attend to: all positions so far; the mask (None: causal
-        within the step) lets new position i (absolute past + i) see every position up to itself."""
-        past = self.length(layer)
-        k, v = self.extend(layer, k, v)
-        t = k.shape[2] - past
-        mask = None if past == 0 else torch.ones(t, past + t, dtype=torch.bool, device=k.device).tril(past)
-        return k, v, mask
+        n, _, t, _ = k.shape  # (N, kv_heads, T, head_dim)
+        positions = self.positions(t, k.device)
+        rows = torch.arange(self.first, self.first + n, device=k.device)[:, None]
+        keys, values = self.slots.keys[layer], self.slots.values[layer]
+        keys[rows, :, positions] = k.transpose(1, 2).to(keys.dtype)  # (N, T, kv_heads, head_dim) in place
+        values[rows, :, positions] = v.transpose(1, 2).to(values.dtype)
+        span = int(positions[:, -1].max()) + 1
+        seen = torch.arange(span, device=k.device)[None, None, :] <= positions[:, :, None]  # (N, T, span)
+        window = slice(self.first, self.first + n)
+        return keys[window, :, :span].to(k.dtype), values[window, :, :span].to(v.dtype), seen[:, None]
+
+    def advance(self) -> None:
+        self.past += self.counts.to(self.past.device)
 
 
-class BatchCache:
-    """The KVCaches of sequences decoded together one token a step, each of its own length (continuous
-    batching): a step pads their past keys and values to the longest, masks the padding, and appends each
-    sequence's new key and value to its own cache."""
+class PromptCache:
+    """The keys and values of `rows` sequences of one length fed in parts (a prompt, then a token at a time)."""
 
-    def __init__(self, caches: list[KVCache]):
-        self.caches = caches
-        self.lengths = torch.tensor([cache.length() for cache in caches])
+    def __init__(self, config: TransformerConfig, rows: int = 1, device=None):
+        self.slots, self.count = KVSlots(config, rows, config.context, device), rows
 
     def length(self) -> int:
-        """The longest sequence's positions (what the context bounds)."""
-        return int(self.lengths.max())
+        return self.slots.length(0)
 
-    def positions(self, new: int, device: torch.device) -> torch.Tensor:
-        if new != 1:
-            raise ValueError("a batch of caches decodes one token per sequence a step")
-        return self.lengths.to(device)[:, None]  # (N, 1)
+    def end(self, new: int) -> int:
+        return self.length() + new
 
-    def attend(self, layer: int, k: torch.Tensor, v: torch.Tensor):
-        longest = self.length()
-
-        def padded(tensors: list[torch.Tensor]) -> torch.Tensor:  # each [1, heads, T_i, head_dim]
-            return torch.cat([F.pad(t, (0, 0, 0, longest - t.shape[2])) for t in tensors])
-
-        past_k = padded([cache.keys[layer] for cache in self.caches])
-        past_v = padded([cache.values[layer] for cache in self.caches])
-        for i, cache in enumerate(self.caches):
-            cache.extend(layer, k[i : i + 1], v[i : i + 1])
-        seen = torch.arange(longest + 1, device=k.device)[None, :] < self.lengths.to(k.device)[:, None]
-        seen[:, -1] = True  # each sequence's own new position
-        return torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2), seen[:, None, None, :]
+    def rows(self, new: int) -> SlotRows:
+        return SlotRows(self.slots, 0, torch.full((self.count,), new, device=self.slots.lengths.device))
 
 
 class Attention(nn.Module):
     def __init__(self, config: TransformerConfig, index: int):
         super().__init__()
-        self.index = index  # of the layer, in a KVCache
+        self.index = index  # of the layer, in a cache
         self.heads, self.kv_heads, self.head_dim = config.heads, config.kv_heads or config.heads, config.head_dim
         self.q_proj = nn.Linear(config.width, self.heads * self.head_dim, bias=False)
         self.k_proj = nn.Linear(config.width, self.kv_heads * self.head_dim, bias=False)
@@ -172,7 +187,7 @@ class Attention(nn.Module):
         self.qk_norm = config.qk_norm
         self.dropout = config.dropout
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: SlotRows | None) -> torch.Tensor:
         n, t, _ = x.shape  # (N, T, width)
         q = self.q_proj(x).view(n, t, self.heads, self.head_dim)
         k = self.k_proj(x).view(n, t, self.kv_heads, self.head_dim)
@@ -212,7 +227,7 @@ class Block(nn.Module):
         self.mlp = MLP(config)
         self.resid_dropout = nn.Dropout(config.dropout)  # as nanoGPT's: on each branch's output
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: SlotRows | None) -> torch.Tensor:
         x = x + self.resid_dropout(self.self_attn(self.input_layernorm(x), cos, sin, cache))
         return x + self.resid_dropout(self.mlp(self.post_attention_layernorm(x)))
 
@@ -257,30 +272,55 @@ class Transformer(nn.Module):
     def output_head(self) -> nn.Module:
         return self.lm_head
 
-    def new_cache(self) -> KVCache:
-        return KVCache(self.config.layers)
+    def new_cache(self, rows: int = 1) -> PromptCache:
+        """A cache for `rows` sequences fed in parts: `model(tokens[:, :5], cache)`, then the next tokens."""
+        return PromptCache(self.config, rows, self.lm_head.weight.device)
 
-    def decode_step(self, tokens: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:
-        """Next-token logits [N, vocab_size] of one new token [N] per sequence, each with its own cache (extended)."""
-        return self(tokens[:, None], BatchCache(caches))[:, -1]
+    def kv_slots(self, count: int, capacity: int) -> KVSlots:
+        """Memory for the keys and values of `count` sequences of up to `capacity` positions each."""
+        weight = self.lm_head.weight
+        dtype = weight.dtype if weight.dtype.is_floating_point else torch.float32
+        return KVSlots(self.config, count, capacity, weight.device, dtype)
 
-    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        """Logits [N, T, vocab_size] of `tokens` [N, T], which follow the positions `cache` holds (if any)."""
-        past = 0 if cache is None else cache.length()
-        end = past + tokens.shape[1]
+    def extend(self, slots: KVSlots, first: int, tokens: torch.Tensor, counts: list[int]) -> torch.Tensor:
+        """Next-token logits [N, vocab_size] after row i's first counts[i] tokens of `tokens` [N, T] (the rest
+        padding), appended to slot first + i."""
+        counts_tensor = torch.tensor(counts, device=slots.lengths.device)
+        rows = SlotRows(slots, first, counts_tensor)
+        hidden = self.hidden(tokens, rows)  # (N, T, width)
+        last = hidden[torch.arange(len(counts), device=hidden.device), counts_tensor.to(hidden.device) - 1]
+        rows.advance()
+        return self.lm_head(last)
+
+    def forward(self, tokens: torch.Tensor, cache: PromptCache | None = None) -> torch.Tensor:
+        """Logits [N, T, vocab_size] of `tokens` [N, T], which follow the positions `cache` holds (if any; one
+        sequence)."""
+        if cache is None:
+            return self.lm_head(self.hidden(tokens))
+        if tokens.shape[0] != cache.count:
+            raise ValueError(f"this cache holds {cache.count} sequences, not {tokens.shape[0]}")
+        rows = cache.rows(tokens.shape[1])
+        logits = self.lm_head(self.hidden(tokens, rows))
+        rows.advance()
+        return logits
+
+    def hidden(self, tokens: torch.Tensor, cache: SlotRows | None = None) -> torch.Tensor:
+        """The last block's normalised output [N, T, width] of `tokens` [N, T] (after the cache's positions)."""
+        new = tokens.shape[1]
+        end = new if cache is None else cache.end(new)
         if end > self.config.context:
             raise UserError(f"{end} tokens are more than the model's context of {self.config.context}; use fewer")
         if cache is None:
-            positions = torch.arange(end, device=tokens.device)
+            positions = torch.arange(new, device=tokens.device)
         else:
-            positions = cache.positions(tokens.shape[1], tokens.device)
+            positions = cache.positions(new, tokens.device)
         cos, sin = rotary_tables(self.config, positions)
         if positions.ndim == 2:  # a position per sequence: (N, 1, T, head_dim) against (N, heads, T, head_dim)
             cos, sin = cos[:, None], sin[:, None]
         x = self.model.embed_tokens(tokens)
         for block in self.model.layers:
             x = block(x, cos, sin, cache)
-        return self.lm_head(self.model.norm(x))  # (N, T, vocab_size)
+        return self.model.norm(x)
 
 
 def _drop_tied_head(module, state_dict, prefix, local_metadata) -> None:

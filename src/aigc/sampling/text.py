@@ -1,15 +1,14 @@
-"""Text decoding: next-token choice (temperature, top-k, top-p, repetition penalty) as pure functions of logits,
-and the decoding loop over a language model `logits = LM(tokens, cache)` with a KV cache.
+"""Text decoding's pure parts: how the next token is chosen (temperature, top-k, top-p, repetition penalty) from
+logits, what a completion is, and log-probabilities. The engine that runs a language model over many requests
+is sampling/engine.py.
 
 Each completion draws from its own torch.Generator seeded by its seed, so completion k depends only on its
-prompt, its seed and the settings, never on how many others are decoded beside it. A sequence that outgrows the
-model's context keeps its last `context` tokens, as nanoGPT's sampler crops; from then on each step recomputes
-that window (the cache would hold positions the model never saw together).
+prompt, its seed and the settings, never on how many others are decoded beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -80,62 +79,6 @@ def choose(logits: torch.Tensor, history: torch.Tensor, decoding: Decoding, gene
     return torch.cat([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, generators, strict=True)])
 
 
-@torch.no_grad()
-def decode(
-    model,
-    prompt: Sequence[int],
-    seeds: Sequence[int],
-    decoding: Decoding,
-    detokenize: Callable[[list[int]], str],
-    on_token: Callable[[int, int], None] | None = None,
-    use_cache: bool = True,
-) -> list[Completion]:
-    """Completions of one prompt (token ids), one per seed, each of up to `decoding.max_tokens` tokens, their
-    text cut where its first stop string begins. `on_token(row, token)` hears each token as it is chosen, until the
-    row's text holds a stop string (so a stream may have shown the start of one). Without `use_cache` every
-    step recomputes the whole window (to measure what the cache saves)."""
-    device = next(model.parameters()).device
-    context = model.context
-    generators = [torch.Generator(device).manual_seed(int(seed)) for seed in seeds]
-    sequences = torch.tensor([list(prompt)] * len(seeds), dtype=torch.long, device=device)
-    cache = model.new_cache() if use_cache else None
-    logits = model(sequences[:, -context:], cache)[:, -1]
-    done, lengths = [False] * len(seeds), [decoding.max_tokens] * len(seeds)
-    logprobs: list[list[TokenLogprob]] = [[] for _ in seeds]
-    for step in range(decoding.max_tokens):
-        token = choose(logits, sequences[:, len(prompt) :], decoding, generators)
-        sequences = torch.cat([sequences, token[:, None]], dim=1)
-        if decoding.logprobs is not None:
-            for row, entry in enumerate(token_logprobs(logits, token, decoding.logprobs, detokenize)):
-                if not done[row]:
-                    logprobs[row].append(entry)
-        for row, t in enumerate(token.tolist()):
-            if not done[row]:
-                if t in decoding.stop_tokens:
-                    done[row], lengths[row] = True, step + 1
-                # only stop strings need the text so far (decoding it every step costs O(length) a token)
-                elif decoding.stop:
-                    done[row] = has_stop(detokenize(sequences[row, len(prompt) :].tolist()), decoding.stop)
-                    lengths[row] = step + 1
-                if on_token is not None and not done[row]:
-                    on_token(row, t)
-        if all(done):
-            break
-        if cache is not None and cache.length() < context:
-            logits = model(token[:, None], cache)[:, -1]
-        else:  # no cache, or the window is full: the last `context` tokens, recomputed
-            logits = model(sequences[:, -context:])[:, -1]
-    completions = []
-    for row in range(len(seeds)):
-        ids = sequences[row, len(prompt) : len(prompt) + lengths[row]].tolist()
-        text = detokenize([t for t in ids if t not in decoding.stop_tokens])
-        reported = tuple(logprobs[row]) if decoding.logprobs is not None else None
-        completions.append(
-            Completion(cut_at_stop(text, decoding.stop), lengths[row], "stop" if done[row] else "length", reported)
-        )
-    return completions
-
-
 def token_logprobs(logits: torch.Tensor, token: torch.Tensor, top: int, detokenize) -> list[TokenLogprob]:
     """Each row's chosen token with its log-probability under `logits` [N, V] and the `top` most likely tokens."""
     logp = torch.log_softmax(logits.float(), dim=-1)
@@ -158,10 +101,6 @@ def prompt_logprobs(model, prompt: Sequence[int], top: int, detokenize) -> list[
     ids = torch.tensor([list(prompt)], dtype=torch.long, device=device)
     logits = model(ids)[0, :-1]
     return [TokenLogprob(detokenize(prompt[:1]), None), *token_logprobs(logits, ids[0, 1:], top, detokenize)]
-
-
-def has_stop(text: str, stop: tuple[str, ...]) -> bool:
-    return any(s in text for s in stop)
 
 
 def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from aigc.core.errors import ConfigError, UserError
 from aigc.families.registry import sample_setting_names, with_sample
-from aigc.sampling.text import prompt_logprobs
 from aigc.serving.schemas import MAX_SEED, sample_fields, served_model
 from aigc.serving.service import Job, ServedModel
 from aigc.serving.settings import ServeSettings
@@ -37,10 +36,7 @@ def common_fields(model_names: list[str], settings: ServeSettings) -> dict:
     """What both routes take: the model, how many completions and their seeds, stop strings, streaming, and the
     sample settings."""
     return dict(
-        model=(
-            Literal[tuple(model_names)] | None,
-            Field(None, description="served model; optional when one is served"),
-        ),
+        model=(str | None, Field(None, description="served model (see /v1/models); optional when one is served")),
         n=(int, Field(1, ge=1, le=settings.max_n, description="completions per prompt")),
         seed=(Seed | None, Field(None, description="completion j of each prompt uses seed + j (default: random)")),
         stop=(
@@ -100,7 +96,7 @@ def to_job(
     if len(prompts) * request.n > settings.max_n:
         raise UserError(f"{len(prompts)} prompts x n {request.n} completions; this server allows {settings.max_n}")
     # counted as the model reads them (a conversation as its chat template writes it); the body limit bounds the work
-    longest = max(len(served.family.prompt_ids(served.model, prompt)) for prompt in set(prompts))
+    longest = max(len(served.family.encode(served.model, prompt)) for prompt in set(prompts))
     if longest > settings.max_prompt_tokens:
         raise UserError(f"the prompt is {longest} tokens; this server allows {settings.max_prompt_tokens}")
     stop = [request.stop] if isinstance(request.stop, str) else list(request.stop or [])
@@ -161,8 +157,8 @@ class Reply:
         return {"id": self.id, "object": object, "created": self.created, "model": self.job.model}
 
     def usage(self, completions) -> dict:
-        tokenizer = self.served.model.tokenizer
-        prompt_tokens = sum(len(tokenizer.encode(prompt)) for prompt in self.prompts)
+        family, model = self.served.family, self.served.model
+        prompt_tokens = sum(len(family.encode(model, prompt)) for prompt in self.prompts)
         completion_tokens = sum(c.tokens for c in completions)
         total = prompt_tokens + completion_tokens
         return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": total}
@@ -179,9 +175,8 @@ class Reply:
         if completion.logprobs is not None:
             entries = list(completion.logprobs)
             if self.request.echo:
-                model = self.served.model
-                ids = self.served.family.prompt_ids(model, prompt)
-                entries = prompt_logprobs(model, ids, self.job.sample.logprobs, model.tokenizer.decode) + entries
+                family, model = self.served.family, self.served.model
+                entries = family.prompt_logprobs(model, prompt, self.job.sample.logprobs) + entries
             logprobs = legacy_logprobs(entries)
         return {"text": text, "index": index, "logprobs": logprobs, "finish_reason": completion.finish_reason}
 

@@ -19,6 +19,7 @@ from aigc.core.config import describe_fields
 from aigc.core.errors import ConfigError, UserError
 from aigc.core.images import grid_png, image_png, per_seed_name
 from aigc.families.registry import families_of, sample_setting_names, with_sample
+from aigc.serving.errors import ModelNotFound
 from aigc.serving.service import Job, ServedModel
 from aigc.serving.settings import ServeSettings
 
@@ -40,10 +41,7 @@ def request_model(model_names: list[str], settings: ServeSettings) -> type[BaseM
     return create_model(
         "GenerateRequest",
         __config__=ConfigDict(extra="forbid", populate_by_name=True),
-        model=(
-            Literal[tuple(model_names)] | None,
-            Field(None, description="served model; optional when one is served"),
-        ),
+        model=(str | None, Field(None, description="served model (see /v1/models); optional when one is served")),
         n=(int | None, Field(None, ge=1, le=settings.max_n, description=f"images (default: {DEFAULT_N} or --max-n)")),
         seed=(Seed | None, Field(None, description="first seed; images use seed, seed+1, ... (default: random)")),
         seeds=(list[Seed] | None, Field(None, min_length=1, max_length=settings.max_n, description="explicit seeds")),
@@ -69,10 +67,14 @@ def sample_fields(modality: str) -> dict[str, tuple]:
 
 
 def served_model(request: BaseModel, models: dict[str, ServedModel], modality: str, route: str) -> ServedModel:
-    """The model a request names (or the one served); UserError when it is ambiguous or draws something else."""
+    """The model a request names (or the one served); ModelNotFound (404) when none has that name, UserError
+    when the name is missing among several or the model draws something else."""
     if request.model is None and len(models) > 1:
         raise UserError(f"several models are served; name one in 'model': {', '.join(models)}")
-    served = models[request.model or next(iter(models))]
+    name = next(iter(models)) if request.model is None else request.model
+    if name not in models:
+        raise ModelNotFound(name)
+    served = models[name]
     if served.family.modality != modality:
         raise UserError(f"{served.name} generates {served.family.modality}, not {modality}; use {route}")
     return served

@@ -1,9 +1,10 @@
-"""The generation engine behind the HTTP routes. Images: one thread owns the models; requests wait in a bounded
-queue, and those with the same model and sampling settings are merged into one generate() call (an image
-depends only on its seed and condition, so merging never changes a picture). Text: one decode loop per
-language model (continuous batching, sampling/batching.py): a completion joins the running batch at the next
-step and leaves it when done, its text a function of its prompt, seed and settings alone. A full queue refuses
-at once, so overload shows as fast 503s instead of ever-growing latency.
+"""The generation behind the HTTP routes. Images: one thread owns the models; requests wait in a bounded queue,
+and those with the same model and sampling settings are merged into one generate() call (an image depends only
+on its seed and condition, so merging never changes a picture). Text: one text engine per text model
+(sampling/engine.py) on its own thread: a completion joins the running batch at the next step and leaves it when
+done, its text a function of its prompt, seed and settings alone; requests are admitted while the engine has KV
+slots for them, and `queue_size` more may wait. A full queue refuses at once, so overload shows as fast 503s
+instead of ever-growing latency.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from torch import nn
 from aigc.core.config import describe_fields
 from aigc.families.family import Family
 from aigc.families.registry import family_of, load_model
-from aigc.sampling.batching import DecodeLoop
+from aigc.families.text import TextFamily
+from aigc.sampling.engine import Engine
 from aigc.serving.metrics import Metrics
 
 
@@ -96,71 +98,43 @@ class NotReady(Exception):
     """The models are still loading (or failed to load)."""
 
 
-class Service:
-    def __init__(
-        self,
-        checkpoints: dict[str, Path],
-        metrics: Metrics,
-        queue_size: int = 16,
-        max_batch: int = 64,
-        device: str = "cpu",
-        threads: int = 0,
-    ):
-        self.checkpoints = checkpoints
-        self.metrics = metrics
-        self.queue_size = queue_size
-        self.max_batch = max_batch
-        self.device = device
-        self.threads = threads
-        self.models: dict[str, ServedModel] = {}
-        self.loops: dict[str, DecodeLoop] = {}  # of the language models
-        self.loop_threads: list[threading.Thread] = []
-        self.load_error: str | None = None
-        self.pending: collections.deque[Job] = collections.deque()
-        self.changed = threading.Condition()
-        self.accepting = True
-        self.seconds_per_batch = 1.0  # a running estimate, for Retry-After
-        self.thread = threading.Thread(target=self._run, name="aigc-generate", daemon=True)
-        metrics.queue_capacity.set(queue_size)
+class TextEngines:
+    """The text engine of each text model, each on its own thread, and the text jobs handed to them."""
 
-    def start(self) -> None:
-        self.thread.start()
+    def __init__(self, metrics: Metrics, queue_size: int, max_batch: int, threads: int):
+        self.metrics, self.queue_size, self.max_batch, self.threads = metrics, queue_size, max_batch, threads
+        self.engines: dict[str, Engine] = {}
+        self.threads_running: list[threading.Thread] = []
 
-    def loaded(self) -> dict[str, ServedModel]:
-        """The served models by name; NotReady while they load (or when loading failed)."""
-        if len(self.models) < len(self.checkpoints):
-            raise NotReady(self.load_error or "the models are still loading; retry shortly")
-        return self.models
+    def start(self, served: ServedModel) -> None:
+        """The text engine of a text model, on its own thread."""
+        occupancy, rate = self.metrics.occupancy.labels(served.name), self.metrics.token_rate.labels(served.name)
+        last = [time.perf_counter(), 0.0]  # when the last step ended; tokens a second, smoothed
 
-    def submit(self, job: Job) -> Future:
-        """Queue a job whose request was checked against its model (see `check`); QueueFull when there is no room."""
-        if job.model in self.loops:
-            return self._submit_text(job, self.loops[job.model])
-        with self.changed:
-            if not self.accepting:
-                raise NotReady("the server is shutting down")
-            if len(self.pending) >= self.queue_size:
-                waits = (len(self.pending) + 1) * self.seconds_per_batch
-                raise QueueFull(max(1, round(waits)))
-            self.pending.append(job)
-            self.metrics.queue_depth.set(len(self.pending))
-            self.changed.notify()
-        return job.result
+        def on_step(active: int, tokens: int) -> None:
+            now = time.perf_counter()
+            last[1] = 0.9 * last[1] + 0.1 * tokens / max(now - last[0], 1e-6)
+            last[0] = now
+            occupancy.set(active / self.max_batch)
+            rate.set(last[1])
 
-    def check(self, job: Job) -> None:
-        """UserError when the job asks its model for something it cannot do (a class it lacks, a setting it has no
-        use for, a prompt it cannot read)."""
-        served = self.loaded()[job.model]
-        served.family.check_request(served.model, job.conditions, job.sample)
+        engine = served.family.engine(served.model, self.max_batch, on_step)
+        thread = threading.Thread(target=self._run, args=(engine,), name=f"aigc-text-{served.name}", daemon=True)
+        self.engines[served.name] = engine
+        self.threads_running.append(thread)
+        thread.start()
 
-    def _submit_text(self, job: Job, loop: DecodeLoop) -> Future:
-        """Hand a text job's completions to its model's decode loop; QueueFull when `queue_size` completions are
-        already waiting for a place in the batch."""
-        if not self.accepting:
-            raise NotReady("the server is shutting down")
-        if loop.waiting_count() >= self.queue_size:
-            raise QueueFull(max(1, round(self.seconds_per_batch)))
-        served = self.models[job.model]
+    def _run(self, engine: Engine) -> None:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        engine.run()
+
+    def submit(self, job: Job, served: ServedModel, retry_after: float) -> Future:
+        """Hand a text job's completions to its model's engine; QueueFull when `queue_size` completions already
+        wait beyond the engine's free slots."""
+        engine = self.engines[served.name]
+        if engine.queued() >= self.queue_size:
+            raise QueueFull(max(1, round(retry_after)))
         completions: list = [None] * len(job.seeds)
         left = [len(job.seeds)]
 
@@ -181,11 +155,77 @@ class Service:
             if not job.result.done():
                 job.result.set_exception(error)
 
-        requests = served.family.decode_requests(
+        requests = served.family.requests(
             served.model, job.seeds, job.conditions, job.sample, on_text, on_done, on_error, lambda: job.cancelled
         )
-        loop.submit(requests)
+        engine.submit(requests)
         return job.result
+
+    def close(self) -> None:
+        """Finish what the engines hold, then stop their threads."""
+        for engine in self.engines.values():
+            engine.close()
+        for thread in self.threads_running:
+            thread.join()
+
+
+class Service:
+    def __init__(
+        self,
+        checkpoints: dict[str, Path],
+        metrics: Metrics,
+        queue_size: int = 16,
+        max_batch: int = 64,
+        device: str = "cpu",
+        threads: int = 0,
+    ):
+        self.checkpoints = checkpoints
+        self.metrics = metrics
+        self.queue_size = queue_size
+        self.max_batch = max_batch
+        self.device = device
+        self.threads = threads
+        self.models: dict[str, ServedModel] = {}
+        self.text = TextEngines(metrics, queue_size, max_batch, threads)
+        self.load_error: str | None = None
+        self.pending: collections.deque[Job] = collections.deque()
+        self.changed = threading.Condition()
+        self.accepting = True
+        self.seconds_per_batch = 1.0  # a running estimate, for Retry-After
+        self.thread = threading.Thread(target=self._run, name="aigc-generate", daemon=True)
+        metrics.queue_capacity.set(queue_size)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def loaded(self) -> dict[str, ServedModel]:
+        """The served models by name; NotReady while they load (or when loading failed)."""
+        if len(self.models) < len(self.checkpoints):
+            raise NotReady(self.load_error or "the models are still loading; retry shortly")
+        return self.models
+
+    def submit(self, job: Job) -> Future:
+        """Queue a job whose request was checked against its model (see `check`); QueueFull when there is no room."""
+        if job.model in self.text.engines:
+            if not self.accepting:
+                raise NotReady("the server is shutting down")
+            return self.text.submit(job, self.models[job.model], self.seconds_per_batch)
+        with self.changed:
+            if not self.accepting:
+                raise NotReady("the server is shutting down")
+            if len(self.pending) >= self.queue_size:
+                waits = (len(self.pending) + 1) * self.seconds_per_batch
+                raise QueueFull(max(1, round(waits)))
+            self.pending.append(job)
+            self.metrics.queue_depth.set(len(self.pending))
+            self.changed.notify()
+        return job.result
+
+    def check(self, job: Job) -> None:
+        """UserError when the job asks its model for something it cannot do (a class it lacks, a setting it has no
+        use for, a prompt it cannot read)."""
+        served = self.loaded()[job.model]
+        served.family.check_request(served.model, job.conditions, job.sample)
 
     def close(self) -> None:
         """Stop taking jobs, finish those queued, and stop the threads."""
@@ -194,10 +234,7 @@ class Service:
             self.changed.notify()
         if self.thread.is_alive():
             self.thread.join()
-        for loop in self.loops.values():
-            loop.close()
-        for thread in self.loop_threads:
-            thread.join()
+        self.text.close()
 
     def _run(self) -> None:
         if self.threads:
@@ -222,34 +259,11 @@ class Service:
             start = time.perf_counter()
             model, config = load_model(path, self.device)
             served = ServedModel(name, model, config, Path(path))
-            if served.family.modality == "text":
-                self._start_loop(served)
+            if isinstance(served.family, TextFamily):
+                self.text.start(served)
             self.models[name] = served
             self.metrics.load_seconds.labels(name).set(time.perf_counter() - start)
         self.metrics.workers_ready.set(1)
-
-    def _start_loop(self, served: ServedModel) -> None:
-        """The decode loop of a language model, on its own thread."""
-        occupancy, rate = self.metrics.occupancy.labels(served.name), self.metrics.token_rate.labels(served.name)
-        last = [time.perf_counter(), 0.0]  # when the last step ended; tokens a second, smoothed
-
-        def on_step(active: int, tokens: int) -> None:
-            now = time.perf_counter()
-            last[1] = 0.9 * last[1] + 0.1 * tokens / max(now - last[0], 1e-6)
-            last[0] = now
-            occupancy.set(active / self.max_batch)
-            rate.set(last[1])
-
-        loop = DecodeLoop(served.model, served.model.tokenizer.decode, self.max_batch, on_step)
-        thread = threading.Thread(target=self._run_loop, args=(loop,), name=f"aigc-decode-{served.name}", daemon=True)
-        self.loops[served.name] = loop
-        self.loop_threads.append(thread)
-        thread.start()
-
-    def _run_loop(self, loop: DecodeLoop) -> None:
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        loop.run()
 
     def _take_batch(self) -> list[Job]:
         """The oldest job and every queued job it can share a generate() call with, up to max_batch outputs."""
@@ -264,7 +278,7 @@ class Service:
         return batch
 
     def _draw(self, batch: list[Job]) -> None:
-        """One generate() call for a batch of image jobs (text goes to the decode loops)."""
+        """One generate() call for a batch of image jobs (text goes to the engines)."""
         served = self.models[batch[0].model]
         seeds = [seed for job in batch for seed in job.seeds]
         conditions = None if batch[0].conditions is None else [c for job in batch for c in job.conditions]

@@ -1,4 +1,5 @@
-"""Exponential moving average of weights with a half-life counted in images (Karras et al. 2022, App. F.3)."""
+"""Exponential moving average of weights with a half-life counted in what the run counts - images, for the image
+families that keep one (Karras et al. 2022, App. F.3)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import torch
 from torch import nn
 
 
-def ema_beta(batch_size: int, nimg: int, halflife_kimg: float, rampup_ratio: float | None) -> float:
-    """Decay per step so that a weight's influence halves every `halflife` images. Early on the half-life is
-    capped at `rampup_ratio * nimg`, so the average forgets the random initialisation quickly."""
-    halflife_nimg = halflife_kimg * 1000
+def ema_beta(batch_size: int, seen: int, halflife: float, rampup_ratio: float | None) -> float:
+    """Decay per step of `batch_size` examples so that a weight's influence halves every `halflife` units (images).
+    Early on the half-life is capped at `rampup_ratio * seen`, so the average forgets the random initialisation
+    quickly."""
     if rampup_ratio is not None:
-        halflife_nimg = min(halflife_nimg, nimg * rampup_ratio)
-    return 0.5 ** (batch_size / max(halflife_nimg, 1e-8))
+        halflife = min(halflife, seen * rampup_ratio)
+    return 0.5 ** (batch_size / max(halflife, 1e-8))
 
 
 class EMA:

@@ -136,8 +136,9 @@ def train(
         write_run_files(family, run_dir, config, device, position)
 
     # Phase 3: optimise.
-    in_loop = evaluator(config) if evaluator is not None and config.train.eval_interval() else None
-    session = Session(family, config, run_dir, trainer, data.to(device), position, (micro, accumulation), in_loop)
+    in_loop = evaluator(config) if evaluator is not None and config.train.eval_every else None
+    batches = Batches(data.to(device), config.train, family.example_size(config), micro, accumulation)
+    session = Session(family, config, run_dir, trainer, batches, position, in_loop)
     session.last_snapshot = position.step if resume else None  # the checkpoint on disk it started from
     return session.run(progress)
 
@@ -175,34 +176,20 @@ def write_run_files(family, run_dir: Path, config, device: torch.device, positio
         f.write(json.dumps({**family.progress(position.seen), **environment}) + "\n")
 
 
-class Session:
-    """One training session's steps: batches, logging, in-loop evaluation and snapshots."""
+class Batches:
+    """What each step trains on: this rank's slice of the global batch at the run's place in the data order, as
+    micro-batches, each with its own noise stream."""
 
-    def __init__(self, family, config, run_dir: Path, trainer, data: TrainingData, position: Position, split, in_loop):
-        self.family, self.config, self.run_dir, self.trainer = family, config, run_dir, trainer
-        self.data, self.position, self.in_loop = data, position, in_loop
-        self.micro, self.accumulation = split
-        self.device, self.rank, self.main = distributed.device(), distributed.rank(), distributed.is_main()
-        self.example_size = family.example_size(config)  # in the family's unit: 1 image, or a window's tokens
-        self.order = DataOrder(len(data.examples), config.train.seed)
-        self.generators = [torch.Generator(self.device) for _ in range(self.accumulation)]
-        # a pruned model being fine-tuned (aigc compress --finetune-kimg) keeps its zeros through every step
-        self.masks = pruned_masks(trainer.modules.values()) if config.compression.prune else []
-        self.last_snapshot: int | None = None  # the step of the newest checkpoint on disk
-        self.tracker: Tracker | None = None
+    def __init__(self, data: TrainingData, train, example_size: int, micro: int, accumulation: int):
+        self.data, self.train, self.micro, self.accumulation = data, train, micro, accumulation
+        self.example_size = example_size  # in the family's unit: 1 image, or a window's tokens
+        self.device, self.rank = distributed.device(), distributed.rank()
+        self.order = DataOrder(len(data.examples), train.seed)
+        self.generators = [torch.Generator(self.device) for _ in range(accumulation)]
 
-    def budget_spent(self) -> bool:
-        tc, p = self.config.train, self.position
-        limit = tc.limit()
-        return (limit is not None and p.seen >= limit) or (
-            tc.minutes is not None and p.train_seconds >= tc.minutes * 60
-        )
-
-    def batches(self) -> list[Batch]:
-        """This rank's slice of the global batch at this point of the data order, as micro-batches, each with its
-        own noise stream."""
-        tc, step, share = self.config.train, self.position.step, self.micro * self.accumulation
-        first = self.position.seen // self.example_size
+    def __call__(self, position: Position) -> list[Batch]:
+        tc, step, share = self.train, position.step, self.micro * self.accumulation
+        first = position.seen // self.example_size
         index = self.order.indices(first, tc.batch)[self.rank * share : (self.rank + 1) * share]
         index = index.to(self.device)
         torch.manual_seed(distributed.stream_seed(tc.seed, step, DROPOUT_STREAM, self.rank))
@@ -215,12 +202,31 @@ class Session:
             batches.append(Batch(data, condition, generator))
         return batches
 
+
+class Session:
+    """One training session's steps: logging, in-loop evaluation and snapshots."""
+
+    def __init__(self, family, config, run_dir: Path, trainer, batches: Batches, position: Position, in_loop):
+        self.family, self.config, self.run_dir, self.trainer = family, config, run_dir, trainer
+        self.batches, self.position, self.in_loop = batches, position, in_loop
+        self.device, self.main = distributed.device(), distributed.is_main()
+        # a pruned model being fine-tuned (aigc compress --finetune-kimg) keeps its zeros through every step
+        self.masks = pruned_masks(trainer.modules.values()) if config.compression.prune else []
+        self.last_snapshot: int | None = None  # the step of the newest checkpoint on disk
+        self.tracker: Tracker | None = None
+
+    def budget_spent(self) -> bool:
+        tc, p = self.config.train, self.position
+        return (tc.budget is not None and p.seen >= tc.budget) or (
+            tc.minutes is not None and p.train_seconds >= tc.minutes * 60
+        )
+
     def run(self, progress: bool) -> Outcome:
         tc = self.config.train
         self.tracker = Tracker(self.run_dir) if self.main else None
-        by_amount = tc.limit() is not None
+        by_amount = tc.budget is not None
         bar = tqdm(
-            total=tc.limit() if by_amount else tc.minutes * 60,
+            total=tc.budget if by_amount else tc.minutes * 60,
             initial=self.position.seen if by_amount else self.position.train_seconds,
             unit=self.family.unit if by_amount else "s",
             unit_scale=True,
@@ -247,14 +253,14 @@ class Session:
     def steps(self, bar, stop: StopRequest) -> bool:
         """Step until the budget is spent or a rank is signalled; whether another rank's signal stopped it."""
         tc, p = self.config.train, self.position
-        per_step = tc.batch * self.example_size
+        per_step = tc.batch * self.batches.example_size
         log_every = max(1, 1000 // tc.batch)
         window = Window()
-        next_snapshot = next_multiple(p.seen, tc.snapshot_interval())
-        next_eval = next_multiple(p.seen, tc.eval_interval()) if self.in_loop else math.inf
+        next_snapshot = next_multiple(p.seen, tc.snapshot_every)
+        next_eval = next_multiple(p.seen, tc.eval_every) if self.in_loop else math.inf
         while not self.budget_spent():
             started = time.perf_counter()
-            values = self.trainer.step(self.batches(), p)
+            values = self.trainer.step(self.batches(p), p)
             keep_pruned(self.masks)
             distributed.average_running_statistics(m for name, m in self.trainer.modules.items() if name != "ema")
             p.step, p.seen = p.step + 1, p.seen + per_step
@@ -264,16 +270,16 @@ class Session:
             seconds, signalled = distributed.maximum(agreed).tolist()
             p.train_seconds += seconds
             window.add(values, per_step, seconds)
-            bar.update(per_step if tc.limit() is not None else seconds)
+            bar.update(per_step if tc.budget is not None else seconds)
             if p.step % log_every == 0:
                 self.log(window, bar)
                 window = Window()
             if p.seen >= next_eval:
                 self.evaluate()
-                next_eval = next_multiple(p.seen, tc.eval_interval())
+                next_eval = next_multiple(p.seen, tc.eval_every)
             if p.seen >= next_snapshot:
                 self.snapshot()
-                next_snapshot = next_multiple(p.seen, tc.snapshot_interval())
+                next_snapshot = next_multiple(p.seen, tc.snapshot_every)
             if signalled > 0:
                 self.log_rest(window, bar)
                 return stop.signal_name is None

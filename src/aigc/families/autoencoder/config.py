@@ -11,7 +11,7 @@ from aigc.data.captions import CaptionDataConfig
 from aigc.families.family import FORMAT_VERSION
 from aigc.models.autoencoder import AutoencoderConfig
 from aigc.models.compression import CompressionConfig
-from aigc.training.optim import TrainConfig
+from aigc.training.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -30,3 +30,6 @@ class AutoencoderRunConfig(Config):
     image_size: int = 0  # resolved from the data
     channels: int = 0
     format_version: int = FORMAT_VERSION
+
+    def check(self) -> None:
+        self.train.check_optimizer("adamw")

@@ -14,7 +14,7 @@ from aigc.core.errors import UserError
 from aigc.core.images import save_grid, square_shape, to_model_space
 from aigc.data.captions import held_out_images, load_captioned
 from aigc.families.autoencoder.config import AutoencoderRunConfig, ReconstructionConfig
-from aigc.families.family import Family
+from aigc.families.drawing import DrawingFamily
 from aigc.models.autoencoder import Autoencoder, reconstruct
 from aigc.training.batch import TrainingData
 
@@ -27,7 +27,7 @@ EXAMPLES = """examples:
 GRID_IMAGES = 8  # a snapshot: held-out images above their reconstructions
 
 
-class AutoencoderFamily(Family):
+class AutoencoderFamily(DrawingFamily):
     name = "autoencoder"
     help = "the autoencoder of text to image, trained on its own (for text2image --autoencoder RUN)"
     examples = EXAMPLES
@@ -35,6 +35,7 @@ class AutoencoderFamily(Family):
     sample_config = ReconstructionConfig
     flag_components = ("data", "model", "train")
     conditions = "images"  # an output is the reconstruction of an image
+    evaluation = "reconstructions"
     sampling_modules = ("autoencoder",)
     model_type = Autoencoder
     metrics = "psnr,mse,fid"

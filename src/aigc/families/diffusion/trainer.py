@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from aigc.core.device import autocast
-from aigc.families.diffusion.losses import make_loss
 from aigc.models.diffusion import build_denoiser
+from aigc.models.losses import make_loss
 from aigc.training.batch import Batch
 from aigc.training.ema import EMA, ema_beta
 from aigc.training.optim import gradient_step, make_optimizer
@@ -29,7 +29,7 @@ class DiffusionTrainer:
         return self.ema.model
 
     def step(self, batches: list[Batch], position) -> dict[str, float]:
-        tc, optimizer, nimg = self.train_config, self.optimizers["model"], position.seen
+        tc, optimizer, seen = self.train_config, self.optimizers["model"], position.seen
         self.denoiser.train()
 
         def losses(batch: Batch):
@@ -38,5 +38,5 @@ class DiffusionTrainer:
             return loss, {"loss": loss}
 
         values = gradient_step(optimizer, self.denoiser, batches, losses, tc, position)
-        self.ema.update(self.denoiser, ema_beta(tc.batch, nimg + tc.batch, tc.ema_halflife_kimg, tc.ema_rampup))
+        self.ema.update(self.denoiser, ema_beta(tc.batch, seen + tc.batch, tc.ema_halflife, tc.ema_rampup))
         return values

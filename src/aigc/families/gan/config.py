@@ -65,6 +65,9 @@ class GANRunConfig(ImageRunConfig):
     def check(self) -> None:
         if self.recipe not in RECIPES:
             raise ConfigError("recipe", self.recipe, f"choose one of {', '.join(RECIPES)}")
+        self.train.check_optimizer("adamw")  # Adam, with the adversarial betas
+        if self.train.weight_decay:
+            raise ConfigError("weight_decay", self.train.weight_decay, "a GAN trains without weight decay; drop it")
 
 
 # GAN training outside these recipes is a matter of flags: each recipe only sets the starting values.
@@ -74,12 +77,12 @@ class GANRunConfig(ImageRunConfig):
 # dcgan: Radford et al. (2016): Adam 2e-4, beta1 0.5, batch 128, BCE.
 # The recipes keep the precision and memory format their benchmark runs used: seed and dcgan fp32, stable bf16
 # where the hardware has it natively, all channels-last.
-_GAN_TRAIN = dict(warmup_kimg=0.0, grad_clip=0.0, memory_format="channels_last")
-_STABLE_TRAIN = dict(_GAN_TRAIN, lr=4e-4, batch=32, ema_halflife_kimg=10.0, precision="auto")
+_GAN_TRAIN = dict(warmup=0.0, grad_clip=0.0, memory_format="channels_last")
+_STABLE_TRAIN = dict(_GAN_TRAIN, lr=4e-4, batch=32, ema_halflife=10_000.0, precision="auto")
 RECIPES = {
     # conditional (the default): stable, class-conditional where the data has labels, with a light mode-seeking
     # term (without it a conditional G ignored its latent and drew one image per class; a heavier one cost
-    # precision) and the rate decayed over the last fifth of the budget (README, "GAN recipes")
+    # precision) and the rate decayed over the last fifth of the budget (docs/benchmarks.md, "GAN recipes")
     "conditional": dict(
         model=dict(class_conditional=True),
         adversarial=dict(mode_seeking=0.125),
@@ -89,12 +92,12 @@ RECIPES = {
     "seed": dict(
         model=dict(generator="mlp", discriminator="mlp", z_dim=100, width=256, spectral_norm=False),
         adversarial=dict(loss="bce", lr_d=2e-4, beta1=0.9, beta2=0.999, r1_gamma=0.0, augment="none"),
-        train=dict(_GAN_TRAIN, lr=2e-4, batch=64, ema_halflife_kimg=0.0, precision="fp32"),
+        train=dict(_GAN_TRAIN, lr=2e-4, batch=64, ema_halflife=0.0, precision="fp32"),
     ),
     "dcgan": dict(
         model=dict(generator="dcgan", discriminator="dcgan", z_dim=100, width=64, spectral_norm=False),
         adversarial=dict(loss="bce", lr_d=2e-4, beta1=0.5, beta2=0.999, r1_gamma=0.0, augment="none"),
-        train=dict(_GAN_TRAIN, lr=2e-4, batch=128, ema_halflife_kimg=0.0, precision="fp32"),
+        train=dict(_GAN_TRAIN, lr=2e-4, batch=128, ema_halflife=0.0, precision="fp32"),
     ),
 }
 

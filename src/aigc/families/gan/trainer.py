@@ -19,8 +19,9 @@ from aigc.data.augment import diff_augment, parse_policy
 from aigc.families.gan.config import AdversarialConfig
 from aigc.models.gan import build_discriminator, build_generator
 from aigc.training.batch import Batch
+from aigc.training.config import TrainConfig
 from aigc.training.ema import EMA, ema_beta
-from aigc.training.optim import TrainConfig, accumulate_gradients, apply_gradients, budget_share, learning_rate
+from aigc.training.optim import accumulate_gradients, apply_gradients, budget_share, learning_rate
 
 COLLAPSE_LOSS = 1e-3  # a D loss below this means D separates real from fake perfectly
 
@@ -77,69 +78,87 @@ class GANTrainer:
         return self.ema.model
 
     def step(self, batches: list[Batch], position) -> dict[str, float]:
-        adv, tc, step, nimg = self.adversarial, self.train_config, position.step, position.seen
-        G, D = self.generator.train(), self.discriminator.train()
-        scale = learning_rate(tc, nimg, budget_share(tc, nimg, position.train_seconds)) / tc.lr
+        """One D update (with R1 on the lazy steps), then one G update against the updated D, then the EMA."""
+        tc, step = self.train_config, position.step
+        self.generator.train()
+        self.discriminator.train()
+        scale = self.set_learning_rates(position)
+        lazy_r1 = self.adversarial.r1_gamma > 0 and step % self.adversarial.r1_every == 0
+        values = self.discriminator_step(batches, step, lazy_r1)
+        values |= self.generator_step(batches, step)
+        self.ema.update(self.generator, ema_beta(tc.batch, position.seen + tc.batch, tc.ema_halflife, tc.ema_rampup))
+        return {**values, "lr": tc.lr * scale}
+
+    def set_learning_rates(self, position) -> float:
+        """Both networks' rates at `position`: their peaks (--lr, --lr-d) scaled alike by the schedule; the
+        scale."""
+        tc, seen = self.train_config, position.seen
+        scale = learning_rate(tc, seen, budget_share(tc, seen, position.train_seconds)) / tc.lr
         self.optimizers["generator"].param_groups[0]["lr"] = tc.lr * scale
-        self.optimizers["discriminator"].param_groups[0]["lr"] = adv.lr_d * scale
-        lazy_r1 = adv.r1_gamma > 0 and step % adv.r1_every == 0
+        self.optimizers["discriminator"].param_groups[0]["lr"] = self.adversarial.lr_d * scale
+        return scale
 
-        def score(images: torch.Tensor, batch: Batch) -> torch.Tensor:
-            """D's float32 scores of augmented images; the losses and R1's gradient stay in float32."""
-            with self.autocast:
-                return D(diff_augment(images, self.policy, batch.generator), batch.condition).float()
-
-        def latents(batch: Batch, n: int) -> torch.Tensor:
-            z = torch.randn(n, G.z_dim, generator=batch.generator, device=batch.generator.device)
-            return z.to(batch.data.device)
-
-        def generate(batch: Batch) -> torch.Tensor:
-            with self.autocast:
-                return G(latents(batch, len(batch.data)), batch.condition)
-
-        def d_losses(batch: Batch):
-            """Real up, generated down, plus R1 on the lazy steps."""
-            with torch.no_grad():
-                fake = generate(batch)
-            terms = {"loss_d": d_loss(adv.loss, score(batch.data, batch), score(fake, batch))}
-            if not lazy_r1:
-                return terms["loss_d"], terms
-            terms["r1"] = r1_penalty(batch.data, lambda images: score(images, batch))
-            return terms["loss_d"] + terms["r1"] * (adv.r1_gamma / 2 * adv.r1_every), terms
-
-        def g_losses(batch: Batch):
-            """Fool the updated D; with mode seeking, also keep two latents of one class apart in the images."""
-            if not adv.mode_seeking or len(batch.data) < 2:  # a pair needs two images (--batch-per-device 1)
-                loss = g_loss(adv.loss, score(generate(batch), batch))
-                return loss, {"loss_g": loss}
-            half = len(batch.data) // 2
-            labels = None if batch.condition is None else batch.condition[:half].repeat(2)
-            pairs = Batch(batch.data[: 2 * half], labels, batch.generator)
-            z = latents(batch, 2 * half)
-            with self.autocast:
-                fake = G(z, labels)
-            loss = g_loss(adv.loss, score(fake, pairs))
-            apart = (fake[:half] - fake[half:]).float().abs().mean(dim=(1, 2, 3)) / (z[:half] - z[half:]).abs().mean(1)
-            seeking = adv.mode_seeking / (apart.mean() + 1e-5)
-            return loss + seeking, {"loss_g": loss, "mode_seeking": seeking}
-
-        self.optimizers["discriminator"].zero_grad(set_to_none=True)
-        values = accumulate_gradients(batches, d_losses)
+    def discriminator_step(self, batches: list[Batch], step: int, lazy_r1: bool) -> dict[str, float]:
+        optimizer = self.optimizers["discriminator"]
+        optimizer.zero_grad(set_to_none=True)
+        values = accumulate_gradients(batches, lambda batch: self.d_losses(batch, lazy_r1))
         check_finite("discriminator loss", values["loss_d"], step)
         self._watch_collapse(values["loss_d"], step)
         if lazy_r1:
             check_finite("R1 penalty", values["r1"], step)
-        apply_gradients(self.optimizers["discriminator"], D, tc.grad_clip)
+        apply_gradients(optimizer, self.discriminator, self.train_config.grad_clip)
+        return values
 
-        D.requires_grad_(False)
-        self.optimizers["generator"].zero_grad(set_to_none=True)
-        values |= accumulate_gradients(batches, g_losses)
-        D.requires_grad_(True)
+    def generator_step(self, batches: list[Batch], step: int) -> dict[str, float]:
+        optimizer = self.optimizers["generator"]
+        self.discriminator.requires_grad_(False)
+        optimizer.zero_grad(set_to_none=True)
+        values = accumulate_gradients(batches, self.g_losses)
+        self.discriminator.requires_grad_(True)
         check_finite("generator loss", values["loss_g"], step, intact=False)  # D was already updated
-        apply_gradients(self.optimizers["generator"], G, tc.grad_clip)
+        apply_gradients(optimizer, self.generator, self.train_config.grad_clip)
+        return values
 
-        self.ema.update(G, ema_beta(tc.batch, nimg + tc.batch, tc.ema_halflife_kimg, tc.ema_rampup))
-        return {**values, "lr": tc.lr * scale}
+    def score(self, images: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """D's float32 scores of augmented images; the losses and R1's gradient stay in float32."""
+        with self.autocast:
+            return self.discriminator(diff_augment(images, self.policy, batch.generator), batch.condition).float()
+
+    def latents(self, batch: Batch, n: int) -> torch.Tensor:
+        z = torch.randn(n, self.generator.z_dim, generator=batch.generator, device=batch.generator.device)
+        return z.to(batch.data.device)
+
+    def generated(self, batch: Batch) -> torch.Tensor:
+        with self.autocast:
+            return self.generator(self.latents(batch, len(batch.data)), batch.condition)
+
+    def d_losses(self, batch: Batch, lazy_r1: bool):
+        """Real up, generated down, plus R1 on the lazy steps."""
+        adv = self.adversarial
+        with torch.no_grad():
+            fake = self.generated(batch)
+        terms = {"loss_d": d_loss(adv.loss, self.score(batch.data, batch), self.score(fake, batch))}
+        if not lazy_r1:
+            return terms["loss_d"], terms
+        terms["r1"] = r1_penalty(batch.data, lambda images: self.score(images, batch))
+        return terms["loss_d"] + terms["r1"] * (adv.r1_gamma / 2 * adv.r1_every), terms
+
+    def g_losses(self, batch: Batch):
+        """Fool the updated D; with mode seeking, also keep two latents of one class apart in the images."""
+        adv = self.adversarial
+        if not adv.mode_seeking or len(batch.data) < 2:  # a pair needs two images (--batch-per-device 1)
+            loss = g_loss(adv.loss, self.score(self.generated(batch), batch))
+            return loss, {"loss_g": loss}
+        half = len(batch.data) // 2
+        labels = None if batch.condition is None else batch.condition[:half].repeat(2)
+        pairs = Batch(batch.data[: 2 * half], labels, batch.generator)
+        z = self.latents(batch, 2 * half)
+        with self.autocast:
+            fake = self.generator(z, labels)
+        loss = g_loss(adv.loss, self.score(fake, pairs))
+        apart = (fake[:half] - fake[half:]).float().abs().mean(dim=(1, 2, 3)) / (z[:half] - z[half:]).abs().mean(1)
+        seeking = adv.mode_seeking / (apart.mean() + 1e-5)
+        return loss + seeking, {"loss_g": loss, "mode_seeking": seeking}
 
     def _watch_collapse(self, loss_d: float, step: int) -> None:
         self.steps_collapsed = self.steps_collapsed + 1 if loss_d < COLLAPSE_LOSS else 0

@@ -4,91 +4,26 @@ recipes, sized for a 2-core CPU and for a GPU."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Literal
 
-from aigc.core.config import Config, parse_count
-from aigc.core.device import Precision
+from aigc.core.config import Config
 from aigc.core.errors import ConfigError
 from aigc.data.text import TextDataConfig
 from aigc.families.family import FORMAT_VERSION
 from aigc.models.compression import CompressionConfig
 from aigc.models.transformer import TransformerConfig
-from aigc.training.optim import LRSchedule
+from aigc.training.config import TrainConfig
 
 MAX_TOKENS = 4096  # the most tokens one completion may ask for
 
 
-@dataclass(frozen=True)
-class LMTrainConfig(Config):
-    batch: int = field(default=32, metadata={"help": "sequences per optimiser step, over all processes", "min": 1})
-    batch_per_device: int | None = field(
-        default=None,
-        metadata={"help": "sequences per forward pass of each process; fewer accumulate", "min": 1},
-    )
-    optimizer: Literal["adamw", "muon"] = field(
-        default="muon", metadata={"help": "muon (2-D hidden weights; AdamW for the rest) or adamw"}
-    )
-    lr: float = field(default=4e-3, metadata={"help": "peak learning rate", "above": 0.0})
-    schedule: LRSchedule = field(
-        default="wsd", metadata={"help": "after warm-up: cosine, warm-up-stable-decay, or constant"}
-    )
-    final_lr: float = field(
-        default=0.1, metadata={"help": "the learning rate at the end, as a share of --lr", "min": 0.0, "max": 1.0}
-    )
-    decay: float = field(
-        default=0.3, metadata={"help": "wsd: the share of the run the rate decays over", "above": 0.0, "max": 1.0}
-    )
-    warmup_tokens: int = field(
-        default=50_000, metadata={"help": "linear warm-up, in tokens", "min": 0, "parse": parse_count}
-    )
-    weight_decay: float = field(default=0.5, metadata={"help": "decoupled weight decay of matrices", "min": 0.0})
-    grad_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm (0: off)", "min": 0.0})
-    tokens: int | None = field(
-        default=None, metadata={"help": "stop after this many tokens (5M, 200k, ...)", "min": 1, "parse": parse_count}
-    )
-    minutes: float | None = field(
-        default=None, metadata={"help": "stop after this many minutes of training", "above": 0.0}
-    )
-    seed: int = field(default=0, metadata={"help": "seed of initialisation and data order", "min": 0})
-    precision: Precision = field(
-        default="auto", metadata={"help": "fp32, bf16 (autocast), or auto: bf16 where the hardware has it natively"}
-    )
-    snapshot_tokens: int = field(
-        default=2_000_000,
-        metadata={"help": "checkpoint and sample texts every N tokens", "min": 1, "parse": parse_count},
-    )
-    samples: int = field(default=4, metadata={"min": 1})  # texts written at each snapshot, seeds 0..samples-1
-    eval_every: int | None = field(
-        default=None,
-        metadata={"help": "validation loss every N tokens (keeps the best checkpoint)", "min": 1, "parse": parse_count},
-    )
-    eval_tokens: int = field(
-        default=100_000,
-        metadata={"help": "validation tokens scored in the loop", "min": 2, "parse": parse_count},
-    )
-    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: torch's choice)", "min": 1})
-
-    # What the training loop reads (see TrainConfig), in tokens.
-    budget_fields: ClassVar[tuple[str, ...]] = ("tokens", "minutes")
-
-    def limit(self) -> float | None:
-        return self.tokens
-
-    def snapshot_interval(self) -> float:
-        return self.snapshot_tokens
-
-    def eval_interval(self) -> float | None:
-        return self.eval_every
-
-    def extended(self, seen: int, seconds: float, more: dict) -> LMTrainConfig:
-        tokens = seen + more["tokens"] if more.get("tokens") is not None else None
-        minutes = seconds / 60 + more["minutes"] if more.get("minutes") is not None else None
-        return dataclasses.replace(self, tokens=tokens, minutes=minutes)
-
-    def describe_budget(self) -> str:
-        return f"{self.tokens:,} tokens" if self.tokens is not None else f"{self.minutes:g} min"
+# How a language model trains unless told otherwise (amounts in tokens): Muon, and a peak rate that warms up over
+# 50k tokens and decays to a tenth of itself over the last 30% of the budget
+TRAIN = TrainConfig(
+    batch=32, optimizer="muon", lr=4e-3, lr_schedule="wsd", final_lr=0.1, decay=0.3, warmup=50_000,
+    weight_decay=0.5, snapshot_every=2_000_000, grid_size=4, eval_n=100_000,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -149,7 +84,7 @@ class LMRunConfig(Config):
     recipe: str = "cpu"
     data: TextDataConfig = TextDataConfig()
     model: TransformerConfig = TransformerConfig()
-    train: LMTrainConfig = LMTrainConfig()
+    train: TrainConfig = TRAIN
     sample: LMSampleConfig = LMSampleConfig()
     compression: CompressionConfig = CompressionConfig()
     finetune: FinetuneConfig = FinetuneConfig()
@@ -163,14 +98,16 @@ class LMRunConfig(Config):
     def check(self) -> None:
         if self.recipe not in RECIPES:
             raise ConfigError("recipe", self.recipe, f"choose one of {', '.join(RECIPES)}")
+        if self.train.memory_format != "contiguous":
+            raise ConfigError("memory_format", self.train.memory_format, "applies to convolutional models; drop it")
 
 
-# cpu (the default): sized for 10 minutes on a 2-core laptop (see the README's language-model table for what
-# was tried); gpu: a model that uses one GPU's throughput (bf16, longer context, larger batch).
+# cpu (the default): sized for 10 minutes on a 2-core laptop (docs/benchmarks.md, "How the language-model recipe
+# was chosen", says what was tried); gpu: a model that uses one GPU's throughput (bf16, longer context, larger batch).
 RECIPES = {
     "cpu": dict(),
     "gpu": dict(
         model=dict(width=384, layers=6, heads=6, context=256),
-        train=dict(batch=64, lr=1e-3, warmup_tokens=1_000_000, snapshot_tokens=20_000_000),
+        train=dict(batch=64, lr=1e-3, warmup=1_000_000, snapshot_every=20_000_000),
     ),
 }

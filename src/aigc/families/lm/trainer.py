@@ -1,6 +1,6 @@
 """Language-model training: next-token cross-entropy on random windows of the training text, with AdamW, or
 Muon for the 2-D hidden weights (attention and MLP matrices; AdamW keeps the embedding, the head and the
-gains, as Jordan et al. 2024 prescribe), under a warm-up then cosine or warm-up-stable-decay schedule."""
+gains, as Jordan et al. 2024 prescribe), under the learning-rate schedule of every family (training/optim.py)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from aigc.core.device import autocast
-from aigc.core.errors import check_finite
 from aigc.training.batch import Batch
-from aigc.training.optim import accumulate_gradients, apply_gradients, budget_share, schedule_scale
+from aigc.training.optim import gradient_step
 
 BETAS = (0.9, 0.99)  # nanoGPT's for small character models
-
-
-def lr_scale(train, seen: int, seconds: float) -> float:
-    """The learning rate as a share of its peak: linear warm-up over `warmup_tokens`, then the schedule."""
-    warm = min(1.0, seen / train.warmup_tokens) if train.warmup_tokens else 1.0
-    done = budget_share(train, seen, seconds)
-    return warm * schedule_scale(train.schedule, done, train.decay, train.final_lr)
 
 
 def make_optimizers(model: torch.nn.Module, train) -> dict[str, torch.optim.Optimizer]:
@@ -72,7 +64,6 @@ class LMTrainer:
         return self.model
 
     def step(self, batches: list[Batch], position) -> dict[str, float]:
-        tc = self.train_config
         self.model.train()
 
         def losses(batch: Batch):
@@ -80,13 +71,5 @@ class LMTrainer:
                 loss = next_token_loss(self.model, batch.data)
             return loss, {"loss": loss}
 
-        for optimizer in self.optimizers.values():
-            optimizer.zero_grad(set_to_none=True)
-        values = accumulate_gradients(batches, losses)
-        check_finite("loss", values["loss"], position.step)
-        lr = tc.lr * lr_scale(tc, position.seen, position.train_seconds)
-        for optimizer in self.optimizers.values():
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-        apply_gradients(list(self.optimizers.values()), self.model, tc.grad_clip)
-        return {**values, "lr": lr}
+        optimizers = list(self.optimizers.values())
+        return gradient_step(optimizers, self.model, batches, losses, self.train_config, position)

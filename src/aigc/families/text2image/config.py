@@ -9,15 +9,15 @@ from typing import Literal
 from aigc.core.config import Config
 from aigc.core.errors import ConfigError
 from aigc.data.captions import CaptionDataConfig
-from aigc.families.diffusion.config import DiffusionSampleConfig, check_schedule
-from aigc.families.diffusion.losses import LossConfig
+from aigc.families.denoising import DenoiserSampleConfig, check_schedule
 from aigc.families.family import FORMAT_VERSION
 from aigc.models.autoencoder import AutoencoderConfig
 from aigc.models.compression import CompressionConfig
+from aigc.models.losses import LossConfig
 from aigc.models.precond import PrecondConfig
 from aigc.models.unet import PRESETS, UNetConfig
 from aigc.sampling.samplers import SamplerName
-from aigc.training.optim import TrainConfig
+from aigc.training.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,8 @@ class DenoiserConfig(Config):
 
 
 @dataclass(frozen=True)
-class Text2ImageSampleConfig(DiffusionSampleConfig):
-    # the sampler its guidance and the README's text-to-image tables were measured with
+class Text2ImageSampleConfig(DenoiserSampleConfig):
+    # the sampler its guidance and the text-to-image tables (docs/benchmarks.md) were measured with
     sampler: SamplerName = field(default="dpmpp-2m", metadata={"help": "the ODE/SDE solver"})
     guidance: float = field(
         default=3.0, metadata={"help": "classifier-free guidance scale (1: none)", "min": 0.0, "max": 100.0}
@@ -121,3 +121,4 @@ class Text2ImageRunConfig(Config):
 
     def check(self) -> None:
         check_schedule(self.sample, self.model.precond)
+        self.train.check_optimizer("adamw")

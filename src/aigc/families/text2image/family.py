@@ -13,7 +13,7 @@ from aigc.core.errors import UserError
 from aigc.core.images import save_grid, square_shape, to_model_space
 from aigc.core.rng import PerSampleNoise
 from aigc.data.captions import PromptReader, load_captioned, normalized, scene_splits
-from aigc.families.family import Family
+from aigc.families.drawing import DrawingFamily
 from aigc.families.text2image.config import Text2ImageRunConfig, Text2ImageSampleConfig
 from aigc.families.text2image.model import (
     LatentDiffusion,
@@ -43,7 +43,7 @@ EXAMPLES = """examples:
 SNAPSHOT_PROMPTS = 8  # rows of a snapshot grid: held-out captions, each drawn with the grid's seeds
 
 
-class Text2ImageFamily(Family):
+class Text2ImageFamily(DrawingFamily):
     name = "text2image"
     help = "text-to-image latent diffusion (autoencoder + text encoder + U-Net)"
     examples = EXAMPLES
@@ -52,6 +52,7 @@ class Text2ImageFamily(Family):
     flag_components = ("data", "autoencoder", "autoencoder.model", "text", "model", "model.precond", "loss", "train",
                        "sample")  # fmt: skip
     conditions = "prompts"
+    evaluation = "prompted images"
     sampling_modules = ("autoencoder", "ema")
     model_type = LatentDiffusion
     metrics = "adherence,fid"

@@ -15,8 +15,6 @@ from aigc.core.config import from_dict
 from aigc.core.errors import UserError
 from aigc.data.captions import PromptReader
 from aigc.data.tokenizer import TextTokenizer
-from aigc.families.autoencoder.config import AutoencoderRunConfig
-from aigc.families.text2image.config import Text2ImageRunConfig
 from aigc.models.autoencoder import Autoencoder, AutoencoderConfig, PixelSpace
 from aigc.models.latent_diffusion import PromptedUNet
 from aigc.models.precond import Denoiser
@@ -107,15 +105,16 @@ def trained_autoencoder(run: str) -> TrainedAutoencoder:
     if not path.exists():
         raise UserError(f"--autoencoder {run}: no such run or checkpoint")
     checkpoint = read_checkpoint(latest_checkpoint(path) if path.is_dir() else path, modules=("autoencoder",))
-    kind, where = checkpoint.config.get("family"), str(checkpoint.path)
-    if kind == "autoencoder":
-        config = from_dict(AutoencoderRunConfig, checkpoint.config, where)
-        model = config.model
-    elif kind == "text2image":
-        config = from_dict(Text2ImageRunConfig, checkpoint.config, where)
-        if config.autoencoder.pixels:
+    config, where = checkpoint.config, str(checkpoint.path)
+    if config.get("family") == "autoencoder":
+        stage = config
+    elif config.get("family") == "text2image":
+        stage = config.get("autoencoder", {})
+        if stage.get("init") == "none":
             raise UserError(f"--autoencoder {run}: that run diffuses pixels (it has no autoencoder); give another")
-        model = config.autoencoder.model
     else:
-        raise UserError(f"--autoencoder {run}: a {kind} run; give an autoencoder or text2image run")
-    return TrainedAutoencoder(model, config.image_size, config.channels, checkpoint.modules["autoencoder"])
+        raise UserError(f"--autoencoder {run}: a {config.get('family')} run; give an autoencoder or text2image run")
+    # only what describes the autoencoder is read, which every format version of either run writes alike
+    model = from_dict(AutoencoderConfig, stage.get("model", {}), f"{where}: model")
+    size, channels = config.get("image_size", 0), config.get("channels", 0)
+    return TrainedAutoencoder(model, size, channels, checkpoint.modules["autoencoder"])

@@ -13,10 +13,10 @@ import torch
 from aigc.core import distributed
 from aigc.core.device import autocast
 from aigc.core.errors import UserError
-from aigc.families.autoencoder.trainer import autoencoder_step
-from aigc.families.diffusion.losses import make_loss
 from aigc.families.text2image.model import build_autoencoder, build_denoiser, sampling_model, trained_autoencoder
+from aigc.models.losses import make_loss
 from aigc.models.text_encoder import PAD
+from aigc.training.autoencoder import autoencoder_step
 from aigc.training.batch import Batch
 from aigc.training.ema import EMA, ema_beta
 from aigc.training.optim import gradient_step, make_optimizer
@@ -84,7 +84,7 @@ class Text2ImageTrainer:
             return loss, {"loss": loss}
 
         values = gradient_step(optimizer, self.denoiser, batches, losses, tc, position, since=self.stage_images)
-        self.ema.update(self.denoiser, ema_beta(tc.batch, seen + tc.batch, tc.ema_halflife_kimg, tc.ema_rampup))
+        self.ema.update(self.denoiser, ema_beta(tc.batch, seen + tc.batch, tc.ema_halflife, tc.ema_rampup))
         return values
 
 

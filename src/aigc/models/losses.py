@@ -1,4 +1,5 @@
-"""Diffusion training objectives: each returns a per-sample loss [N] for a denoiser D(x, sigma, labels).
+"""Diffusion training objectives: each returns a per-sample loss [N] for a denoiser D(x, sigma, labels) of
+models/precond.py, whatever family trains it (diffusion, text2image).
 
 Both draw their noise from the generator they are given, so a training run is reproducible and resumable, and
 both work on data of any shape [N, ...] (images, clips, latents): sigma broadcasts over the trailing dimensions
