@@ -4,6 +4,7 @@ with no other module changing."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -133,8 +134,10 @@ def test_a_new_text_family_trains_samples_and_is_served(toy_text, tmp_path, caps
 
     settings = load_settings(models={"toy": latest_checkpoint(run_dir)})
     with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 60
         while client.get("/readyz").status_code != 200:
-            pass
+            assert time.monotonic() < deadline, "the served model did not load"
+            time.sleep(0.05)
         body = {"prompt": "abcab", "max_tokens": 6, "temperature": 0, "seed": 0}
         reply = client.post("/v1/completions", json=body)
         assert reply.status_code == 200 and reply.json()["choices"][0]["text"] == completion.text

@@ -91,7 +91,7 @@ def test_a_pass_over_slots_of_different_lengths_equals_each_sequence_alone(kv_he
     config = TransformerConfig(width=32, layers=2, heads=4, kv_heads=kv_heads, context=16, vocab_size=50)
     model = Transformer(config).eval()
     sequences = [torch.randint(50, (n,)).tolist() for n in (3, 9, 6)]  # prompts of their own lengths
-    slots = model.kv_slots(3, capacity=20)
+    slots = model.kv_slots(3)
     with torch.no_grad():
         longest = max(len(s) for s in sequences)
         padded = torch.tensor([s + [0] * (longest - len(s)) for s in sequences])  # one pass, padded

@@ -1,8 +1,9 @@
 """The completions that the test of the text engine holds it to: tiny seeded models (aigc's transformer with a
 byte-level BPE tokenizer, so that tokens split characters; and a transformers GPT-2) and a set of requests that
 touch every decoding setting (greedy, temperature, top-k, top-p, repetition penalty, stop strings and tokens,
-logprobs, prompts that run past the context). `python tests/sampling/recorded.py` writes them to
-completions.json; they were recorded with the engine before the scheduler (aigc 0.1's `decode`)."""
+logprobs, prompts that run past the context). They were recorded with the static decoder aigc had before its
+engine; `python tests/sampling/recorded.py` records them again with that decoder (kept as the benchmarks'
+baseline, benchmarks/baseline_decoder.py) and writes completions.json."""
 
 from __future__ import annotations
 
@@ -80,8 +81,25 @@ def draw(model, sample) -> list[dict]:
     return [summary(c) for c in generate(model, SEEDS * len(PROMPTS), prompts, sample)]
 
 
+def draw_baseline(model, sample) -> list[dict]:
+    """What `draw` gives, by the decoder before the engine: each prompt's seeds decoded as one batch."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+    from baseline_decoder import decode
+
+    from aigc.families.registry import family
+
+    lm, decoding = family("lm"), family("lm").decoding(sample)
+    drawn = [decode(model, lm.encode(model, p), SEEDS, decoding, model.tokenizer.decode) for p in PROMPTS]
+    return [summary(c) for completions in drawn for c in completions]
+
+
 def record() -> dict:
-    return {kind: {name: draw(build(), sample) for name, sample in SAMPLES.items()} for kind, build in MODELS.items()}
+    return {
+        kind: {name: draw_baseline(build(), sample) for name, sample in SAMPLES.items()}
+        for kind, build in MODELS.items()
+    }
 
 
 if __name__ == "__main__":

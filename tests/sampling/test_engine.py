@@ -11,6 +11,7 @@ import torch
 
 from aigc.families.registry import family
 from aigc.sampling.engine import Engine, Request
+from aigc.sampling.text import Decoding
 
 sys.path.insert(0, str(Path(__file__).parent))
 import recorded  # noqa: E402
@@ -68,10 +69,16 @@ def test_requests_joining_a_running_engine_draw_what_they_draw_alone(model):
         for k, (r, (_, _, sample, _)) in enumerate(zip(requests, asked, strict=True))
     ]
     engine = lm_family.engine(lm, slots=3)
+    step = engine.step
+
+    def checked_step(plan):  # the slots stay consecutive after every step, joins and leaves included
+        step(plan)
+        check_slots(engine.scheduler)
+
+    engine.step = checked_step
     engine.submit(requests[:5])
     for _ in range(4):
         engine.step(engine.scheduler.plan())
-        check_slots(engine.scheduler)
     engine.complete(requests[5:])
     same([recorded.summary(done[k]) for k in range(len(asked))], [want for *_, want in asked])
     assert all("".join(streamed[k]) == done[k].text for k in streamed)
@@ -133,3 +140,80 @@ def test_a_cancelled_request_leaves_at_its_next_step_and_frees_its_slot():
     second.cancelled = lambda: False
     engine.complete([second])
     assert list(done) == [1] and done[1].tokens == sample.max_tokens
+
+
+def greedy_alone(lm, prompt: list[int], tokens: int) -> list[int]:
+    sequence = list(prompt)
+    for _ in range(tokens):  # the reference: the whole sequence recomputed at every step
+        with torch.no_grad():
+            sequence.append(int(lm(torch.tensor([sequence[-lm.context :]]))[0, -1].argmax()))
+    return sequence[len(prompt) :]
+
+
+def test_a_prompt_half_fed_then_padded_beside_a_longer_one_keeps_its_keys():
+    """A prompt fed in chunks while another decodes; the other leaves, and the rest of it is fed padded beside a
+    new, longer prompt (a step with nothing decoding takes more than a chunk): neither writes where it reads."""
+    lm = recorded.aigc_model()
+    engine = Engine(lm, lm.tokenizer.decode, slots=3, chunk=4)
+    greedy, done, cancelled = Decoding(max_tokens=6, temperature=0), {}, [False]
+    engine.submit([Request([1, 2], 0, greedy, done.__setitem__, cancelled=lambda: cancelled[0])])
+    engine.step(engine.scheduler.plan())
+    half, longer = list(range(3, 23)), list(range(30, 50))  # 20 tokens each, the context is 24
+    engine.submit([Request(half, 1, greedy, lambda c: done.__setitem__("half", c), on_error=fail)])
+    for _ in range(4):  # 16 of its 20 tokens while the first decodes
+        engine.step(engine.scheduler.plan())
+    cancelled[0] = True
+    engine.submit([Request(longer, 2, greedy, lambda c: done.__setitem__("longer", c), on_error=fail)])
+    plan = engine.scheduler.plan()
+    assert [n for _, n in plan.prefill] == [4, 20]  # padded to 20 beside the longer prompt
+    engine.step(plan)
+    engine.complete([])
+    for name, prompt in (("half", half), ("longer", longer)):
+        assert done[name].text == lm.tokenizer.decode(greedy_alone(lm, prompt, 6)), name
+
+
+def test_a_sequence_past_the_context_still_counts_against_the_slots():
+    lm, lm_family = recorded.aigc_model(), family("lm")
+    sample = recorded.SAMPLES["past_context"]  # 19 prompt tokens + 40 through a context of 24
+    done = {}
+    first, second = lm_family.requests(lm, [0, 1], [recorded.PROMPTS[3]] * 2, sample, None, done.__setitem__)
+    engine = lm_family.engine(lm, slots=1)
+    engine.submit([first, second])
+    for _ in range(12):
+        engine.step(engine.scheduler.plan())
+    assert engine.scheduler.windowed and not engine.scheduler.running  # the first left its slot for the window
+    assert engine.scheduler.free() == 0 and len(engine.scheduler.waiting) == 1 and engine.queued() == 1
+    engine.complete([])
+    assert sorted(done) == [0, 1]
+
+
+def test_a_cancelled_waiting_request_leaves_the_queue():
+    lm, lm_family = recorded.aigc_model(), family("lm")
+    gone = [False]
+    requests = lm_family.requests(lm, [0, 1, 2], ["The "] * 3, recorded.SAMPLES["greedy"], None, lambda k, c: None)
+    requests[2].cancelled = lambda: gone[0]
+    engine = lm_family.engine(lm, slots=1)
+    engine.submit(requests)
+    assert engine.queued() == 2
+    gone[0] = True
+    engine.step(engine.scheduler.plan())
+    assert engine.queued() == 1  # the second still waits; the third is gone
+
+
+def test_a_stop_string_is_seen_before_the_half_character_that_follows_it():
+    from aigc.sampling.detokenizer import Detokenizer
+
+    pieces = {0: b"ab", 1: b"f\xc3", 2: b"\xa9"}  # token 1 ends in the first byte of "\u00e9"
+    text = Detokenizer(lambda ids: b"".join(pieces[i] for i in ids).decode(errors="replace"), stop=("f",))
+    assert not text.add(0) and text.add(1)
+    whole = Detokenizer(lambda ids: b"".join(pieces[i] for i in ids).decode(errors="replace"))
+    assert [whole.add(t) for t in (0, 1, 2)] == [False] * 3 and whole.take() == "abf\u00e9"
+
+
+def test_an_empty_prompt_or_no_token_to_draw_is_refused():
+    lm = recorded.aigc_model()
+    engine = Engine(lm, lm.tokenizer.decode, slots=1)
+    with pytest.raises(ValueError, match="prompt of at least one token"):
+        engine.submit([Request([], 0, Decoding(max_tokens=3), lambda c: None)])
+    with pytest.raises(ValueError, match="max_tokens of at least 1"):
+        engine.submit([Request([1], 0, Decoding(max_tokens=0), lambda c: None)])

@@ -11,6 +11,7 @@ import hashlib
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -248,51 +249,6 @@ def score(
     return results
 
 
-@dataclass(frozen=True)
-class Judging:
-    """How the outputs of a kind of model are scored: the metrics that apply, the report of `aigc eval` on a run
-    (None: images, scored against a reference split below), and the in-loop evaluator. A family names its kind
-    (`Family.evaluation`); these are the kinds."""
-
-    metrics: tuple[str, ...]
-    what: str  # for messages: "--metrics x: not a metric of <what>"
-    report: object  # (model, run config, EvalConfig, names, progress) -> dict, or None
-    in_loop: type
-
-
-JUDGINGS = {
-    "images": Judging(IMAGE_METRIC_NAMES, "images", None, None),  # in_loop: InLoopEvaluator, below
-    "text": Judging(
-        TEXT_METRICS,
-        "a language model",
-        lambda model, run, config, names, progress: evaluate_language_model(model, run, config, names),
-        TextInLoopEvaluator,
-    ),
-    "reconstructions": Judging(  # judged against the images they reconstruct
-        RECONSTRUCTION_METRICS,
-        "an autoencoder",
-        lambda model, run, config, names, progress: evaluate_reconstruction(
-            model, run, config.n or RECONSTRUCTED_IMAGES, names
-        ),
-        ReconstructionInLoopEvaluator,
-    ),
-    "prompted images": Judging(  # images of captions: judged against the scenes they describe
-        PROMPTED_METRICS,
-        "a text-to-image model",
-        lambda model, run, config, names, progress: evaluate_prompted(
-            model, run, config.n or PROMPTED_IMAGES, config.seed, names, progress
-        ),
-        PromptedInLoopEvaluator,
-    ),
-}
-
-
-def judging(family) -> Judging:
-    if family.evaluation not in JUDGINGS:
-        raise ValueError(f"{family.name}: evaluation {family.evaluation!r} is none of {', '.join(JUDGINGS)}")
-    return JUDGINGS[family.evaluation]
-
-
 def evaluate(
     source: str | Path | torch.Tensor, config: EvalConfig, sample_overrides: dict | None = None, progress: bool = False
 ) -> dict:
@@ -382,7 +338,7 @@ def in_loop_evaluator(config):
     """The in-loop evaluation of a run: by what its family generates."""
     from aigc.families.registry import family_of
 
-    return (judging(family_of(config)).in_loop or InLoopEvaluator)(config)
+    return judging(family_of(config)).in_loop(config)
 
 
 class InLoopEvaluator:
@@ -407,3 +363,48 @@ class InLoopEvaluator:
         values["class_entropy"] = coverage.normalized_entropy
         values["eval_seconds"] = time.perf_counter() - started
         return values
+
+
+@dataclass(frozen=True)
+class Judging:
+    """How the outputs of a kind of model are scored: the metrics that apply, the report of `aigc eval` on a run
+    (None: images, scored against a reference split by `evaluate_images`), and the in-loop evaluator. A family
+    names its kind (`Family.evaluation`); these are the kinds."""
+
+    metrics: tuple[str, ...]
+    what: str  # for messages: "--metrics x: not a metric of <what>"
+    report: Callable[..., dict] | None  # (model, run config, EvalConfig, names, progress) -> dict
+    in_loop: type
+
+
+JUDGINGS = {
+    "images": Judging(IMAGE_METRIC_NAMES, "images", None, InLoopEvaluator),
+    "text": Judging(
+        TEXT_METRICS,
+        "a language model",
+        lambda model, run, config, names, progress: evaluate_language_model(model, run, config, names),
+        TextInLoopEvaluator,
+    ),
+    "reconstructions": Judging(  # judged against the images they reconstruct
+        RECONSTRUCTION_METRICS,
+        "an autoencoder",
+        lambda model, run, config, names, progress: evaluate_reconstruction(
+            model, run, config.n or RECONSTRUCTED_IMAGES, names
+        ),
+        ReconstructionInLoopEvaluator,
+    ),
+    "prompted images": Judging(  # images of captions: judged against the scenes they describe
+        PROMPTED_METRICS,
+        "a text-to-image model",
+        lambda model, run, config, names, progress: evaluate_prompted(
+            model, run, config.n or PROMPTED_IMAGES, config.seed, names, progress
+        ),
+        PromptedInLoopEvaluator,
+    ),
+}
+
+
+def judging(family) -> Judging:
+    if family.evaluation not in JUDGINGS:
+        raise ValueError(f"{family.name}: evaluation {family.evaluation!r} is none of {', '.join(JUDGINGS)}")
+    return JUDGINGS[family.evaluation]

@@ -94,14 +94,14 @@ def evaluate_language_model(model, run_config, config, names: tuple[str, ...]) -
     name = config.data or run_config.data.name
     data = dataclasses.replace(run_config.data, name=name, data_dir=config.data_dir or run_config.data.data_dir)
     report: dict = {"reference": f"{name}/validation"}
+    wanted = set(names) & set(LOSS_METRICS)
     if is_chat(name):
         chat = ChatFormat.of(run_config)
         train_rows, validation_rows = split_rows(read_chat(Path(name.removeprefix("chat:"))))
         corpus = Corpus(chat_text(chat, train_rows), chat_text(chat, validation_rows))
-        losses = chat_loss_report(model, tokenizer, chat, validation_rows) if set(names) & set(LOSS_METRICS) else {}
+        losses = chat_loss_report(model, tokenizer, chat, validation_rows) if wanted else {}
     else:
         corpus = read_corpus(data)
-        wanted = set(names) & set(LOSS_METRICS)
         losses = loss_report(model, tokenizer, corpus.validation, config.stride) if wanted else {}
     report.update({k: v for k, v in losses.items() if k not in LOSS_METRICS or k in names})
     if set(names) & set(SAMPLE_METRICS):

@@ -4,7 +4,7 @@ text routes, `aigc sample --prompt`, evaluation and snapshots use these methods 
 so a new text family is a subclass and one registry entry.
 
 A text family's sampling model is a causal language model in aigc's interface: `context`, `logits =
-model(tokens)`, `kv_slots(count, capacity)` and `extend(slots, first, tokens, counts)` (models/transformer.py).
+model(tokens)`, `kv_slots(count)` and `extend(slots, first, tokens, counts)` (models/transformer.py).
 """
 
 from __future__ import annotations
@@ -86,14 +86,14 @@ class TextFamily(Family):
 
     def requests(
         self, model, seeds: Sequence[int], prompts: Sequence[str], sample, on_text: OnText | None, on_done,
-        on_error=lambda error: None, cancelled=lambda: False,
+        on_error=lambda error: None, cancelled=lambda: False, encoded: dict[str, list[int]] | None = None,
     ) -> list[Request]:  # fmt: skip
-        """The engine's requests for completion k of prompts[k] with seeds[k], each prompt tokenised once:
-        `on_text(k, text)` hears its new text, `on_done(k, completion)` its end. Every prompt is checked before
-        any is returned."""
+        """The engine's requests for completion k of prompts[k] with seeds[k], each prompt tokenised once (or
+        taken from `encoded`, prompt -> ids from `encode`): `on_text(k, text)` hears its new text,
+        `on_done(k, completion)` its end. Every prompt is checked before any is returned."""
         if len(prompts) != len(seeds):
             raise UserError(f"{len(prompts)} prompts for {len(seeds)} seeds; give one prompt per seed")
-        ids = {prompt: self.encode(model, prompt) for prompt in prompts}
+        ids = encoded if encoded is not None else {p: self.encode(model, p) for p in dict.fromkeys(prompts)}
         decoding = self.decoding(sample)
         return [
             Request(

@@ -176,10 +176,11 @@ class PretrainedLM(nn.Module):
     def output_head(self) -> nn.Module:
         return self.network.get_output_embeddings()
 
-    def new_cache(self) -> PretrainedCache:
+    def new_cache(self, rows: int = 1) -> PretrainedCache:
+        """A cache for `rows` sequences of one length fed in parts (transformers' cache holds a batch as it is)."""
         return PretrainedCache()
 
-    def kv_slots(self, count: int, capacity: int) -> PretrainedSlots:
+    def kv_slots(self, count: int) -> PretrainedSlots:
         return PretrainedSlots(count)
 
     def extend(self, slots: PretrainedSlots, first: int, tokens: torch.Tensor, counts: list[int]) -> torch.Tensor:

@@ -127,30 +127,35 @@ class KVSlots:
 
 class SlotRows:
     """The cache of one forward pass over slots first, first + 1, ...: row i adds counts[i] tokens (of a batch
-    padded to T) after the slot's positions; the padding's keys land past them and no real query sees them."""
+    padded to `new`) after the slot's positions. Padding writes to the slots' last column, a scratch column past
+    the context that no query reads, so a padded row never touches a position that is or will be real."""
 
-    def __init__(self, slots: KVSlots, first: int, counts: torch.Tensor):
+    def __init__(self, slots: KVSlots, first: int, counts: torch.Tensor, new: int):
         self.slots, self.first, self.counts = slots, first, counts
         self.past = slots.lengths[first : first + len(counts)]  # (N,)
+        device = self.past.device
+        self.positions_ = self.past[:, None] + torch.arange(new, device=device)  # (N, T)
+        real = torch.arange(new, device=device)[None, :] < counts.to(device)[:, None]
+        scratch = slots.keys[0].shape[2] - 1
+        self.written = torch.where(real, self.positions_, scratch)
+        self.span = int((self.past + counts.to(device)).max())  # one past the farthest real position
+        # query j of row i (at position past_i + j) sees the positions up to its own: (N, 1, T, span)
+        self.seen = (torch.arange(self.span, device=device)[None, None, :] <= self.positions_[:, :, None])[:, None]
+        self.rows = torch.arange(first, first + len(counts), device=device)[:, None]
 
-    def end(self, new: int) -> int:
-        """One past the farthest real position of the pass."""
-        return int((self.past + self.counts).max())
+    def end(self) -> int:
+        return self.span
 
-    def positions(self, new: int, device: torch.device) -> torch.Tensor:
-        return self.past.to(device)[:, None] + torch.arange(new, device=device)  # (N, T)
+    def positions(self, device: torch.device) -> torch.Tensor:
+        return self.positions_.to(device)
 
     def attend(self, layer: int, k: torch.Tensor, v: torch.Tensor):
-        n, _, t, _ = k.shape  # (N, kv_heads, T, head_dim)
-        positions = self.positions(t, k.device)
-        rows = torch.arange(self.first, self.first + n, device=k.device)[:, None]
         keys, values = self.slots.keys[layer], self.slots.values[layer]
-        keys[rows, :, positions] = k.transpose(1, 2).to(keys.dtype)  # (N, T, kv_heads, head_dim) in place
-        values[rows, :, positions] = v.transpose(1, 2).to(values.dtype)
-        span = int(positions[:, -1].max()) + 1
-        seen = torch.arange(span, device=k.device)[None, None, :] <= positions[:, :, None]  # (N, T, span)
-        window = slice(self.first, self.first + n)
-        return keys[window, :, :span].to(k.dtype), values[window, :, :span].to(v.dtype), seen[:, None]
+        keys[self.rows, :, self.written] = k.transpose(1, 2).to(keys.dtype)  # (N, T, kv_heads, head_dim) in place
+        values[self.rows, :, self.written] = v.transpose(1, 2).to(values.dtype)
+        window = slice(self.first, self.first + len(self.counts))
+        seen = self.seen.to(k.device)
+        return keys[window, :, : self.span].to(k.dtype), values[window, :, : self.span].to(v.dtype), seen
 
     def advance(self) -> None:
         self.past += self.counts.to(self.past.device)
@@ -160,16 +165,13 @@ class PromptCache:
     """The keys and values of `rows` sequences of one length fed in parts (a prompt, then a token at a time)."""
 
     def __init__(self, config: TransformerConfig, rows: int = 1, device=None):
-        self.slots, self.count = KVSlots(config, rows, config.context, device), rows
+        self.slots, self.count = KVSlots(config, rows, config.context + 1, device), rows
 
     def length(self) -> int:
         return self.slots.length(0)
 
-    def end(self, new: int) -> int:
-        return self.length() + new
-
     def rows(self, new: int) -> SlotRows:
-        return SlotRows(self.slots, 0, torch.full((self.count,), new, device=self.slots.lengths.device))
+        return SlotRows(self.slots, 0, torch.full((self.count,), new, device=self.slots.lengths.device), new)
 
 
 class Attention(nn.Module):
@@ -274,27 +276,27 @@ class Transformer(nn.Module):
 
     def new_cache(self, rows: int = 1) -> PromptCache:
         """A cache for `rows` sequences fed in parts: `model(tokens[:, :5], cache)`, then the next tokens."""
-        return PromptCache(self.config, rows, self.lm_head.weight.device)
+        return PromptCache(self.config, rows, self.model.embed_tokens.weight.device)
 
-    def kv_slots(self, count: int, capacity: int) -> KVSlots:
-        """Memory for the keys and values of `count` sequences of up to `capacity` positions each."""
-        weight = self.lm_head.weight
-        dtype = weight.dtype if weight.dtype.is_floating_point else torch.float32
-        return KVSlots(self.config, count, capacity, weight.device, dtype)
+    def kv_slots(self, count: int) -> KVSlots:
+        """Memory for the keys and values of `count` sequences of up to `context` positions each (and the
+        scratch column of padding). The embedding's dtype: an int8-compressed model keeps it in floats."""
+        weight = self.model.embed_tokens.weight
+        return KVSlots(self.config, count, self.config.context + 1, weight.device, weight.dtype)
 
     def extend(self, slots: KVSlots, first: int, tokens: torch.Tensor, counts: list[int]) -> torch.Tensor:
         """Next-token logits [N, vocab_size] after row i's first counts[i] tokens of `tokens` [N, T] (the rest
         padding), appended to slot first + i."""
         counts_tensor = torch.tensor(counts, device=slots.lengths.device)
-        rows = SlotRows(slots, first, counts_tensor)
+        rows = SlotRows(slots, first, counts_tensor, tokens.shape[1])
         hidden = self.hidden(tokens, rows)  # (N, T, width)
         last = hidden[torch.arange(len(counts), device=hidden.device), counts_tensor.to(hidden.device) - 1]
         rows.advance()
         return self.lm_head(last)
 
     def forward(self, tokens: torch.Tensor, cache: PromptCache | None = None) -> torch.Tensor:
-        """Logits [N, T, vocab_size] of `tokens` [N, T], which follow the positions `cache` holds (if any; one
-        sequence)."""
+        """Logits [N, T, vocab_size] of `tokens` [N, T], which follow the positions `cache` holds (if any: as many
+        sequences as it was made for)."""
         if cache is None:
             return self.lm_head(self.hidden(tokens))
         if tokens.shape[0] != cache.count:
@@ -307,13 +309,13 @@ class Transformer(nn.Module):
     def hidden(self, tokens: torch.Tensor, cache: SlotRows | None = None) -> torch.Tensor:
         """The last block's normalised output [N, T, width] of `tokens` [N, T] (after the cache's positions)."""
         new = tokens.shape[1]
-        end = new if cache is None else cache.end(new)
+        end = new if cache is None else cache.end()
         if end > self.config.context:
             raise UserError(f"{end} tokens are more than the model's context of {self.config.context}; use fewer")
         if cache is None:
             positions = torch.arange(new, device=tokens.device)
         else:
-            positions = cache.positions(new, tokens.device)
+            positions = cache.positions(tokens.device)
         cos, sin = rotary_tables(self.config, positions)
         if positions.ndim == 2:  # a position per sequence: (N, 1, T, head_dim) against (N, heads, T, head_dim)
             cos, sin = cos[:, None], sin[:, None]

@@ -29,8 +29,11 @@ class Detokenizer:
         self.ids.append(token)
         before = self.decode(self.ids[self.prefix : self.read])
         after = self.decode(self.ids[self.prefix :])
-        if len(after) <= len(before) or after.endswith(PARTIAL):
+        if len(after) <= len(before):
             return False
+        if after.endswith(PARTIAL):  # held until whole, but a stop string may already end before it
+            unsure = self.pending + after[len(before) :].rstrip(PARTIAL)
+            return any(s in unsure for s in self.stop)
         self.pending += after[len(before) :]
         self.prefix, self.read = self.read, len(self.ids)
         return any(s in self.pending for s in self.stop)  # a stop string ending in the new text lies in pending

@@ -66,7 +66,7 @@ class Engine:
         self.model, self.detokenize = model, detokenize
         self.context = model.context
         self.device = next(model.parameters()).device
-        memory = model.kv_slots(slots, self.context + chunk)  # a padded chunk's spare rows land past the context
+        memory = model.kv_slots(slots)
         self.scheduler = Scheduler(memory, slots, self.context, chunk, max(BUDGET, chunk))
         self.model_step = ModelStep(model, memory, self.device)
         self.on_step = on_step or (lambda active, tokens: None)  # (sequences in the step, tokens it drew)
@@ -74,6 +74,10 @@ class Engine:
         self.open = True
 
     def submit(self, requests: list[Request]) -> None:
+        """Queue `requests`; ValueError for one that cannot be decoded (no prompt, no token to generate)."""
+        for request in requests:
+            if not request.prompt or request.decoding.max_tokens < 1:
+                raise ValueError("a request needs a prompt of at least one token and max_tokens of at least 1")
         with self.changed:
             for request in requests:
                 generator = torch.Generator(self.device).manual_seed(int(request.seed))
@@ -99,8 +103,15 @@ class Engine:
                     self.changed.wait()
                 if self.scheduler.idle():
                     return
-                plan = self.scheduler.plan()
-            self.step(plan)
+                try:
+                    plan = self.scheduler.plan()
+                except Exception as error:  # a listener's failure (cancelled()) must not stop the engine
+                    self.fail_all(error)
+                    continue
+            try:
+                self.step(plan)
+            except Exception as error:  # what no request's handler caught: every request hears it, the engine goes on
+                self.fail_all(error)
 
     def complete(self, requests: list[Request]) -> None:
         """Decode `requests` to the end on this thread (a static batch)."""
@@ -151,11 +162,11 @@ class Engine:
         else:
             sequence.stopped = sequence.text.add(token)
         on_text = sequence.request.on_text
-        if on_text is not None and not sequence.stopped:
-            shown = sequence.text.take()
-            if shown:
+        if not sequence.stopped:
+            shown = sequence.text.take()  # also when nobody listens, so the text held stays a bounded tail
+            if shown and on_text is not None:
                 on_text(shown)
-        if sequence.stopped or len(sequence.generated) == decoding.max_tokens:
+        if sequence.stopped or len(sequence.generated) >= decoding.max_tokens:
             self.finish(sequence)
         elif sequence in self.scheduler.prefilling:
             self.scheduler.promote(sequence)
@@ -178,7 +189,17 @@ class Engine:
         for sequence in sequences:
             if sequence.slot is not None or sequence in self.scheduler.windowed:
                 self.scheduler.release(sequence)
-            sequence.request.on_error(error)
+            try:
+                sequence.request.on_error(error)
+            except Exception:  # a listener that fails as it hears of a failure: nothing more to tell it
+                pass
+
+    def fail_all(self, error: Exception) -> None:
+        """Every request the engine holds hears `error` and leaves (the memory starts again empty)."""
+        scheduler = self.scheduler
+        held = scheduler.running + scheduler.prefilling + scheduler.windowed + list(scheduler.waiting)
+        scheduler.waiting.clear()
+        self.fail(held, error)
 
 
 class ModelStep:
@@ -188,22 +209,21 @@ class ModelStep:
     def __init__(self, model, memory, device: torch.device):
         self.model, self.memory, self.device = model, memory, device
         self.context = model.context
-        self.failures: list[tuple[list[Sequence], Exception]] = []
 
     def __call__(self, plan: Plan) -> tuple[list, list]:
-        """([(sequence, logits [vocab_size])], [(sequences, error)] of the passes that failed)."""
-        self.failures = []
-        drawn = self.forward_decode(plan.decode) + self.forward_prefill(plan.prefill) + self.forward_window(plan.window)
-        return drawn, self.failures
+        """([(sequence, logits [vocab_size])], [(sequences, error)] of what failed)."""
+        failures: list[tuple[list[Sequence], Exception]] = []
+        drawn = self.forward_decode(plan.decode, failures) + self.forward_prefill(plan.prefill, failures)
+        return drawn + self.forward_window(plan.window, failures), failures
 
-    def forward_decode(self, sequences: list[Sequence]) -> list:
+    def forward_decode(self, sequences: list[Sequence], failures: list) -> list:
         """One token for each decoding sequence, slots 0..n-1, in one pass."""
         if not sequences:
             return []
         tokens = torch.tensor([[s.generated[-1]] for s in sequences], device=self.device)
-        return self.forward(sequences, 0, tokens, [1] * len(sequences))
+        return self.forward(sequences, 0, tokens, [1] * len(sequences), failures)
 
-    def forward_prefill(self, chunks: list[tuple[Sequence, int]]) -> list:
+    def forward_prefill(self, chunks: list[tuple[Sequence, int]], failures: list) -> list:
         """The prompt chunks, a pass for each run of consecutive slots; logits of prompts fed to their end."""
         drawn = []
         for run in consecutive(sorted(chunks, key=lambda chunk: chunk[0].slot)):
@@ -212,12 +232,14 @@ class ModelStep:
             sequences = [s for s, _ in run]
             drawn += [
                 (s, row)
-                for s, row in self.forward(sequences, run[0][0].slot, torch.tensor(rows, device=self.device), counts)
+                for s, row in self.forward(
+                    sequences, run[0][0].slot, torch.tensor(rows, device=self.device), counts, failures
+                )
                 if s.fed == len(s.prompt)
             ]
         return drawn
 
-    def forward_window(self, sequences: list[Sequence]) -> list:
+    def forward_window(self, sequences: list[Sequence], failures: list) -> list:
         """Sequences past the context: their last `context` tokens, recomputed without a cache."""
         if not sequences:
             return []
@@ -225,16 +247,25 @@ class ModelStep:
         try:
             logits = self.model(windows)[:, -1]
         except Exception as error:
-            self.failures.append((sequences, error))
+            failures.append((sequences, error))
             return []
         return list(zip(sequences, logits, strict=True))
 
-    def forward(self, sequences: list[Sequence], first: int, tokens: torch.Tensor, counts: list[int]) -> list:
+    def forward(self, sequences: list[Sequence], first: int, tokens: torch.Tensor, counts: list[int], failures) -> list:
+        """The pass over consecutive slots from `first`; when it fails, each row alone, so that one bad request
+        fails alone."""
         try:
             logits = self.model.extend(self.memory, first, tokens, counts)
         except Exception as error:
-            self.failures.append((sequences, error))
-            return []
+            if len(sequences) == 1:
+                failures.append((sequences, error))
+                return []
+            alone = [(i, [sequence], tokens[i : i + 1, : counts[i]]) for i, sequence in enumerate(sequences)]
+            return [
+                drawn
+                for i, one, row in alone
+                for drawn in self.forward(one, first + i, row, counts[i : i + 1], failures)
+            ]
         for sequence, n in zip(sequences, counts, strict=True):
             sequence.fed += n
         return list(zip(sequences, logits, strict=True))

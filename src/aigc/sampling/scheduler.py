@@ -30,8 +30,8 @@ class Scheduler:
     `chunk`: the most prompt tokens fed in a step while sequences decode (so a long prompt delays them by at
     most one chunk); `budget`: the most tokens in a step when none does (a static batch's prompts)."""
 
-    def __init__(self, slots, count: int, context: int, chunk: int, budget: int):
-        self.slots, self.count, self.context = slots, count, context
+    def __init__(self, memory, count: int, context: int, chunk: int, budget: int):
+        self.memory, self.count, self.context = memory, count, context
         self.chunk, self.budget = chunk, budget
         self.waiting: collections.deque = collections.deque()
         self.running: list = []  # running[i] is in slot i
@@ -45,7 +45,8 @@ class Scheduler:
         return len(self.running) + len(self.prefilling) + len(self.windowed)
 
     def free(self) -> int:
-        return self.count - len(self.running) - len(self.prefilling)
+        """Slots for more sequences (one past the context holds none, but counts: its work is a whole window)."""
+        return self.count - self.active()
 
     def queued(self) -> int:
         """Requests waiting beyond the slots that are free for them."""
@@ -58,6 +59,7 @@ class Scheduler:
         """This step's work; cancelled sequences leave first, and those whose cache is full go to the window."""
         for sequence in [s for s in self.running + self.prefilling + self.windowed if s.cancelled()]:
             self.release(sequence)
+        self.waiting = collections.deque(s for s in self.waiting if not s.cancelled())
         for sequence in [s for s in self.running if s.fed >= self.context]:
             self.release(sequence)
             self.windowed.append(sequence)
@@ -67,10 +69,8 @@ class Scheduler:
             budget = self.feed(plan, sequence, budget)
         while self.waiting and self.free() and budget > 0:
             sequence = self.waiting.popleft()
-            if sequence.cancelled():
-                continue
             sequence.slot = len(self.running) + len(self.prefilling)
-            self.slots.clear(sequence.slot)
+            self.memory.clear(sequence.slot)
             self.prefilling.append(sequence)
             budget = self.feed(plan, sequence, budget)
         return plan
@@ -79,14 +79,14 @@ class Scheduler:
         n = min(len(sequence.prompt) - sequence.fed, budget)
         if n > 0:
             plan.prefill.append((sequence, n))
-        return budget - max(n, 0)
+        return budget - n
 
     def promote(self, sequence) -> None:
         """A sequence whose prompt is in its cache decodes from the next step: it takes slot len(running)."""
         first = len(self.running)
         if sequence.slot != first:
             other = next(s for s in self.prefilling if s.slot == first)
-            self.slots.swap(sequence.slot, first)
+            self.memory.swap(sequence.slot, first)
             other.slot, sequence.slot = sequence.slot, first
         self.prefilling.remove(sequence)
         self.running.append(sequence)
@@ -112,5 +112,5 @@ class Scheduler:
             self.move(next(s for s in self.prefilling if s.slot == end), slot, end)
 
     def move(self, sequence, slot: int, source: int) -> None:
-        self.slots.move(source, slot)
+        self.memory.move(source, slot)
         sequence.slot = slot

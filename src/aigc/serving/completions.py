@@ -95,8 +95,10 @@ def to_job(
         raise UserError("prompt is an empty list; give a string or a list of strings")
     if len(prompts) * request.n > settings.max_n:
         raise UserError(f"{len(prompts)} prompts x n {request.n} completions; this server allows {settings.max_n}")
-    # counted as the model reads them (a conversation as its chat template writes it); the body limit bounds the work
-    longest = max(len(served.family.encode(served.model, prompt)) for prompt in set(prompts))
+    # counted as the model reads them (a conversation as its chat template writes it); the body limit bounds the work;
+    # each prompt tokenised once, for the engine and the usage too
+    encoded = {prompt: served.family.encode(served.model, prompt) for prompt in dict.fromkeys(prompts)}
+    longest = max(len(ids) for ids in encoded.values())
     if longest > settings.max_prompt_tokens:
         raise UserError(f"the prompt is {longest} tokens; this server allows {settings.max_prompt_tokens}")
     stop = [request.stop] if isinstance(request.stop, str) else list(request.stop or [])
@@ -113,7 +115,7 @@ def to_job(
         raise UserError(f"seed {first} + n {request.n} runs past the largest seed {MAX_SEED}")
     seeds = [first + j for _ in prompts for j in range(request.n)]
     conditions = [prompt for prompt in prompts for _ in range(request.n)]
-    return Job(served.name, sample, seeds, conditions, on_text or ignore)
+    return Job(served.name, sample, seeds, conditions, on_text or ignore, encoded=encoded)
 
 
 def completion_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSettings, on_text=None) -> Job:
@@ -157,8 +159,7 @@ class Reply:
         return {"id": self.id, "object": object, "created": self.created, "model": self.job.model}
 
     def usage(self, completions) -> dict:
-        family, model = self.served.family, self.served.model
-        prompt_tokens = sum(len(family.encode(model, prompt)) for prompt in self.prompts)
+        prompt_tokens = sum(len(self.job.encoded[prompt]) for prompt in self.prompts)
         completion_tokens = sum(c.tokens for c in completions)
         total = prompt_tokens + completion_tokens
         return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": total}

@@ -83,6 +83,7 @@ class Job:
     submitted: float = field(default_factory=time.perf_counter)
     first_output: float | None = None  # text: when the first token was drawn
     cancelled: bool = False  # text: the client went away; its completions leave the batch at the next step
+    encoded: dict[str, list[int]] | None = None  # text: each prompt's token ids, tokenised (and checked) once
     result: Future = field(default_factory=Future)  # -> images uint8 [len(seeds), C, H, W], or Completions
 
 
@@ -156,8 +157,9 @@ class TextEngines:
                 job.result.set_exception(error)
 
         requests = served.family.requests(
-            served.model, job.seeds, job.conditions, job.sample, on_text, on_done, on_error, lambda: job.cancelled
-        )
+            served.model, job.seeds, job.conditions, job.sample, on_text, on_done, on_error, lambda: job.cancelled,
+            job.encoded,
+        )  # fmt: skip
         engine.submit(requests)
         return job.result
 
@@ -225,7 +227,8 @@ class Service:
         """UserError when the job asks its model for something it cannot do (a class it lacks, a setting it has no
         use for, a prompt it cannot read)."""
         served = self.loaded()[job.model]
-        served.family.check_request(served.model, job.conditions, job.sample)
+        if job.encoded is None:  # a text job's prompts were checked as they were tokenised
+            served.family.check_request(served.model, job.conditions, job.sample)
 
     def close(self) -> None:
         """Stop taking jobs, finish those queued, and stop the threads."""

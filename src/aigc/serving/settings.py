@@ -34,7 +34,9 @@ class ServeSettings(BaseSettings):
     device: str = Field("cpu", description="cpu or cuda")
     threads: int = Field(0, ge=0, description="torch threads per worker (0: torch's default)")
     queue_size: int = Field(16, ge=1, description="requests waiting beyond this many are answered 503 at once")
-    max_batch: int = Field(64, ge=1, description="most images drawn in one forward pass across merged requests")
+    max_batch: int = Field(
+        64, ge=1, description="most images drawn in one forward pass; a text model's KV slots (sequences at once)"
+    )
     max_n: int = Field(64, ge=1, description="most images per request")
     max_steps: int = Field(100, ge=1, le=1000, description="most sampling steps per request")
     max_pixels: int = Field(64 * 64 * 64, ge=1, description="most output pixels per request (n x height x width)")

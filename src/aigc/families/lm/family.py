@@ -130,7 +130,7 @@ class LMFamily(TextFamily):
         return {
             "context": model.context,
             "vocab_size": config.model.vocab_size,
-            "tokenizer": model.tokenizer.kind,
+            "tokenizer": self.tokenizer(model).kind,
             "chat": bool(config.chat_template),  # /v1/chat/completions answers it
         }
 
