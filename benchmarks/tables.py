@@ -297,10 +297,20 @@ def text_decoding(results: Results) -> str:
             fixed(row["ms_per_token_cache"], 2),
             fixed(row["ms_per_token_no_cache"], 2),
             f"{fixed(row['speedup'], 1)}x",
+            fixed(row["ms_per_token_engine"], 2),
         ]
         for row in results["text_decoding"]["rows"]
     ]
-    return table(["generated tokens", "ms/token with the cache", "ms/token recomputing", "speed-up"], rows)
+    header = ["generated tokens", "ms/token with the cache", "ms/token recomputing", "speed-up", "ms/token, the engine"]
+    batch = results["text_decoding"]["static_batch"]
+    batch_row = [
+        f"{batch['completions']} x {batch['tokens_each']}",
+        whole(batch["tokens_per_s_baseline"]),
+        whole(batch["tokens_per_s_engine"]),
+        f"{fixed(batch['ratio'], 2)}x",
+    ]
+    static = ["completions x tokens", "tokens/s, the decoder before", "tokens/s, the engine", "engine / before"]
+    return table(header, rows) + "\n" + table(static, [batch_row])
 
 
 # ---- services ------------------------------------------------------------------------------------------------
@@ -341,6 +351,8 @@ SERVING_LM_LABELS = {
 def serving_lm(results: Results) -> str:
     rows = []
     for name, row in results["serving_lm"]["rows"].items():
+        if name == "long_prompts":  # its own table, serving_lm_long
+            continue
         answers = ", ".join(f"{status}: {count}" for status, count in row["statuses"].items())
         rows.append(
             [
@@ -355,6 +367,49 @@ def serving_lm(results: Results) -> str:
         )
     header = ["setting", "clients", "requests", "answers", "tokens/s", "first token p50 / p99 ms"]
     return table(header + ["per token p50 / p99 ms"], rows)
+
+
+def serving_lm_long(results: Results) -> str:
+    """16 running streams when 8 prompts of the model's whole context arrive: how long the streams stall."""
+    row = results["serving_lm"]["rows"]["long_prompts"]
+    header = [
+        "largest gap / median gap (worst stream)",
+        "largest gap ms",
+        "median gap ms",
+        "new prompts' first token ms",
+    ]
+    cells = [fixed(row["max_gap_over_median_worst"], 2), fixed(row["max_gap_ms"], 1), fixed(row["median_gap_ms"], 1)]
+    return table(header, [cells + [whole(row["long_first_token_p50_ms"])]])
+
+
+SERVING_LM_ENGINES = {"before": "before the engine (608b31b)", "engine": "the engine"}
+
+
+def serving_lm_engine(results: Results) -> str:
+    """The same service benchmark by the decode loop before the engine and by the engine, same model and machine."""
+    runs = results["serving_lm_engine"]["runs"]
+    rows = []
+    for name, run in runs.items():
+        engine, tokens = name.rsplit("_", 1)
+        rows.append(
+            [
+                SERVING_LM_ENGINES[engine],
+                tokens,
+                f"{fixed(run['speedup_16'], 2)}x / {fixed(run['speedup_64'], 2)}x",
+                whole(run["tokens_per_s_64"]),
+                f"{fixed(run['per_token_p50_ms_64'], 1)} / {fixed(run['per_token_p50_ms_alone'], 1)} = "
+                f"{fixed(run['per_token_over_alone_64'], 2)}x",
+                whole(run["first_token_p99_ms_16"]),
+            ]
+        )
+    long = results["serving_lm_engine"]["long_prompts"]
+    header = ["code", "tokens a completion", "tokens/s over one at a time, 16 / 64 clients", "tokens/s at 64"]
+    header += ["per token p50 ms at 64 / alone", "first token p99 ms at 16"]
+    gaps = [
+        [SERVING_LM_ENGINES[name], fixed(row["max_gap_over_median_worst"], 2), fixed(row["max_gap_ms"], 1)]
+        for name, row in long.items()
+    ]
+    return table(header, rows) + "\n" + table(["code", "largest gap / median gap", "largest gap ms"], gaps)
 
 
 # ---- compression ---------------------------------------------------------------------------------------------
@@ -670,6 +725,8 @@ TABLES: dict[str, Callable[[Results], str]] = {
     "serving": serving,
     "compression": compression,
     "serving-lm": serving_lm,
+    "serving-lm-long": serving_lm_long,
+    "serving-lm-engine": serving_lm_engine,
     "text-decoding": text_decoding,
     "language-model": language_model,
     "language-model-samples": language_model_samples,
