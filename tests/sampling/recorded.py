@@ -86,9 +86,8 @@ def draw_baseline(model, sample) -> list[dict]:
     import sys
 
     sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-    from baseline_decoder import decode
-
     from aigc.families.registry import family
+    from baseline_decoder import decode
 
     lm, decoding = family("lm"), family("lm").decoding(sample)
     drawn = [decode(model, lm.encode(model, p), SEEDS, decoding, model.tokenizer.decode) for p in PROMPTS]

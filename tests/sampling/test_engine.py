@@ -217,3 +217,24 @@ def test_an_empty_prompt_or_no_token_to_draw_is_refused():
         engine.submit([Request([], 0, Decoding(max_tokens=3), lambda c: None)])
     with pytest.raises(ValueError, match="max_tokens of at least 1"):
         engine.submit([Request([1], 0, Decoding(max_tokens=0), lambda c: None)])
+
+
+def test_an_error_outside_any_request_fails_them_all_and_the_engine_goes_on():
+    lm = recorded.aigc_model()
+    engine = Engine(lm, lm.tokenizer.decode, slots=2)
+    errors, done = [], []
+
+    def broken() -> bool:
+        raise RuntimeError("the client's state is gone")
+
+    greedy = Decoding(max_tokens=3, temperature=0)
+    engine.submit([Request([1, 2], 0, greedy, done.append, on_error=errors.append, cancelled=broken)])
+    engine.submit([Request([3], 1, greedy, done.append, on_error=errors.append)])
+    engine.close()
+    engine.run()  # returns once idle: the failure did not end the thread
+    assert len(errors) == 2 and all("the client's state is gone" in str(e) for e in errors) and not done
+    engine.open = True
+    engine.submit([Request([3], 1, greedy, done.append, on_error=errors.append)])
+    engine.close()
+    engine.run()
+    assert len(done) == 1 and done[0].tokens == 3

@@ -111,7 +111,8 @@ class Engine:
             try:
                 self.step(plan)
             except Exception as error:  # what no request's handler caught: every request hears it, the engine goes on
-                self.fail_all(error)
+                with self.changed:
+                    self.fail_all(error)
 
     def complete(self, requests: list[Request]) -> None:
         """Decode `requests` to the end on this thread (a static batch)."""
