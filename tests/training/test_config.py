@@ -12,7 +12,7 @@ import pytest
 from aigc.cli import build_parser
 from aigc.cli.train import new_config
 from aigc.core.config import from_dict, to_dict
-from aigc.core.errors import UserError
+from aigc.core.errors import ConfigError, UserError
 from aigc.families.autoencoder.config import AutoencoderRunConfig
 from aigc.families.diffusion.config import DiffusionRunConfig
 from aigc.families.gan.config import gan_recipe
@@ -210,3 +210,9 @@ def test_the_flags_keep_their_names_and_meanings_in_each_family_s_unit():
 def test_flags_a_family_cannot_use_are_refused(argv, message):
     with pytest.raises(UserError, match=message):
         parsed(*argv)
+
+
+@pytest.mark.parametrize("value", [{"x": 1}, "5", True])
+def test_an_old_amount_that_is_not_a_number_is_one_line_naming_it(value):
+    with pytest.raises(ConfigError, match=r"^kimg = .*: must be a number$"):
+        upgrade_train({"kimg": value})

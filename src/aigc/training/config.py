@@ -186,5 +186,9 @@ def upgrade_train(data: dict) -> dict:
     upgraded = {}
     for key, value in data.items():
         name, scale = FORMER.get(key, (key, 1))
-        upgraded[name] = value if value is None or scale == 1 else value * scale
+        if scale != 1 and value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(key, value, "must be a number")
+            value = value * scale
+        upgraded[name] = value
     return upgraded
