@@ -275,3 +275,21 @@ def test_a_full_text_queue_answers_503(long_server):
             r.status_code for r in pool.map(lambda _: long_server.post("/v1/completions", json=body), range(4))
         )
     assert 503 in statuses and set(statuses) <= {200, 503} and statuses.count(200) >= 1
+
+
+def test_a_failure_no_handler_answers_is_openai_s_server_error(lm_run, monkeypatch):
+    from aigc.serving.service import Service
+
+    def broken(self, job):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Service, "check", broken)
+    models = {"lm": latest_checkpoint(lm_run)}
+    with TestClient(create_app(load_settings(models=models)), raise_server_exceptions=False) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the served model did not load"
+            time.sleep(0.05)
+        reply = client.post("/v1/completions", json={"prompt": "line", "max_tokens": 2})
+    assert reply.status_code == 500 and reply.json()["error"]["type"] == "server_error"
+    assert "a bug" not in reply.text  # the details stay in the server's log

@@ -72,6 +72,12 @@ async def refused(request: Request, error: StarletteHTTPException) -> JSONRespon
     return refusal(error.status_code, str(error.detail), headers=error.headers, code=getattr(error, "code", None))
 
 
+async def internal_error(request: Request, error: Exception) -> JSONResponse:
+    """A failure no other handler answers (a bug): OpenAI's `server_error`, the details in the server's log
+    (Starlette logs the exception after this answer)."""
+    return refusal(500, "internal error; the server's log has the details")
+
+
 async def invalid_body(request: Request, error: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 (`detail`: the list of errors, each with its `loc`), with OpenAI's `error` naming the first."""
     errors = jsonable_encoder(error.errors())
@@ -91,6 +97,7 @@ def exception_handlers() -> dict:
         NotReady: not_ready,
         StarletteHTTPException: refused,
         RequestValidationError: invalid_body,
+        Exception: internal_error,
     }
 
 
