@@ -139,9 +139,6 @@ class PretrainedSlots:
     def __init__(self, count: int):
         self.caches = [PretrainedCache() for _ in range(count)]
 
-    def length(self, slot: int) -> int:
-        return self.caches[slot].length()
-
     def move(self, source: int, target: int) -> None:
         self.caches[target], self.caches[source] = self.caches[source], PretrainedCache()
 

@@ -63,7 +63,7 @@ class Engine:
     """Decodes the requests submitted to it, up to `slots` at once, on the thread that calls `run` or `complete`."""
 
     def __init__(self, model, detokenize: Callable[[list[int]], str], slots: int, on_step=None, chunk: int = CHUNK):
-        self.model, self.detokenize = model, detokenize
+        self.detokenize = detokenize
         self.context = model.context
         self.device = next(model.parameters()).device
         memory = model.kv_slots(slots)

@@ -21,9 +21,6 @@ class Plan:
     prefill: list[tuple[object, int]] = field(default_factory=list)  # (sequence, tokens of its prompt to feed)
     window: list = field(default_factory=list)  # past the context: the last `context` tokens, recomputed
 
-    def __bool__(self) -> bool:
-        return bool(self.decode or self.prefill or self.window)
-
 
 class Scheduler:
     """Holds the sequences (objects with `prompt`, `fed`, `slot` and `cancelled()`) from waiting to done.
