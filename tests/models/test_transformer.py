@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import save_file
 
 from aigc.core.errors import ConfigError, UserError
-from aigc.models.transformer import Transformer, TransformerConfig, hf_config
+from aigc.models.transformer import Transformer, TransformerConfig, attend, hf_config
 
 TINY = TransformerConfig(width=32, layers=2, heads=4, context=16, vocab_size=50)
 
@@ -120,3 +120,20 @@ def test_dropout_acts_in_training_only_and_adds_no_weight():
     with torch.no_grad():
         assert torch.equal(plain.eval()(tokens), dropped.eval()(tokens))
         assert not torch.equal(dropped.train()(tokens), dropped(tokens))
+
+
+def test_bf16_attention_on_a_cpu_is_computed_in_fp32_and_returned_in_bf16():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 16, 8) for _ in range(3))
+    exact = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    low = [t.bfloat16().requires_grad_() for t in (q, k, v)]
+    with torch.autocast("cpu", torch.bfloat16):
+        y = attend(*low, is_causal=True)
+    y.float().sum().backward()
+    assert y.dtype == torch.bfloat16 and all(t.grad.dtype == torch.bfloat16 for t in low)
+    # the same as fp32 attention of the bf16 inputs, rounded once at the end (autocast rounds the scores too)
+    of_rounded_inputs = torch.nn.functional.scaled_dot_product_attention(
+        *(t.detach().float() for t in low), is_causal=True
+    )
+    assert torch.equal(y, of_rounded_inputs.bfloat16())
+    assert (y.float() - exact).abs().max() < 0.05

@@ -174,6 +174,16 @@ class PromptCache:
         return SlotRows(self.slots, 0, torch.full((self.count,), new, device=self.slots.lengths.device), new)
 
 
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **options) -> torch.Tensor:
+    """`F.scaled_dot_product_attention(q, k, v, **options)` in q's dtype; bf16 on a CPU computes it in fp32:
+    torch's CPU flash attention runs bf16 at under half its fp32 speed (forward and backward of a training step's
+    [32, 4, 128, 32]: 26 ms against 12 ms on an AVX512-BF16 core), and autocast would cast it back to bf16."""
+    if q.device.type != "cpu" or q.dtype != torch.bfloat16:
+        return F.scaled_dot_product_attention(q, k, v, **options)
+    with torch.autocast("cpu", enabled=False):
+        return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), **options).to(q.dtype)
+
+
 class Attention(nn.Module):
     def __init__(self, config: TransformerConfig, index: int):
         super().__init__()
@@ -203,7 +213,7 @@ class Attention(nn.Module):
         causal = mask is None and t > 1
         gqa = self.kv_heads != self.heads
         dropout = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=causal, enable_gqa=gqa)
+        y = attend(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=causal, enable_gqa=gqa)
         return self.o_proj(y.transpose(1, 2).reshape(n, t, -1))
 
 
