@@ -25,6 +25,9 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
   python benchmarks/run.py --quality-minutes 10 # plus the diffusion default against the GAN default (and the GAN
                                                 # at half the budget), fid and fid_2, the NFE curve, the denoiser
                                                 # noise level by noise level
+  python benchmarks/run.py --sentiment-minutes 5  # plus PhraseBank sentiment: majority, TF-IDF + LR, aigc from
+                                                # scratch and on a Reuters LM (--reuters-minutes 10): every
+                                                # weight and LoRA; accuracy, macro-F1, ECE, on AllAgree too
   python benchmarks/run.py --no-throughput ...  # only the comparisons asked for
 """
 
@@ -45,6 +48,7 @@ from harness import RESULTS, RUNS, machine
 from image_quality import bench_image_quality
 from language_model import TOKEN_VARIANTS, bench_language_model, bench_lm_recipes
 from sampling import bench_sampling
+from sentiment import bench_sentiment
 from serving import bench_serving
 from serving_lm import bench_serving_lm
 from text2image import bench_text2image
@@ -81,6 +85,8 @@ def main() -> None:
     parser.add_argument("--t2i-n", type=int, default=500, help="scenes of each split drawn per text2image eval")
     parser.add_argument("--quality-minutes", type=float, default=0, help="also diffusion vs GAN defaults on MNIST")
     parser.add_argument("--quality-n", type=int, default=10_000, help="images scored per --quality-minutes run")
+    parser.add_argument("--sentiment-minutes", type=float, default=0, help="also train PhraseBank classifiers")
+    parser.add_argument("--reuters-minutes", type=float, default=10, help="pre-training of --sentiment-minutes")
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput and scaling tables")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))
     args = parser.parse_args()
@@ -125,6 +131,8 @@ def main() -> None:
     if args.t2i_minutes:
         budgets = [float(m) for m in args.t2i_minutes.split(",")]
         write("text2image", bench_text2image(budgets, args.data_dir, args.t2i_n))
+    if args.sentiment_minutes:
+        write("sentiment", bench_sentiment(args.reuters_minutes, args.sentiment_minutes, args.data_dir))
     print(f"results in {RESULTS}/; python benchmarks/tables.py rewrites docs/benchmarks.md's tables from them")
 
 

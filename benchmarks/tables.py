@@ -487,7 +487,7 @@ def language_model(results: Results) -> str:
             f"{ref['iterations']:,} iterations",
             f"Muon + AdamW {power_of_ten(train['lr'])}, weight decay {train['weight_decay']:g}, "
             f"batch {train['batch']}, "
-            f"{train['warmup_tokens'] // 1000}k warm-up tokens, {train['schedule']} (decay over the last "
+            f"{int(train['warmup']) // 1000}k warm-up tokens, {train['lr_schedule']} (decay over the last "
             f"{whole(100 * train['decay'])}%)",
         ],
         [

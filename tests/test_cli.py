@@ -180,6 +180,7 @@ ERRORS = [
     (["train", "gan", "--augment", "blur"], "unknown augmentation 'blur'"),
     (["train", "gan", "--generator", "vit", "--out", "{tmp}/r"], "generator = 'vit': choose one of mlp, dcgan, resnet"),
     (["train", "gan", "--truncation", "0"], "truncation = 0.0: must be at least 0.05"),
+    (["train", "gan", "--optimizer", "muon", "--out", "{tmp}/r"], "optimizer = 'muon': this model trains with adamw"),
     (["train", "gan", "--resume", "{run}"], "is a diffusion run; resume it with aigc train diffusion"),
     (["train", "diffusion", "--steps", "3", "--truncation", "1"], "unrecognized arguments: --truncation"),
     (["sample", "{run}", "--truncation", "0.5"], "truncation: not a setting of diffusion models"),
@@ -206,6 +207,10 @@ ERRORS = [
     (["serve", "{run}", "--api-keys", "{tmp}/pics/bad.png"], "expected a 64-digit sha256 hex hash"),
     (["serve", "{run}", "--queue-size", "0"], "serve setting queue_size"),
     (["keys", "add", "{tmp}/k.txt", "--name", "two words"], "--name 'two words'"),
+    (["train", "classifier", "--data", "csv:{tmp}/missing.csv"], "missing.csv does not exist; give a .csv or .jsonl"),
+    (["train", "classifier", "--data", "phrasebank:90agree"], "phrasebank:90agree: unknown agreement level"),
+    (["train", "classifier", "--init", "{run}", "--out", "{tmp}/r"], "is a diffusion run; give a language model"),
+    (["classify", "{run}", "--text", "up"], "is a diffusion run, which generates images; give a classifier"),
     (["compress", "{run}", "--out", "{tmp}/o"], "nothing to do"),
     (
         ["compress", "{run}", "--quantize", "int4", "--out", "{tmp}/o"],
@@ -233,6 +238,13 @@ def test_user_errors_are_one_line_and_exit_2(args, message, run_dir, tmp_path, m
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_train_help_lists_only_the_flags_the_family_uses_and_amounts_as_written():
+    gan, lm = aigc("train", "gan", "--help").stdout, aigc("train", "lm", "--help").stdout
+    assert "--optimizer" not in gan and "--weight-decay" not in gan and "--memory-format" in gan
+    assert "--optimizer" in lm and "--memory-format" not in lm
+    assert "(default: 50000)" in " ".join(lm.split())  # --warmup-tokens, not 50000.0
 
 
 @pytest.mark.parametrize(

@@ -150,10 +150,11 @@ def test_a_hugging_face_directory_fine_tunes_samples_and_exports_as_itself(tmp_p
 
 
 def test_the_init_weights_are_the_directory_s_to_the_last_logit(tmp_path, other_text):
-    from aigc.families.lm.config import FinetuneConfig, LMRunConfig
+    from aigc.families.lm.config import LMRunConfig
     from aigc.families.lm.init import from_init, init_weights
     from aigc.families.lm.model import base
     from aigc.families.registry import family
+    from aigc.training.finetune import FinetuneConfig
 
     lm = family("lm")
     directory, reference = hf_directory(tmp_path, "gpt2", other_text.read_text())
@@ -261,8 +262,9 @@ def test_a_chat_fine_tune_adds_the_template_s_markers_and_scores_the_assistant_s
 
 def test_a_hugging_face_tokenizer_s_own_chat_template_is_kept(tmp_path, other_text):
     from aigc.data.text import TextDataConfig
-    from aigc.families.lm.config import FinetuneConfig, LMRunConfig
+    from aigc.families.lm.config import LMRunConfig
     from aigc.families.registry import family
+    from aigc.training.finetune import FinetuneConfig
 
     directory, _ = hf_directory(tmp_path, "llama", other_text.read_text())
     template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"

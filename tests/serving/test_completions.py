@@ -3,6 +3,7 @@ body or a stream of server-sent events, the same text either way and whatever el
 and echo, the usage at the end of a stream when asked for, the server's limits as 422s naming the field, and the
 tokens and time to first token in /metrics."""
 
+import json
 import time
 
 import pytest
@@ -293,3 +294,21 @@ def test_a_failure_no_handler_answers_is_openai_s_server_error(lm_run, monkeypat
         reply = client.post("/v1/completions", json={"prompt": "line", "max_tokens": 2})
     assert reply.status_code == 500 and reply.json()["error"]["type"] == "server_error"
     assert "a bug" not in reply.text  # the details stay in the server's log
+
+
+def test_a_failure_after_a_stream_began_is_an_event_in_openai_s_shape(lm_run, monkeypatch, caplog):
+    from aigc.sampling.engine import Engine
+
+    def broken(self, group):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Engine, "choose", broken)
+    models = {"lm": latest_checkpoint(lm_run)}
+    with TestClient(create_app(load_settings(models=models))) as client:
+        while client.get("/readyz").status_code != 200:
+            time.sleep(0.05)
+        body = {"prompt": "line", "max_tokens": 2, "stream": True}
+        with client.stream("POST", "/v1/completions", json=body) as reply:
+            events = [line for line in reply.iter_lines() if line.startswith("data: ")]
+    assert reply.status_code == 200 and json.loads(events[-1][len("data: ") :])["error"]["type"] == "server_error"
+    assert "a bug" not in " ".join(events) and "a bug" in caplog.text  # the details go to the server's log

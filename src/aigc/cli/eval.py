@@ -84,6 +84,8 @@ def format_comparison(reports: list[dict]) -> str:
 
 
 def format_table(report: dict) -> str:
+    if "splits" in report:
+        return format_splits(report)
     rows = [("source", report.get("source", "")), ("reference", report["reference"])]
     rows += [(key, report[key]) for key in ("n", "completions", "tokens_scored", "context", "stride") if key in report]
     for key in ("val_loss", "bits_per_byte", "perplexity", "distinct_2"):
@@ -114,3 +116,23 @@ def format_table(report: dict) -> str:
     rows.append(("seconds", report["seconds"]))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+SPLIT_COLUMNS = ("n", "accuracy", "macro_f1", "nll", "ece", "ece_uncalibrated", "texts_per_s")
+
+
+def format_splits(report: dict) -> str:
+    """A classifier's report: a row of metrics per split, then the test split's confusion matrix."""
+    lines = [f"source       {report['source']}", f"data         {report['data']}"]
+    lines += [f"labels       {', '.join(report['labels'])}", f"temperature  {report['temperature']:.4f}"]
+    rows = [["split", *SPLIT_COLUMNS]]
+    for split, values in report["splits"].items():
+        rows.append([split, *(f"{values[key]:.4f}" if key != "n" else str(values[key]) for key in SPLIT_COLUMNS)])
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    split = "test" if "test" in report["splits"] else next(iter(report["splits"]))
+    lines.append(f"confusion ({split}; a row per true label, a column per predicted one):")
+    width = max(map(len, report["labels"]))
+    for label, counts in zip(report["labels"], report["splits"][split]["confusion"], strict=True):
+        lines.append(f"  {label:<{width}}  " + " ".join(f"{count:>5}" for count in counts))
+    return "\n".join(lines)

@@ -20,11 +20,18 @@ def _plain_type(hint):
 
 
 def add_options(
-    parser: argparse.ArgumentParser, cls, path: str, only: set[str] | None = None, defaults=None, repeat: bool = False
+    parser: argparse.ArgumentParser,
+    cls,
+    path: str,
+    only: set[str] | None = None,
+    defaults=None,
+    repeat: bool = False,
+    unlisted: frozenset[str] = frozenset(),
 ) -> None:
     """Add a flag per documented field of `cls` (or of those named in `only`); values land in args as
-    '<path>.<field>'. The help shows the values of `defaults` (an instance of `cls`) when given. `repeat`: a flag
-    other than a switch may be given several times, and its values land as a list."""
+    '<path>.<field>'. The help shows the values of `defaults` (an instance of `cls`) when given, and leaves out the
+    flags whose '<path>.<field>' is `unlisted`. `repeat`: a flag other than a switch may be given several times,
+    and its values land as a list."""
     hints = typing.get_type_hints(cls)
     group = parser.add_argument_group(path)
     for f in dataclasses.fields(cls):
@@ -33,8 +40,8 @@ def add_options(
         flags = (f.metadata.get("flag", "--" + f.name.replace("_", "-")), *f.metadata.get("aliases", ()))
         kind = _plain_type(hints[f.name])
         default = getattr(defaults, f.name) if defaults is not None else f.default
-        text = f"{f.metadata['help']} (default: {default})"
         dest = f"{path}.{f.name}"
+        text = argparse.SUPPRESS if dest in unlisted else f"{f.metadata['help']} (default: {default})"
         action = "append" if repeat else "store"
         if kind is bool:
             group.add_argument(*flags, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)

@@ -192,7 +192,15 @@ def unescape(text: str) -> str:
     return text.replace("\\n", "\n").replace("\\t", "\t")
 
 
-SAMPLERS = {"images": sample_images, "text": sample_text}
+def sample_labels(args, family, model, sample, seeds, device) -> int:
+    from aigc.core.errors import UserError
+
+    raise UserError(
+        f"{args.model} labels texts rather than drawing outputs; use aigc classify {args.model} --text TEXT"
+    )
+
+
+SAMPLERS = {"images": sample_images, "text": sample_text, "labels": sample_labels}
 
 
 def check_writable(directory: Path) -> None:

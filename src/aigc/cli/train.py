@@ -41,7 +41,7 @@ def add_family(families, family) -> None:
     base = family.new_config()
     for path in family.flag_components:
         defaults = component(base, path)
-        add_options(parser, type(defaults), path, defaults=defaults)
+        add_options(parser, type(defaults), path, defaults=defaults, unlisted=family.unused_flags)
     if "train" in family.flag_components:
         add_amounts(parser, family, base.train)
     parser.set_defaults(run=run)
@@ -57,7 +57,8 @@ def add_amounts(parser, family, defaults) -> None:
     group = parser.add_argument_group("train amounts")
     for name, amount in unit.amounts.items():
         kind = amount.parse if amount.parse in (float, int) else argparse_type(amount.parse)
-        text = f"{amount.help} (default: {amount.written(getattr(defaults, name))})"
+        default = amount.written(getattr(defaults, name))
+        text = f"{amount.help} (default: {int(default) if default is not None and default % 1 == 0 else default})"
         group.add_argument(amount.option, dest=f"{AMOUNTS}.{name}", type=kind, metavar=amount.name.upper(), help=text)
     for old, new in unit.renamed.items():  # still read (the help shows today's name)
         if "help" in FIELDS[new].metadata:

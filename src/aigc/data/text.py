@@ -1,12 +1,12 @@
 """Text corpora for language models, held as token ids: `shakespeare` (tiny Shakespeare), `gutenberg` (ten
-public-domain books), `python-docs` (the Python documentation topics every CPython ships in `pydoc_data`:
-the embedded default, no download) and `text:PATH` (a .txt file, a folder of them, or a .jsonl with a "text"
-field).
+public-domain books), `reuters` (Reuters-21578 financial newswire), `python-docs` (the Python documentation
+topics every CPython ships in `pydoc_data`: the embedded default, no download) and `text:PATH` (a .txt file, a
+folder of them, or a .jsonl with a "text" field).
 
-Every corpus is split as nanoGPT splits tiny Shakespeare: the first 90% of the characters train, the last 10%
-validate; `gutenberg` applies that rule to each book, so every author is in both splits. Token ids are cached
-as flat uint16 (or uint32) files named by a checksum of the text and the tokenizer, and memory-mapped, so a
-corpus is tokenised once.
+`reuters` keeps its own split (ApteMod's training and test articles); every other corpus is split as nanoGPT
+splits tiny Shakespeare: the first 90% of the characters train, the last 10% validate; `gutenberg` applies that
+rule to each book, so every author is in both splits. Token ids are cached as flat uint16 (or uint32) files named
+by a checksum of the text and the tokenizer, and memory-mapped, so a corpus is tokenised once.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class TextDataConfig(Config):
     name: str = field(
         default="python-docs",
         metadata={
-            "help": "shakespeare | gutenberg | python-docs | text:PATH (.txt, folder, .jsonl) | chat:PATH (.jsonl)",
+            "help": "shakespeare | gutenberg | reuters | python-docs | text:PATH (.txt, folder, .jsonl) | chat:PATH",
             "flag": "--data",
         },
     )
@@ -112,7 +112,28 @@ def read_python_docs(config: TextDataConfig) -> Corpus:
     return Corpus(*split_text("\n".join(topics[key] for key in sorted(topics))))
 
 
-READERS = {"shakespeare": read_shakespeare, "gutenberg": read_gutenberg, "python-docs": read_python_docs}
+def read_reuters(config: TextDataConfig) -> Corpus:
+    """Reuters-21578 (ApteMod, as NLTK ships it): its own split - the `training/` articles train, the `test/` ones
+    validate - each article's text in the order of its number, articles apart by a blank line."""
+    roots = data_roots(config.data_dir)
+    for root in roots:
+        folder = root / "reuters"
+        if (folder / "training").is_dir() and (folder / "test").is_dir():
+            return Corpus(*("\n\n".join(map(book_text, articles(folder / split))) for split in ("training", "test")))
+    places = " or ".join(str(root / "reuters") for root in roots)
+    raise UserError(f"reuters: no training/ and test/ folders of articles in {places}; pass --data-dir DIR")
+
+
+def articles(folder: Path) -> list[Path]:
+    return sorted((p for p in folder.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+
+READERS = {
+    "shakespeare": read_shakespeare,
+    "gutenberg": read_gutenberg,
+    "reuters": read_reuters,
+    "python-docs": read_python_docs,
+}
 
 
 def user_texts(path: Path, skip_bad_files: bool) -> list[str]:

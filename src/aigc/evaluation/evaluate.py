@@ -29,6 +29,11 @@ from aigc.core.errors import ConfigError, UserError
 from aigc.core.io import atomic_write
 from aigc.data.datasets import IMAGE_SUFFIXES, DataConfig, load_dataset
 from aigc.evaluation import metrics
+from aigc.evaluation.classification import (
+    CLASSIFICATION_METRICS,
+    ClassifierInLoopEvaluator,
+    evaluate_classifier,
+)
 from aigc.evaluation.features import (
     SECOND_ARCHITECTURE,
     Extractor,
@@ -47,7 +52,11 @@ from aigc.evaluation.reconstruction import (
 
 IMAGE_METRIC_NAMES = ("fid", "kid", "pr", "coverage", "is")
 FEATURE_METRICS = ("fid", "kid", "pr")  # what the second extractor's features score too, as fid_2, kid_2, ...
-METRICS = tuple(dict.fromkeys(IMAGE_METRIC_NAMES + TEXT_METRICS + PROMPTED_METRICS + RECONSTRUCTION_METRICS))
+METRICS = tuple(
+    dict.fromkeys(
+        IMAGE_METRIC_NAMES + TEXT_METRICS + PROMPTED_METRICS + RECONSTRUCTION_METRICS + CLASSIFICATION_METRICS
+    )
+)
 DEFAULT_IMAGES = 10_000
 PROMPTED_IMAGES = 1000  # per split: a text-to-image model draws each scene's caption
 
@@ -392,6 +401,12 @@ JUDGINGS = {
             model, run, config.n or RECONSTRUCTED_IMAGES, names
         ),
         ReconstructionInLoopEvaluator,
+    ),
+    "labels": Judging(  # judged against the labels of each split of the data set
+        CLASSIFICATION_METRICS,
+        "a classifier",
+        lambda model, run, config, names, progress: evaluate_classifier(model, run, config, names),
+        ClassifierInLoopEvaluator,
     ),
     "prompted images": Judging(  # images of captions: judged against the scenes they describe
         PROMPTED_METRICS,

@@ -38,6 +38,9 @@ class Family:
     run_config: ClassVar[type]  # the frozen Config dataclass of a run, with `family`, `data`, `train`, `sample`
     sample_config: ClassVar[type]  # the frozen Config dataclass of how outputs are drawn (`run_config.sample`)
     flag_components: ClassVar[tuple[str, ...]]  # the run config's parts (paths) that `aigc train` takes flags for
+    # flags of those parts that this family refuses or has no use for ('train.optimizer'): still read, so a value
+    # gets the config's own message, but left out of --help
+    unused_flags: ClassVar[frozenset[str]] = frozenset()
     recipes: ClassVar[dict[str, Callable[[], Any]]] = {}  # named starting configs; the first is the default
     sampling_modules: ClassVar[tuple[str, ...]] = ("ema",)  # the checkpoint's modules that sampling reads
     model_type: ClassVar[type[nn.Module]]  # what `build` returns: the model that draws

@@ -20,6 +20,7 @@ from aigc.core.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint,
 from aigc.core.config import describe_fields, from_dict
 from aigc.core.errors import UserError
 from aigc.families.autoencoder.family import AutoencoderFamily
+from aigc.families.classifier.family import ClassifierFamily
 from aigc.families.diffusion.family import DiffusionFamily
 from aigc.families.family import FORMAT_VERSION, Family
 from aigc.families.gan.family import GANFamily
@@ -30,7 +31,14 @@ from aigc.training.config import upgrade_train
 
 FAMILIES: dict[str, Family] = {
     family.name: family
-    for family in (DiffusionFamily(), GANFamily(), LMFamily(), Text2ImageFamily(), AutoencoderFamily())
+    for family in (
+        DiffusionFamily(),
+        GANFamily(),
+        LMFamily(),
+        Text2ImageFamily(),
+        AutoencoderFamily(),
+        ClassifierFamily(),
+    )
 }
 
 

@@ -245,13 +245,32 @@ class Block(nn.Module):
 
 
 class Decoder(nn.Module):
-    """The transformer without its head (transformers' `LlamaModel`)."""
+    """The transformer without its head (transformers' `LlamaModel`): token ids to their last hidden states."""
 
     def __init__(self, config: TransformerConfig):
         super().__init__()
+        self.config = config
         self.embed_tokens = nn.Embedding(config.vocab_size, config.width)
         self.layers = nn.ModuleList(Block(config, i) for i in range(config.layers))
         self.norm = RMSNorm(config.width, config.norm_eps)
+
+    def forward(self, tokens: torch.Tensor, cache: SlotRows | None = None) -> torch.Tensor:
+        """The last block's normalised output [N, T, width] of `tokens` [N, T] (after the cache's positions)."""
+        new = tokens.shape[1]
+        end = new if cache is None else cache.end()
+        if end > self.config.context:
+            raise UserError(f"{end} tokens are more than the model's context of {self.config.context}; use fewer")
+        if cache is None:
+            positions = torch.arange(new, device=tokens.device)
+        else:
+            positions = cache.positions(tokens.device)
+        cos, sin = rotary_tables(self.config, positions)
+        if positions.ndim == 2:  # a position per sequence: (N, 1, T, head_dim) against (N, heads, T, head_dim)
+            cos, sin = cos[:, None], sin[:, None]
+        x = self.embed_tokens(tokens)
+        for block in self.layers:
+            x = block(x, cos, sin, cache)
+        return self.norm(x)
 
 
 class Transformer(nn.Module):
@@ -299,7 +318,7 @@ class Transformer(nn.Module):
         padding), appended to slot first + i."""
         counts_tensor = torch.tensor(counts, device=slots.lengths.device)
         rows = SlotRows(slots, first, counts_tensor, tokens.shape[1])
-        hidden = self.hidden(tokens, rows)  # (N, T, width)
+        hidden = self.model(tokens, rows)  # (N, T, width)
         last = hidden[torch.arange(len(counts), device=hidden.device), counts_tensor.to(hidden.device) - 1]
         rows.advance()
         return self.lm_head(last)
@@ -308,31 +327,13 @@ class Transformer(nn.Module):
         """Logits [N, T, vocab_size] of `tokens` [N, T], which follow the positions `cache` holds (if any: as many
         sequences as it was made for)."""
         if cache is None:
-            return self.lm_head(self.hidden(tokens))
+            return self.lm_head(self.model(tokens))
         if tokens.shape[0] != cache.count:
             raise ValueError(f"this cache holds {cache.count} sequences, not {tokens.shape[0]}")
         rows = cache.rows(tokens.shape[1])
-        logits = self.lm_head(self.hidden(tokens, rows))
+        logits = self.lm_head(self.model(tokens, rows))
         rows.advance()
         return logits
-
-    def hidden(self, tokens: torch.Tensor, cache: SlotRows | None = None) -> torch.Tensor:
-        """The last block's normalised output [N, T, width] of `tokens` [N, T] (after the cache's positions)."""
-        new = tokens.shape[1]
-        end = new if cache is None else cache.end()
-        if end > self.config.context:
-            raise UserError(f"{end} tokens are more than the model's context of {self.config.context}; use fewer")
-        if cache is None:
-            positions = torch.arange(new, device=tokens.device)
-        else:
-            positions = cache.positions(tokens.device)
-        cos, sin = rotary_tables(self.config, positions)
-        if positions.ndim == 2:  # a position per sequence: (N, 1, T, head_dim) against (N, heads, T, head_dim)
-            cos, sin = cos[:, None], sin[:, None]
-        x = self.model.embed_tokens(tokens)
-        for block in self.model.layers:
-            x = block(x, cos, sin, cache)
-        return self.model.norm(x)
 
 
 def _drop_tied_head(module, state_dict, prefix, local_metadata) -> None:

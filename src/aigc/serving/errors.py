@@ -8,6 +8,8 @@ queue or models still loading a 503 with Retry-After; refused keys and rates (40
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +20,7 @@ from aigc.core.errors import ConfigError, UserError
 from aigc.serving.service import NotReady, QueueFull
 
 LOADING_RETRY_SECONDS = 5
+INTERNAL = "internal error; the server's log has the details"
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 # OpenAI's error types by status (its clients pick the exception class by status, and show `type` and `code`)
@@ -75,7 +78,16 @@ async def refused(request: Request, error: StarletteHTTPException) -> JSONRespon
 async def internal_error(request: Request, error: Exception) -> JSONResponse:
     """A failure no other handler answers (a bug): OpenAI's `server_error`, the details in the server's log
     (Starlette logs the exception after this answer)."""
-    return refusal(500, "internal error; the server's log has the details")
+    return refusal(500, INTERNAL)
+
+
+def streamed_error(error: Exception) -> dict:
+    """OpenAI's `error` object of a failure after a stream's status line was sent: a user error says what it is;
+    anything else is a `server_error` whose details go to the server's log."""
+    if isinstance(error, UserError):
+        return {"message": str(error), "type": "invalid_request_error", "param": None, "code": None}
+    logging.getLogger("aigc.serve").error("a stream failed", exc_info=error)
+    return {"message": INTERNAL, "type": "server_error", "param": None, "code": None}
 
 
 async def invalid_body(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -1,7 +1,7 @@
 """How a run trains, for every family: one `TrainConfig` whose amounts - the budget, the warm-up, the snapshot and
 evaluation intervals, the EMA half-life, the size of an in-loop evaluation - count the family's unit
 (`Family.unit`: images, tokens), and the units: how people write each amount (its flag, in how many units, read
-how), which is also how formats 1 and 2 of a run config named and counted it."""
+how), and how formats 1 and 2 of a run config named and counted them (`FORMER`)."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ class TrainConfig(Config):
 @dataclass(frozen=True)
 class Amount:
     """How people write an amount field of a TrainConfig in one unit: by `name` (its flag --name unless `flag`
-    says otherwise, its error messages, and its field in formats 1 and 2), as values of `scale` units each, read
+    says otherwise, and its error messages), as values of `scale` units each, read
     by `parse`."""
 
     name: str
@@ -130,7 +130,7 @@ class Unit:
 
     amounts: dict[str, Amount]  # TrainConfig field -> how it is written
     describe: Callable[[float], str]
-    renamed: dict[str, str] = field(default_factory=dict)  # other fields formats 1 and 2 named otherwise
+    renamed: dict[str, str] = field(default_factory=dict)  # former flags of other fields, still read
 
     def units(self, written: dict[str, float]) -> dict[str, float]:
         """TrainConfig values from amounts as people wrote them ({field: written value})."""
@@ -166,17 +166,32 @@ UNITS: dict[str, Unit] = {
         lambda tokens: f"{tokens:,.0f} tokens",
         renamed={"schedule": "lr_schedule", "samples": "grid_size"},
     ),
+    "text": Unit(
+        {
+            "budget": Amount("texts", "stop after this many texts (20k: about 6 passes over 3.5k)", parse=parse_count),
+            "warmup": Amount("warmup_texts", "linear learning-rate warm-up, in texts", parse=parse_count),
+            "snapshot_every": Amount("snapshot_texts", "checkpoint and sample labels every N texts", parse=parse_count),
+            "eval_every": Amount(
+                "eval_every", "score the validation split every N texts (keeps the best checkpoint)", parse=parse_count
+            ),
+            "eval_n": Amount("eval_texts", "validation texts scored per in-loop evaluation", parse=parse_count),
+        },
+        lambda texts: f"{texts:,.0f} texts",
+    ),
 }
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 HINTS = typing.get_type_hints(TrainConfig)
 
 
-# format 1 and 2's name of a field -> (its name today, units per value then)
+# format 1 and 2's name of a field -> (its name today, units per value then). Written out, not derived from
+# UNITS: a flag renamed today must not change how an old file reads.
 FORMER = {
-    **{amount.name: (name, amount.scale) for unit in UNITS.values() for name, amount in unit.amounts.items()},
-    **{old: (new, 1) for unit in UNITS.values() for old, new in unit.renamed.items()},
-}
+    "kimg": ("budget", 1000), "warmup_kimg": ("warmup", 1000), "snapshot_kimg": ("snapshot_every", 1000),
+    "eval_every_kimg": ("eval_every", 1000), "ema_halflife_kimg": ("ema_halflife", 1000),
+    "tokens": ("budget", 1), "warmup_tokens": ("warmup", 1), "snapshot_tokens": ("snapshot_every", 1),
+    "eval_tokens": ("eval_n", 1), "schedule": ("lr_schedule", 1), "samples": ("grid_size", 1),
+}  # fmt: skip
 
 
 def upgrade_train(data: dict) -> dict:

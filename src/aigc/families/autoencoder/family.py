@@ -34,6 +34,7 @@ class AutoencoderFamily(DrawingFamily):
     run_config = AutoencoderRunConfig
     sample_config = ReconstructionConfig
     flag_components = ("data", "model", "train")
+    unused_flags = frozenset({"train.optimizer", "train.memory_format"})
     conditions = "images"  # an output is the reconstruction of an image
     evaluation = "reconstructions"
     sampling_modules = ("autoencoder",)

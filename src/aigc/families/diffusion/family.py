@@ -38,6 +38,7 @@ class DiffusionFamily(ImageFamily):
     run_config = DiffusionRunConfig
     sample_config = DiffusionSampleConfig
     flag_components = ("data", "model", "model.precond", "loss", "train", "sample")
+    unused_flags = frozenset({"train.optimizer"})
     model_type = Denoiser
     remedy = "a lower --lr or a longer --warmup-kimg"
 

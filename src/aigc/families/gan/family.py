@@ -29,6 +29,7 @@ class GANFamily(ImageFamily):
     run_config = GANRunConfig
     sample_config = GANSampleConfig
     flag_components = ("data", "model", "adversarial", "train", "sample")
+    unused_flags = frozenset({"train.optimizer", "train.weight_decay"})
     recipes = {name: functools.partial(gan_recipe, name) for name in RECIPES}
     model_type = Generator
     remedy = "a lower --lr/--lr-d, a larger --r1-gamma or another --loss"

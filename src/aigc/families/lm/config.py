@@ -14,6 +14,7 @@ from aigc.families.family import FORMAT_VERSION
 from aigc.models.compression import CompressionConfig
 from aigc.models.transformer import TransformerConfig
 from aigc.training.config import TrainConfig
+from aigc.training.finetune import FinetuneConfig
 
 MAX_TOKENS = 4096  # the most tokens one completion may ask for
 
@@ -24,36 +25,6 @@ TRAIN = TrainConfig(
     batch=32, optimizer="muon", lr=4e-3, lr_schedule="wsd", final_lr=0.1, decay=0.3, warmup=50_000,
     weight_decay=0.5, snapshot_every=2_000_000, grid_size=4, eval_n=100_000,
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class FinetuneConfig(Config):
-    """Where a run's weights start, and which of them train: all (full fine-tuning) or LoRA adapters."""
-
-    init: str = field(
-        default="",
-        metadata={"help": "start from this aigc lm run or Hugging Face causal-LM directory (default: random weights)"},
-    )
-    lora_rank: int = field(
-        default=0, metadata={"help": "train LoRA adapters of this rank, the rest frozen (0: every weight)", "min": 0}
-    )
-    lora_alpha: float | None = field(
-        default=None, metadata={"help": "LoRA's scale is alpha / rank (default: alpha = 2 x rank)", "above": 0.0}
-    )
-    lora_dropout: float = field(
-        default=0.0, metadata={"help": "dropout on the adapters' input", "min": 0.0, "below": 1.0}
-    )
-    lora_targets: tuple[str, ...] = field(
-        default=(),
-        metadata={
-            "help": "module names LoRA adapts, comma-separated (default: every linear layer but the head)",
-            "parse": lambda text: tuple(name.strip() for name in text.split(",") if name.strip()),
-        },
-    )
-
-    def check(self) -> None:
-        if self.lora_rank and not self.init:
-            raise ConfigError("lora_rank", self.lora_rank, "adapts pretrained weights; give --init RUN_OR_DIR")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ class LMFamily(TextFamily):
     run_config = LMRunConfig
     sample_config = LMSampleConfig
     flag_components = ("data", "model", "train", "sample", "finetune")
+    unused_flags = frozenset({"train.memory_format"})
     recipes = {name: functools.partial(from_recipe, LMRunConfig, RECIPES, name) for name in RECIPES}
     sampling_modules = ("model",)
     model_type = (LanguageModel, PretrainedLanguageModel)

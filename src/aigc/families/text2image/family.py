@@ -51,6 +51,7 @@ class Text2ImageFamily(DrawingFamily):
     sample_config = Text2ImageSampleConfig
     flag_components = ("data", "autoencoder", "autoencoder.model", "text", "model", "model.precond", "loss", "train",
                        "sample")  # fmt: skip
+    unused_flags = frozenset({"train.optimizer", "train.memory_format"})
     conditions = "prompts"
     evaluation = "prompted images"
     sampling_modules = ("autoencoder", "ema")

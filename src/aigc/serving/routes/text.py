@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from aigc.serving import completions
 from aigc.serving.dependencies import Caller, ServiceDep, SettingsDep, parsed, request_body
-from aigc.serving.errors import REFUSALS
+from aigc.serving.errors import REFUSALS, streamed_error
 from aigc.serving.service import Service
 from aigc.serving.settings import ServeSettings
 
@@ -85,7 +85,7 @@ async def stream(reply, events: asyncio.Queue, done: asyncio.Future):
         try:
             yield reply.ending(done.result())
         except Exception as error:  # the status line is sent: the failure can only be an event
-            yield completions.event({"error": {"message": str(error), "type": type(error).__name__}})
+            yield completions.event({"error": streamed_error(error)})
     finally:
         if not done.done():
             reply.job.cancelled = True

@@ -1,0 +1,136 @@
+"""The classifier family: a text classifier on aigc's transformer - from random weights (`--init none`, the
+control), or on an aigc language-model run's (`--init RUN`: every weight fine-tuned, or LoRA adapters with the
+head) - that gives calibrated class probabilities of texts (families/labelling.py). Its data is in data.py,
+where it starts in init.py, the model in model.py."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from aigc.core.distributed import is_main
+from aigc.core.errors import UserError
+from aigc.data.labelled import read_labelled
+from aigc.families.classifier import data, init
+from aigc.families.classifier.config import ClassifierRunConfig, ClassifySampleConfig
+from aigc.families.classifier.model import TextClassifier, adapted, base, build
+from aigc.families.labelling import LabellingFamily
+from aigc.models.lora import linear_names, trainable_share, unload_lora
+
+EXAMPLES = """examples:
+  aigc train classifier --data phrasebank --data-dir DIR --init none --texts 20k          # from random weights
+  aigc train lm --data reuters --data-dir DIR --tokenizer bpe --vocab-size 4096 --out runs/reuters
+  aigc train classifier --data phrasebank --data-dir DIR --init runs/reuters --texts 20k  # fine-tune every weight
+  aigc train classifier --data phrasebank --init runs/reuters --lora-rank 8 --lr 2e-3    # LoRA and the head
+  aigc train classifier --data csv:reviews.csv --text-column body --label-column stars --init runs/reuters
+"""
+
+
+class ClassifierFamily(LabellingFamily):
+    name = "classifier"
+    help = "a text classifier (a transformer and a head, from scratch or on an lm run)"
+    examples = EXAMPLES
+    run_config = ClassifierRunConfig
+    sample_config = ClassifySampleConfig
+    flag_components = ("data", "model", "head", "finetune", "train")
+    unused_flags = frozenset({"train.optimizer", "train.memory_format"})
+    sampling_modules = ("model",)
+    model_type = TextClassifier
+    metrics = "accuracy,macro_f1,ece,nll"
+    remedy = "a lower --lr or a longer --warmup-texts"
+    run_suffix = "-classifier"
+    selection_metric = "val_loss"
+
+    def title(self, config) -> str:
+        m, start = config.model, config.finetune.init if config.pretrained else "random weights"
+        adapters = f", LoRA rank {config.finetune.lora_rank}" if config.finetune.lora_rank else ""
+        return f"classifier ({m.layers} layers x {m.width} from {start}{adapters}, {config.head.pooling} pooling)"
+
+    # Training -------------------------------------------------------------------------------------------
+
+    def training_data(self, config):
+        """The training split as ids and classes; a new run on an lm run first takes its model and tokenizer."""
+        fresh = config.pretrained and not config.tokenizer
+        if fresh:
+            config = init.from_init(config, self.new_config().model)
+        config, examples = data.training_data(config)
+        if fresh and config.finetune.lora_rank:  # LoRA's defaults: alpha = 2 x rank, every linear layer but the head
+            f, model = config.finetune, base(config)
+            targets = f.lora_targets or linear_names(model, model.score)
+            finetune = dataclasses.replace(f, lora_alpha=f.lora_alpha or 2.0 * f.lora_rank, lora_targets=targets)
+            config = dataclasses.replace(config, finetune=finetune)
+        return config, examples
+
+    def trainer(self, config, device: torch.device, fresh: bool = True):
+        """The trainer; a fresh run on an lm run starts from its transformer's weights (its head from random)."""
+        from aigc.families.classifier.trainer import ClassifierTrainer
+
+        model = base(config)
+        if fresh and config.pretrained:
+            missing, unexpected = model.load_state_dict(init.init_weights(config), strict=False)
+            if unexpected or set(missing) - {"score.weight", "temperature"}:
+                raise UserError(f"--init {config.finetune.init}: its weights do not fit its own config (incompatible)")
+        model = adapted(model, config)
+        if is_main() and config.pretrained:
+            trainable, total = trainable_share(model)
+            print(f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
+        return ClassifierTrainer(model, config, device)
+
+    def run_files(self, config) -> dict[str, str]:
+        return {"tokenizer.json": config.tokenizer, "labels.txt": "\n".join(config.labels) + "\n"}
+
+    def plain(self, model, config):
+        """A LoRA run's model with its adapters merged, and its config without them."""
+        if not config.finetune.lora_rank:
+            return model, config
+        finetune = dataclasses.replace(config.finetune, lora_rank=0, lora_alpha=None, lora_targets=())
+        return unload_lora(model), dataclasses.replace(config, finetune=finetune)
+
+    # Labelling ------------------------------------------------------------------------------------------
+
+    def build(self, config) -> TextClassifier:
+        return build(config)
+
+    def labels(self, model: TextClassifier) -> tuple[str, ...]:
+        return model.labels
+
+    @torch.no_grad()
+    def classify(self, model: TextClassifier, texts: Sequence[str], sample, batch_size: int = 64) -> torch.Tensor:
+        device, training = model.score.weight.device, model.training
+        temperature = float(model.temperature) if sample.temperature is None else sample.temperature
+        parts = [torch.zeros(0, len(model.labels))]
+        model.eval()
+        try:
+            for first in range(0, len(texts), batch_size):
+                rows = data.token_rows(model.tokenizer, texts[first : first + batch_size], model.context)
+                tokens, lengths = data.model_input(rows)
+                logits = model(tokens.to(device), lengths.to(device)).float().cpu()
+                parts.append((logits / temperature).softmax(-1))
+        finally:
+            model.train(training)
+        return torch.cat(parts)
+
+    def calibrate(self, model: TextClassifier, temperature: float) -> None:
+        model.temperature.fill_(temperature)
+
+    def check_request(self, model, texts, sample) -> None:
+        for text in texts or ():
+            if not isinstance(text, str) or not text.strip():
+                raise UserError("a text to classify is empty; give at least one word")
+
+    def info(self, model: TextClassifier, config) -> dict:
+        return {"labels": list(model.labels), "context": model.context, "temperature": float(model.temperature)}
+
+    def save_samples(self, model: TextClassifier, config, device: torch.device, stem: Path) -> None:
+        """The labels of the first `grid_size` validation texts, with their probabilities."""
+        rows = read_labelled(config.data).splits["validation"]
+        texts = rows.texts[: config.train.grid_size]
+        probabilities = self.classify(model, texts, config.sample)
+        lines = []
+        for text, label, p in zip(texts, rows.labels, probabilities, strict=False):
+            chosen = int(p.argmax())
+            lines.append(f"{model.labels[chosen]} ({p[chosen]:.2f}; labelled {label}): {text}")
+        stem.with_suffix(".txt").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,143 @@
+"""The classifier family end to end on a tiny CSV whose label a word decides: trained from random weights and on
+an lm run (every weight, and LoRA with the head), calibrated on validation as it trains, labelling texts through
+`aigc classify` and scored by `aigc eval`; and its model: pooling, padding and the fitted temperature."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from aigc.cli import main as aigc
+from aigc.core.checkpoint import latest_checkpoint, read_checkpoint
+from aigc.core.errors import UserError
+from aigc.data.labelled import LabelledDataConfig
+from aigc.families.classifier.config import TRAIN, ClassifierRunConfig
+from aigc.families.registry import FAMILIES, load_model
+from aigc.models.classifier import SequenceClassifier, fit_temperature
+from aigc.models.transformer import TransformerConfig
+from aigc.runs import train
+
+ANIMALS = ["fox", "dog", "cat", "owl", "hen", "elk", "yak"]
+
+
+def write_reviews(path, rows=120):
+    """Texts in the alphabet of `write_lm_text`'s text whose label is the word in them: good or bad."""
+    lines = ["text,label"]
+    for i in range(rows):
+        verdict = ("good", "bad")[i % 2]
+        lines.append(
+            f'"line {i}: the {ANIMALS[i % 7]} jumps, {verdict} {ANIMALS[(3 * i) % 7]} {i % 13} times.",{verdict}'
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def tiny_classifier(data, init="none", **finetune) -> ClassifierRunConfig:
+    config = ClassifierRunConfig(
+        data=LabelledDataConfig(name=f"csv:{data}"),
+        model=TransformerConfig(width=32, layers=1, heads=2, context=64),
+        train=dataclasses.replace(
+            TRAIN, batch=16, budget=16 * 60, lr=3e-3, warmup=64, eval_every=16 * 30, snapshot_every=16 * 60
+        ),
+    )
+    return dataclasses.replace(config, finetune=dataclasses.replace(config.finetune, init=init, **finetune))
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("classifier")
+    train(tiny_classifier(write_reviews(root / "reviews.csv")), root / "run", progress=False)
+    return root / "run"
+
+
+def test_a_run_learns_the_labels_and_is_calibrated_on_validation(classifier_run):
+    rows = [json.loads(line) for line in (classifier_run / "metrics.jsonl").read_text().splitlines()]
+    evaluations = [row for row in rows if "val_accuracy" in row]
+    assert [row["texts"] for row in evaluations] == [480, 960]
+    assert evaluations[-1]["val_accuracy"] == 1.0 and evaluations[-1]["val_loss"] < evaluations[0]["val_loss"]
+    model, config = load_model(classifier_run)
+    assert float(model.temperature) == pytest.approx(evaluations[-1]["temperature"])
+    assert config.labels == ("bad", "good") and (classifier_run / "labels.txt").read_text() == "bad\ngood\n"
+    samples = (classifier_run / "samples" / "000060.txt").read_text().splitlines()
+    assert len(samples) == 8 and samples[0].split(" ")[0] in ("bad", "good") and "; labelled " in samples[0]
+
+
+def test_classify_prints_labels_and_probabilities(classifier_run, capsys):
+    text = "line 3: the cat jumps, good dog 5 times."
+    assert aigc(["classify", str(classifier_run), "--text", text, "--text", text.replace("good", "bad"), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["label"] for row in rows] == ["good", "bad"]
+    assert all(sum(row["probabilities"].values()) == pytest.approx(1.0) for row in rows)
+    assert aigc(["classify", str(classifier_run), "--text", text, "--temperature", "1000"]) == 0
+    assert capsys.readouterr().out.startswith("good 0.5")  # a hot softmax is nearly even
+
+
+def test_eval_scores_every_split_with_a_confusion_matrix(classifier_run, capsys):
+    assert aigc(["eval", str(classifier_run), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["splits"]) == {"train", "validation", "test"} and report["labels"] == ["bad", "good"]
+    test = report["splits"]["test"]
+    assert report["accuracy"] == test["accuracy"] == 1.0 and report["macro_f1"] == 1.0
+    assert test["confusion"] == [[6, 0], [0, 6]] and 0 <= report["ece"] <= 1 and test["n"] == 12
+
+
+def test_a_classifier_starts_from_an_lm_run_s_transformer(lm_run, tmp_path):
+    config = tiny_classifier(write_reviews(tmp_path / "reviews.csv"), init=str(lm_run))
+    config = dataclasses.replace(config, model=TransformerConfig(), train=dataclasses.replace(config.train, budget=32))
+    run = tmp_path / "run"
+    train(config, run, progress=False)
+    lm = read_checkpoint(latest_checkpoint(lm_run)).modules["model"]
+    _, resolved = load_model(run)
+    assert resolved.model.width == 32 and resolved.model.context == 32  # the lm run's
+    fine = read_checkpoint(latest_checkpoint(run)).modules["model"]
+    assert resolved.tokenizer == json.loads((lm_run / "config.json").read_text())["tokenizer"]
+    changed = [name for name in lm if name.startswith("model.") and not torch.equal(lm[name], fine[name])]
+    assert changed  # every weight trains (two steps moved them from where they started)
+
+
+def test_lora_trains_the_adapters_and_the_head_only(lm_run, tmp_path):
+    config = tiny_classifier(write_reviews(tmp_path / "reviews.csv"), init=str(lm_run), lora_rank=4)
+    config = dataclasses.replace(config, model=TransformerConfig(), train=dataclasses.replace(config.train, budget=32))
+    train(config, tmp_path / "run", progress=False)
+    lm = read_checkpoint(latest_checkpoint(lm_run)).modules["model"]
+    fine = read_checkpoint(latest_checkpoint(tmp_path / "run")).modules["model"]
+    frozen = [name for name in lm if name.startswith("model.") and "proj" not in name]
+    assert frozen and all(torch.equal(lm[name], fine[name]) for name in frozen)
+    assert any("lora_B" in name and fine[name].abs().sum() > 0 for name in fine)
+    model, _ = load_model(tmp_path / "run")
+    assert FAMILIES["classifier"].classify(model, ["line 1: the fox"], model_sample()).shape == (1, 2)
+
+
+def model_sample():
+    return FAMILIES["classifier"].sample_config()
+
+
+def test_init_refuses_what_a_classifier_cannot_start_from(classifier_run, tmp_path):
+    data = write_reviews(tmp_path / "reviews.csv")
+    with pytest.raises(UserError, match="is a classifier run; give a language model"):
+        train(tiny_classifier(data, init=str(classifier_run)), tmp_path / "a", progress=False)
+    with pytest.raises(UserError, match="no config.json there"):
+        train(tiny_classifier(data, init=str(tmp_path)), tmp_path / "b", progress=False)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_padding_changes_no_text_s_logits(pooling):
+    torch.manual_seed(0)
+    model = SequenceClassifier(TransformerConfig(vocab_size=20, width=32, layers=2, heads=2, context=16), 3, pooling)
+    short, long = torch.tensor([[3, 4, 5]]), torch.tensor([[6, 7, 8, 9, 10, 11]])
+    padded = torch.cat([torch.cat([short, torch.zeros(1, 3, dtype=torch.long)], 1), long])
+    together = model(padded, torch.tensor([3, 6]))
+    alone = torch.cat([model(short, torch.tensor([3])), model(long, torch.tensor([6]))])
+    assert torch.allclose(together, alone, atol=1e-5)
+    hidden = model.model(short)
+    expected = hidden[0, -1] if pooling == "last" else hidden[0].mean(0)
+    assert torch.allclose(model.pooled(short, torch.tensor([3]))[0], expected, atol=1e-6)
+
+
+def test_the_fitted_temperature_undoes_overconfidence():
+    torch.manual_seed(0)
+    labels = torch.randint(0, 3, (4000,))
+    calibrated = torch.randn(4000, 3) + 2.0 * torch.nn.functional.one_hot(labels, 3)
+    drawn = torch.distributions.Categorical(logits=calibrated).sample()  # labels the calibrated logits predict
+    assert fit_temperature(3.0 * calibrated, drawn) == pytest.approx(3.0, rel=0.1)
