@@ -57,9 +57,12 @@ class SequenceClassifier(nn.Module):
         return (self(tokens, lengths).float() / self.temperature).softmax(-1)
 
 
+TEMPERATURES = (0.05, 20.0)  # a fitted temperature's range: texts all classified right would drive it to 0
+
+
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The temperature T > 0 that minimises the negative log-likelihood of softmax(logits / T) for `labels`
-    (Guo et al. 2017), by L-BFGS over log T."""
+    """The temperature T that minimises the negative log-likelihood of softmax(logits / T) for `labels` (Guo et
+    al. 2017), by L-BFGS over log T, within TEMPERATURES."""
     log_t = torch.zeros((), requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
     logits = logits.detach().float()
@@ -71,4 +74,5 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
         return loss
 
     optimizer.step(nll)
-    return float(log_t.detach().exp())
+    low, high = TEMPERATURES
+    return min(high, max(low, float(log_t.detach().exp())))

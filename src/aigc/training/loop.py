@@ -274,7 +274,9 @@ class Session:
             if p.step % log_every == 0:
                 self.log(window, bar)
                 window = Window()
-            if p.seen >= next_eval:
+            # a run is also scored as its budget ends, before its last snapshot (so that checkpoint may be the
+            # best, and a classifier's is calibrated)
+            if p.seen >= next_eval or (self.in_loop and self.budget_spent()):
                 self.evaluate()
                 next_eval = next_multiple(p.seen, tc.eval_every)
             if p.seen >= next_snapshot:

@@ -64,6 +64,8 @@ class ClassifierRunConfig(Config):
         self.train.check_optimizer("adamw")
         if self.train.memory_format != "contiguous":
             raise ConfigError("memory_format", self.train.memory_format, "applies to convolutional models; drop it")
+        if self.train.eval_every is None:
+            raise ConfigError("eval_every", None, "a classifier is calibrated on validation as it trains; give one")
         if self.finetune.lora_rank and not self.pretrained:
             raise ConfigError("lora_rank", self.finetune.lora_rank, "adapts pretrained weights; give --init RUN")
 
