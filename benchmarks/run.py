@@ -61,7 +61,7 @@ def write(name: str, results: dict) -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine(), **results}, indent=2) + "\n")
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=15.0, help="timing window per throughput setting")
     parser.add_argument("--mnist-minutes", type=float, default=0, help="also run aigc vs diffusers on MNIST")
@@ -89,6 +89,11 @@ def main() -> None:
     parser.add_argument("--reuters-minutes", type=float, default=10, help="pre-training of --sentiment-minutes")
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput and scaling tables")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))
+    return parser
+
+
+def main() -> None:
+    parser = arguments()
     args = parser.parse_args()
     if args.mnist_minutes and args.sampling_run:
         parser.error("--mnist-minutes measures the sampling of the run it trains; drop --sampling-run")

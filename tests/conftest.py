@@ -12,7 +12,10 @@ import torch
 from tests.training.test_checkpoint import TINY
 
 from aigc.data.datasets import DataConfig
+from aigc.data.labelled import LabelledDataConfig
 from aigc.data.text import TextDataConfig
+from aigc.families.classifier.config import TRAIN as CLASSIFIER_TRAIN
+from aigc.families.classifier.config import ClassifierRunConfig
 from aigc.families.gan.config import gan_recipe
 from aigc.families.lm.config import TRAIN as LM_TRAIN
 from aigc.families.lm.config import LMRunConfig, LMSampleConfig
@@ -186,3 +189,38 @@ def text2image_run(tmp_path_factory):
     budget = ["--kimg", "0.096", "--autoencoder-kimg", "0.032", "--snapshot-kimg", "0.032"]
     assert aigc(["train", "text2image", *TINY_TEXT2IMAGE, *budget, "--out", str(out)]) == 0
     return out
+
+
+ANIMALS = ["fox", "dog", "cat", "owl", "hen", "elk", "yak"]
+
+
+def write_reviews(path, rows=120):
+    """Texts in the alphabet of `write_lm_text`'s text whose label is the word in them: good or bad."""
+    lines = ["text,label"]
+    for i in range(rows):
+        verdict = ("good", "bad")[i % 2]
+        lines.append(
+            f'"line {i}: the {ANIMALS[i % 7]} jumps, {verdict} {ANIMALS[(3 * i) % 7]} {i % 13} times.",{verdict}'
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def tiny_classifier(data, init="none", **finetune) -> ClassifierRunConfig:
+    """A 1-layer, 32-wide classifier of `write_reviews`'s texts, 60 steps of 16 (random weights by default)."""
+    config = ClassifierRunConfig(
+        data=LabelledDataConfig(name=f"csv:{data}"),
+        model=TransformerConfig(width=32, layers=1, heads=2, context=64),
+        train=dataclasses.replace(
+            CLASSIFIER_TRAIN, batch=16, budget=16 * 60, lr=3e-3, warmup=64, eval_every=16 * 25, snapshot_every=16 * 60
+        ),
+    )
+    return dataclasses.replace(config, finetune=dataclasses.replace(config.finetune, init=init, **finetune))
+
+
+@pytest.fixture(scope="session")
+def classifier_run(tmp_path_factory):
+    """A classifier of good and bad reviews that has learnt them, calibrated on validation."""
+    root = tmp_path_factory.mktemp("classifier")
+    train(tiny_classifier(write_reviews(root / "reviews.csv")), root / "run", progress=False)
+    return root / "run"

@@ -207,7 +207,7 @@ ERRORS = [
     (["serve", "{run}", "--api-keys", "{tmp}/pics/bad.png"], "expected a 64-digit sha256 hex hash"),
     (["serve", "{run}", "--queue-size", "0"], "serve setting queue_size"),
     (["keys", "add", "{tmp}/k.txt", "--name", "two words"], "--name 'two words'"),
-    (["train", "classifier", "--data", "csv:{tmp}/missing.csv"], "missing.csv does not exist; give a .csv or .jsonl"),
+    (["train", "classifier", "--data", "csv:{tmp}/missing.csv"], "missing.csv does not exist"),
     (["train", "classifier", "--data", "phrasebank:90agree"], "phrasebank:90agree: unknown agreement level"),
     (["train", "classifier", "--init", "{run}", "--out", "{tmp}/r"], "is a diffusion run; give a language model"),
     (["classify", "{run}", "--text", "up"], "is a diffusion run, which generates images; give a classifier"),

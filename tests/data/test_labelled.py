@@ -6,7 +6,7 @@ import json
 import pytest
 from sklearn.model_selection import train_test_split
 
-from aigc.core.errors import UserError
+from aigc.core.errors import ConfigError, UserError
 from aigc.data.labelled import LabelledDataConfig, read_labelled
 
 LABELS = ("negative", "neutral", "positive")
@@ -128,6 +128,8 @@ def test_json_lines_read_their_named_fields(tmp_path):
         (lambda p: p.write_text("text,label\n" + "x,a\n" * 30), {}, "every row has the label 'a'"),
         (lambda p: p.write_text("text,label\n" + "x,a\ny,b\n" * 3), {}, "6 rows; give at least 20"),
         (lambda p: p.write_text(""), {}, "is empty; give a CSV file with a header row"),
+        (lambda p: p.write_text("text,label\n"), {}, "has a header and no rows"),
+        (lambda p: p.write_text('text,label\n"open,a\n'), {}, "mine.csv:2: 1 fields where the header has 2"),
     ],
 )
 def test_a_bad_csv_is_one_message_naming_the_file(tmp_path, write, flags, message):
@@ -141,8 +143,18 @@ def test_a_bad_csv_is_one_message_naming_the_file(tmp_path, write, flags, messag
 def test_a_bad_json_line_is_named(tmp_path):
     path = tmp_path / "mine.jsonl"
     path.write_text('{"text": "fine", "label": "a"}\n{"text": "no label"}\nnot json\n')
-    with pytest.raises(UserError, match="mine.jsonl:2: expected an object with 'text' and 'label'"):
+    with pytest.raises(UserError, match="mine.jsonl:2: expected an object with a text 'text' and a 'label'"):
         read_labelled(LabelledDataConfig(name=f"jsonl:{path}"))
     path.write_text('{"text": "fine", "label": "a"}\nnot json\n')
     with pytest.raises(UserError, match="mine.jsonl:2: not JSON"):
         read_labelled(LabelledDataConfig(name=f"jsonl:{path}"))
+
+
+def test_a_text_may_hold_any_character_and_the_delimiter_is_one(tmp_path):
+    path = tmp_path / "mine.csv"
+    rows = [f'"line\u2028{i} \x85 with, a separator",{"ab"[i % 2]}' for i in range(20)]
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    data = read_labelled(LabelledDataConfig(name=f"csv:{path}"))
+    assert sum(map(len, data.splits.values())) == 20 and "\u2028" in data.splits["train"].texts[0]
+    with pytest.raises(ConfigError, match="one character"):
+        LabelledDataConfig(delimiter=";;")

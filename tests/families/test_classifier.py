@@ -11,44 +11,11 @@ import torch
 from aigc.cli import main as aigc
 from aigc.core.checkpoint import latest_checkpoint, read_checkpoint
 from aigc.core.errors import UserError
-from aigc.data.labelled import LabelledDataConfig
-from aigc.families.classifier.config import TRAIN, ClassifierRunConfig
 from aigc.families.registry import FAMILIES, load_model
 from aigc.models.classifier import SequenceClassifier, fit_temperature
 from aigc.models.transformer import TransformerConfig
 from aigc.runs import train
-
-ANIMALS = ["fox", "dog", "cat", "owl", "hen", "elk", "yak"]
-
-
-def write_reviews(path, rows=120):
-    """Texts in the alphabet of `write_lm_text`'s text whose label is the word in them: good or bad."""
-    lines = ["text,label"]
-    for i in range(rows):
-        verdict = ("good", "bad")[i % 2]
-        lines.append(
-            f'"line {i}: the {ANIMALS[i % 7]} jumps, {verdict} {ANIMALS[(3 * i) % 7]} {i % 13} times.",{verdict}'
-        )
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def tiny_classifier(data, init="none", **finetune) -> ClassifierRunConfig:
-    config = ClassifierRunConfig(
-        data=LabelledDataConfig(name=f"csv:{data}"),
-        model=TransformerConfig(width=32, layers=1, heads=2, context=64),
-        train=dataclasses.replace(
-            TRAIN, batch=16, budget=16 * 60, lr=3e-3, warmup=64, eval_every=16 * 25, snapshot_every=16 * 60
-        ),
-    )
-    return dataclasses.replace(config, finetune=dataclasses.replace(config.finetune, init=init, **finetune))
-
-
-@pytest.fixture(scope="module")
-def classifier_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("classifier")
-    train(tiny_classifier(write_reviews(root / "reviews.csv")), root / "run", progress=False)
-    return root / "run"
+from conftest import tiny_classifier, write_reviews
 
 
 def test_a_run_learns_the_labels_and_is_calibrated_on_validation(classifier_run):
@@ -119,6 +86,17 @@ def test_init_refuses_what_a_classifier_cannot_start_from(classifier_run, tmp_pa
         train(tiny_classifier(data, init=str(classifier_run)), tmp_path / "a", progress=False)
     with pytest.raises(UserError, match="no config.json there"):
         train(tiny_classifier(data, init=str(tmp_path)), tmp_path / "b", progress=False)
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "config.json").write_text('{"model_type": "llama"}')
+    with pytest.raises(UserError, match="is a Hugging Face model directory; the classifier starts from aigc lm runs"):
+        train(tiny_classifier(data, init=str(tmp_path / "hf")), tmp_path / "c", progress=False)
+
+
+def test_init_takes_the_tokenizer_of_its_run(lm_run, tmp_path):
+    config = tiny_classifier(write_reviews(tmp_path / "reviews.csv"), init=str(lm_run))
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, tokenizer="bpe"))
+    with pytest.raises(UserError, match="--width, --layers, --heads, --tokenizer: the model comes from"):
+        train(config, tmp_path / "run", progress=False)
 
 
 @pytest.mark.parametrize("pooling", ["last", "mean"])
@@ -141,3 +119,23 @@ def test_the_fitted_temperature_undoes_overconfidence():
     calibrated = torch.randn(4000, 3) + 2.0 * torch.nn.functional.one_hot(labels, 3)
     drawn = torch.distributions.Categorical(logits=calibrated).sample()  # labels the calibrated logits predict
     assert fit_temperature(3.0 * calibrated, drawn) == pytest.approx(3.0, rel=0.1)
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_a_resumed_run_ends_with_the_weights_of_one_never_stopped(lm_run, tmp_path, lora):
+    data = write_reviews(tmp_path / "reviews.csv")
+    config = tiny_classifier(data, init=str(lm_run), **({"lora_rank": 4} if lora else {}))
+    config = dataclasses.replace(
+        config,
+        model=TransformerConfig(),  # a constant rate: a cosine's rate depends on the budget, which the resume extends
+        train=dataclasses.replace(config.train, budget=16 * 8, eval_every=16 * 4, lr_schedule="constant"),
+    )
+    train(config, tmp_path / "straight", progress=False)
+    train(dataclasses.replace(config, train=dataclasses.replace(config.train, budget=16 * 4)), tmp_path / "resumed",
+          progress=False)  # fmt: skip
+    train(config, tmp_path / "resumed", resume=True, more={"budget": 16 * 4}, progress=False)
+    straight, resumed = (
+        read_checkpoint(latest_checkpoint(tmp_path / r)).modules["model"] for r in ("straight", "resumed")
+    )
+    assert straight.keys() == resumed.keys()
+    assert [name for name in straight if not torch.equal(straight[name], resumed[name])] == []  # the temperature too

@@ -4,6 +4,7 @@ file (one per line, or a .jsonl's "text" fields) or standard input - printed one
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 EXAMPLES = """examples:
@@ -41,35 +42,51 @@ def run(args) -> int:
         raise UserError(f"{args.model} is a {family.name} run, which generates {family.modality}; give a classifier")
     settings = {} if args.temperature is None else {"temperature": args.temperature}
     sample = with_sample(config, settings).sample
-    texts = read_texts(args)
-    family.check_request(model, texts, sample)
-    probabilities = family.classify(model, texts, sample, batch_size=args.batch_size)
-    for text, row in zip(texts, probabilities, strict=True):
-        print(shown(text, family.labels(model), row.tolist(), args.json))
+    labels = family.labels(model)
+    for texts in batches(args):
+        family.check_request(model, texts, sample)
+        probabilities = family.classify(model, texts, sample, batch_size=args.batch_size)
+        for text, row in zip(texts, probabilities, strict=True):
+            print(shown(text, labels, row.tolist(), args.json), flush=True)
     return 0
 
 
-def read_texts(args) -> list[str]:
-    """The texts of --text, then of --file (or of standard input when neither is given): non-empty lines."""
-    import json
-
+def batches(args) -> Iterator[list[str]]:
+    """The texts of --text and --file (its non-empty lines, or a .jsonl's "text" fields) as one batch; without
+    either, each non-empty line of standard input as it arrives (so `tail -f` output is labelled as it comes)."""
     from aigc.core.errors import UserError
 
     texts = list(args.text or [])
     if args.file is not None:
-        if not args.file.is_file():
-            raise UserError(f"--file {args.file} does not exist")
-        lines = [line for line in args.file.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if args.file.suffix == ".jsonl":
-            try:
-                lines = [json.loads(line)["text"] for line in lines]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise UserError(f"--file {args.file}: each line must be a JSON object with a 'text' field") from None
-        texts += lines
-    elif not texts:
-        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        texts += file_texts(args.file)
+    if not texts and args.file is None:
+        yield from ([line.rstrip("\n")] for line in sys.stdin if line.strip())
+        return
     if not 1 <= len(texts) <= MAX_TEXTS:
-        raise UserError(f"{len(texts)} texts given; label between 1 and {MAX_TEXTS:,} (--text, --file or stdin)")
+        raise UserError(f"{len(texts)} texts given; label between 1 and {MAX_TEXTS:,} at once")
+    yield texts
+
+
+def file_texts(path: Path) -> list[str]:
+    import json
+
+    from aigc.core.errors import UserError
+    from aigc.data.labelled import read_text_file
+
+    lines = read_text_file(path).split("\n")
+    if path.suffix != ".jsonl":
+        return [line.removesuffix("\r") for line in lines if line.strip()]
+    texts = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            text = json.loads(line)["text"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            text = None
+        if not isinstance(text, str):
+            raise UserError(f"{path}:{number}: expected a JSON object with a text field 'text'")
+        texts.append(text)
     return texts
 
 

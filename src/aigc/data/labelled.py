@@ -19,6 +19,7 @@ Labels are kept as the file writes them; a classifier maps them to its classes.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 import torch
 
 from aigc.core.config import Config
-from aigc.core.errors import UserError
+from aigc.core.errors import ConfigError, UserError
 from aigc.data.download import data_roots
 from aigc.data.tokenizer import TokenizerKind
 
@@ -55,6 +56,10 @@ class LabelledDataConfig(Config):
     delimiter: str = field(default=",", metadata={"help": "csv: the character between fields"})
     tokenizer: TokenizerKind = field(default="char", metadata={"help": "--init none: char, or byte-level bpe"})
     vocab_size: int = field(default=512, metadata={"help": "--init none: tokens of a bpe tokenizer", "min": 256})
+
+    def check(self) -> None:
+        if len(self.delimiter) != 1:
+            raise ConfigError("delimiter", self.delimiter, "one character, e.g. ';' (a tab: $'\\t' in bash)")
 
 
 @dataclass(frozen=True)
@@ -145,8 +150,10 @@ def phrasebank_file(level: str) -> str:
 
 
 def phrasebank_lines(path: Path) -> list[str]:
-    """The file's lines, as ISO-8859-1 (every byte is a character there, so reading cannot fail)."""
-    return path.read_text(encoding="latin-1").splitlines()
+    """The file's lines, as ISO-8859-1 (every byte is a character there, so reading cannot fail), split at line
+    feeds only (`splitlines` would also split at bytes such as 0x85, characters in Latin-1)."""
+    lines = [line.removesuffix("\r") for line in path.read_text(encoding="latin-1").split("\n")]
+    return lines[:-1] if lines and not lines[-1] else lines
 
 
 def phrasebank_rows(path: Path, lines: list[str]) -> Rows:
@@ -185,7 +192,7 @@ def read_banking77(data_dir: str | None) -> LabelledData:
 
 def read_text_file(path: Path) -> str:
     if not path.is_file():
-        raise UserError(f"{path} does not exist; give a .csv or .jsonl file")
+        raise UserError(f"{path} does not exist")
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")
@@ -200,8 +207,14 @@ def read_text_file(path: Path) -> str:
 def read_csv(path: Path, config: LabelledDataConfig) -> Rows:
     """The rows of a CSV file with a header; UserError naming a missing column (and the delimiter the header
     suggests), or the line of a row without its text or label."""
-    lines = read_text_file(path).splitlines(keepends=True)
-    reader = csv.reader(lines, delimiter=config.delimiter)
+    reader = csv.reader(io.StringIO(read_text_file(path), newline=""), delimiter=config.delimiter)
+    try:
+        return csv_rows(path, reader, config)
+    except csv.Error as error:
+        raise UserError(f"{path}:{reader.line_num}: not readable as CSV ({error})") from None
+
+
+def csv_rows(path: Path, reader, config: LabelledDataConfig) -> Rows:
     header = next(reader, None)
     if header is None:
         raise UserError(f"{path} is empty; give a CSV file with a header row")
@@ -223,6 +236,8 @@ def read_csv(path: Path, config: LabelledDataConfig) -> Rows:
         texts.append(checked_text(row[text_at], place))
         labels.append(checked_label(row[label_at], place))
         places.append(place)
+    if not texts:
+        raise UserError(f"{path} has a header and no rows")
     return Rows(tuple(texts), tuple(labels), tuple(places))
 
 
@@ -243,7 +258,7 @@ def checked_label(label: str, place: str) -> str:
 def read_jsonl(path: Path, config: LabelledDataConfig) -> Rows:
     """The rows of a JSON-lines file, one object per line; UserError naming the line of a bad one."""
     texts, labels, places = [], [], []
-    for number, line in enumerate(read_text_file(path).splitlines(), 1):
+    for number, line in enumerate(read_text_file(path).split("\n"), 1):
         if not line.strip():
             continue
         place = f"{path}:{number}"
@@ -251,12 +266,16 @@ def read_jsonl(path: Path, config: LabelledDataConfig) -> Rows:
             row = json.loads(line)
         except json.JSONDecodeError as error:
             raise UserError(f"{place}: not JSON ({error.msg}); write one object per line") from None
-        if not isinstance(row, dict) or config.text_column not in row or config.label_column not in row:
+        if (
+            not isinstance(row, dict)
+            or not isinstance(row.get(config.text_column), str)
+            or config.label_column not in row
+        ):
             raise UserError(
-                f"{place}: expected an object with {config.text_column!r} and {config.label_column!r}; "
+                f"{place}: expected an object with a text {config.text_column!r} and a {config.label_column!r}; "
                 "pass --text-column/--label-column NAME"
             )
-        texts.append(checked_text(str(row[config.text_column]), place))
+        texts.append(checked_text(row[config.text_column], place))
         labels.append(checked_label(str(row[config.label_column]), place))
         places.append(place)
     if not texts:

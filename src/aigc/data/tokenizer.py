@@ -99,5 +99,12 @@ class TextTokenizer:
         encoding = self.tokenizer.encode(text)
         return encoding.ids, encoding.offsets
 
+    def encode_all(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of each text, in one call; a character the character tokenizer has never seen is left out
+        (a text to label is labelled, not refused, for one symbol)."""
+        if self.alphabet is not None:
+            texts = ["".join(c for c in text if c in self.alphabet) for text in texts]
+        return [encoding.ids for encoding in self.tokenizer.encode_batch(texts)]
+
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids)

@@ -12,7 +12,7 @@ import time
 import torch
 
 from aigc.core.errors import UserError
-from aigc.data.labelled import LabelledDataConfig, Rows, class_indices, read_labelled
+from aigc.data.labelled import Rows, class_indices, read_labelled
 from aigc.models.classifier import fit_temperature
 
 CLASSIFICATION_METRICS = ("accuracy", "macro_f1", "nll", "ece", "ece_uncalibrated")
@@ -50,15 +50,17 @@ def scores(probabilities: torch.Tensor, labels: torch.Tensor, classes: int) -> d
 
 
 def split_scores(family, model, rows: Rows, sample) -> dict:
-    """The metrics of the model on `rows` with its own temperature, and its expected calibration error before
-    any (temperature 1)."""
+    """The metrics of the model on `rows` at its temperature (the sample's, or the model's own), and its expected
+    calibration error before any (temperature 1)."""
     labels = family.labels(model)
     truth = class_indices(rows, labels)
     started = time.perf_counter()
-    report = scores(family.classify(model, list(rows.texts), sample), truth, len(labels))
-    report["texts_per_s"] = len(rows) / (time.perf_counter() - started)
-    raw = family.classify(model, list(rows.texts), dataclasses.replace(sample, temperature=1.0))
-    report["ece_uncalibrated"] = expected_calibration_error(raw, truth)
+    logits = family.logits(model, list(rows.texts))
+    seconds = time.perf_counter() - started
+    temperature = family.temperature(model) if sample.temperature is None else sample.temperature
+    report = scores((logits / temperature).softmax(-1), truth, len(labels))
+    report["ece_uncalibrated"] = expected_calibration_error(logits.softmax(-1), truth)
+    report["texts_per_s"] = len(rows) / seconds
     return report
 
 
@@ -68,7 +70,8 @@ def evaluate_classifier(model, run, config, names: tuple[str, ...]) -> dict:
     from aigc.families.registry import family_of
 
     family = family_of(run)
-    data_config = run.data if config.data is None else LabelledDataConfig(name=config.data)
+    # another data set is read as the run's was (its columns, its delimiter)
+    data_config = run.data if config.data is None else dataclasses.replace(run.data, name=config.data)
     data_dir = config.data_dir or run.data.data_dir
     data = read_labelled(dataclasses.replace(data_config, data_dir=data_dir))
     chosen = [config.split] if config.split else list(data.splits)
@@ -80,7 +83,7 @@ def evaluate_classifier(model, run, config, names: tuple[str, ...]) -> dict:
     return {
         "data": data_config.name,
         "labels": list(family.labels(model)),
-        "temperature": family.info(model, run).get("temperature"),
+        "temperature": family.temperature(model),
         **{name: headline[name] for name in names},
         "splits": splits,
     }
@@ -102,17 +105,16 @@ class ClassifierInLoopEvaluator:
         started = time.perf_counter()
         labels = self.family.labels(model)
         truth = class_indices(self.rows, labels)
-        raw = self.family.classify(model, list(self.rows.texts), dataclasses.replace(sample, temperature=1.0))
-        values = scores(raw, truth, len(labels))
-        temperature = fit_temperature(raw.clamp_min(1e-12).log(), truth)
+        logits = self.family.logits(model, list(self.rows.texts))
+        values = scores(logits.softmax(-1), truth, len(labels))
+        temperature = fit_temperature(logits, truth)
         self.family.calibrate(model, temperature)
-        calibrated = (raw.clamp_min(1e-12).log() / temperature).softmax(-1)
         return {
             "val_loss": values["nll"],
             "val_accuracy": values["accuracy"],
             "val_macro_f1": values["macro_f1"],
             "val_ece_uncalibrated": values["ece"],
-            "val_ece": expected_calibration_error(calibrated, truth),
+            "val_ece": expected_calibration_error((logits / temperature).softmax(-1), truth),
             "temperature": temperature,
             "eval_seconds": time.perf_counter() - started,
         }

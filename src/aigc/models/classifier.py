@@ -7,8 +7,8 @@ position's, each of which has read a prefix. Texts are right-padded: a position 
 padding changes no real token's state and needs no mask. Weight names are transformers' Llama names (`model.*`,
 `score.weight`), the names of `LlamaForSequenceClassification`.
 
-Probabilities are the softmax of the logits divided by a temperature (Guo et al. 2017), a buffer held with the
-weights: 1 until one is fitted on held-out texts (`fit_temperature`), so a checkpoint's probabilities are
+Its probabilities are the softmax of the logits divided by a temperature (Guo et al. 2017), a buffer held with
+the weights: 1 until one is fitted on held-out texts (`fit_temperature`), so a checkpoint's probabilities are
 calibrated as it was.
 """
 
@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from aigc.models.transformer import Decoder, TransformerConfig
+from aigc.models.transformer import Decoder, TransformerConfig, initialize
 
 Pooling = Literal["last", "mean"]
 
@@ -31,9 +31,7 @@ class SequenceClassifier(nn.Module):
         self.model = Decoder(config)
         self.score = nn.Linear(config.width, classes, bias=False)
         self.register_buffer("temperature", torch.ones(()))
-        for module in self.modules():  # as the language model starts (GPT-2's scale)
-            if isinstance(module, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(module.weight, std=0.02)
+        self.apply(initialize)  # as the language model starts
 
     @property
     def context(self) -> int:
@@ -51,10 +49,6 @@ class SequenceClassifier(nn.Module):
             return hidden[torch.arange(len(tokens), device=hidden.device), lengths - 1]
         real = (torch.arange(tokens.shape[1], device=hidden.device) < lengths[:, None]).to(hidden.dtype)
         return (hidden * real[..., None]).sum(1) / lengths[:, None].to(hidden.dtype)
-
-    def probabilities(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Calibrated class probabilities [N, classes]."""
-        return (self(tokens, lengths).float() / self.temperature).softmax(-1)
 
 
 TEMPERATURES = (0.05, 20.0)  # a fitted temperature's range: texts all classified right would drive it to 0

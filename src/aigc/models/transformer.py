@@ -273,6 +273,12 @@ class Decoder(nn.Module):
         return self.norm(x)
 
 
+def initialize(module: nn.Module) -> None:
+    """GPT-2's initialisation of a linear layer or an embedding: normal, standard deviation 0.02."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, std=0.02)
+
+
 class Transformer(nn.Module):
     """logits = LM(tokens): a causal language model, `LlamaForCausalLM` (or Qwen3's) in aigc's hands."""
 
@@ -283,18 +289,13 @@ class Transformer(nn.Module):
         self.config = config
         self.model = Decoder(config)
         self.lm_head = nn.Linear(config.width, config.vocab_size, bias=False)
-        self.apply(self._init)
+        self.apply(initialize)
         if config.tied_embeddings:
             # one tensor under two names: its state dict holds it once, as the embedding (as a Hugging Face
             # checkpoint with tie_word_embeddings does; safetensors refuses shared tensors)
             self.lm_head.weight = self.model.embed_tokens.weight
             self.register_state_dict_post_hook(_drop_tied_head)
             self.register_load_state_dict_pre_hook(_fill_tied_head)
-
-    @staticmethod
-    def _init(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, std=0.02)
 
     @property
     def context(self) -> int:

@@ -119,13 +119,13 @@ def to_job(
 
 
 def completion_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSettings, on_text=None) -> Job:
-    served = served_model(request, models, "text", "/v1/generate")
+    served = served_model(request, models, "text")
     prompts = [request.prompt] if isinstance(request.prompt, str) else list(request.prompt)
     return to_job(request, served, prompts, settings, request.logprobs, on_text)
 
 
 def chat_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSettings, on_text=None) -> Job:
-    served = served_model(request, models, "text", "/v1/generate")
+    served = served_model(request, models, "text")
     if request.max_completion_tokens is not None:
         if request.max_tokens is not None and request.max_tokens != request.max_completion_tokens:
             raise UserError("max_tokens and max_completion_tokens differ; give one of them")

@@ -66,7 +66,10 @@ def sample_fields(modality: str) -> dict[str, tuple]:
     return fields
 
 
-def served_model(request: BaseModel, models: dict[str, ServedModel], modality: str, route: str) -> ServedModel:
+ROUTES = {"images": "/v1/generate", "text": "/v1/completions", "labels": "/v1/classify"}  # by what a model makes
+
+
+def served_model(request: BaseModel, models: dict[str, ServedModel], modality: str) -> ServedModel:
     """The model a request names (or the one served); ModelNotFound (404) when none has that name, UserError
     when the name is missing among several or the model draws something else."""
     if request.model is None and len(models) > 1:
@@ -76,6 +79,7 @@ def served_model(request: BaseModel, models: dict[str, ServedModel], modality: s
         raise ModelNotFound(name)
     served = models[name]
     if served.family.modality != modality:
+        route = ROUTES[served.family.modality]
         raise UserError(f"{served.name} generates {served.family.modality}, not {modality}; use {route}")
     return served
 
@@ -84,7 +88,7 @@ def to_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSe
     """The work a valid request asks for, with the model's own sampling defaults filled in; UserError (422) for
     what the schema alone cannot tell: a missing model name, disagreeing n and seeds, too many pixels, a setting
     of another model family or a value the model's sample config refuses."""
-    served = served_model(request, models, "images", "/v1/completions")
+    served = served_model(request, models, "images")
     seeds = _seeds(request, min(DEFAULT_N, settings.max_n))
     pixels = len(seeds) * served.family.info(served.model, served.config)["image_size"] ** 2
     if pixels > settings.max_pixels:

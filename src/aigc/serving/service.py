@@ -281,7 +281,7 @@ class Service:
         return batch
 
     def _draw(self, batch: list[Job]) -> None:
-        """One generate() call for a batch of image jobs (text goes to the engines)."""
+        """One generate() call for a batch of image (or labelling) jobs; text goes to the engines."""
         served = self.models[batch[0].model]
         seeds = [seed for job in batch for seed in job.seeds]
         conditions = None if batch[0].conditions is None else [c for job in batch for c in job.conditions]
@@ -298,6 +298,5 @@ class Service:
         self.seconds_per_batch = 0.8 * self.seconds_per_batch + 0.2 * (time.perf_counter() - start)
         self.metrics.batch_images.observe(len(seeds))
         self.metrics.batch_requests.observe(len(batch))
-        self.metrics.images.labels(served.name).inc(len(seeds))
         for job, (first, end) in zip(batch, itertools.pairwise(starts), strict=True):
             job.result.set_result(outputs[first:end])

@@ -4,10 +4,15 @@ pre-trained transformer (lm, classifier) share it."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
+from torch import nn
+
 from aigc.core.config import Config
+from aigc.core.distributed import is_main
 from aigc.core.errors import ConfigError
+from aigc.models.lora import linear_names, trainable_share, unload_lora
 
 
 @dataclass(frozen=True)
@@ -38,3 +43,29 @@ class FinetuneConfig(Config):
     def check(self) -> None:
         if self.lora_rank and not self.init:
             raise ConfigError("lora_rank", self.lora_rank, "adapts pretrained weights; give --init RUN_OR_DIR")
+
+
+def resolved(finetune: FinetuneConfig, model: nn.Module, head: nn.Module) -> FinetuneConfig:
+    """LoRA's defaults made explicit for `model`: alpha = 2 x rank, and every linear layer but its `head`."""
+    if not finetune.lora_rank:
+        return finetune
+    alpha = finetune.lora_alpha or 2.0 * finetune.lora_rank
+    return dataclasses.replace(
+        finetune, lora_alpha=alpha, lora_targets=finetune.lora_targets or linear_names(model, head)
+    )
+
+
+def report_trainable(model: nn.Module) -> None:
+    """Print (once, under torchrun) how many of the model's weights train."""
+    if is_main():
+        trainable, total = trainable_share(model)
+        print(f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
+
+
+def without_adapters(model: nn.Module, config):
+    """A LoRA run's model with its adapters merged into the weights, and its run config without them (what
+    `aigc compress` compresses); any other run's as they are."""
+    if not config.finetune.lora_rank:
+        return model, config
+    finetune = dataclasses.replace(config.finetune, lora_rank=0, lora_alpha=None, lora_targets=())
+    return unload_lora(model), dataclasses.replace(config, finetune=finetune)

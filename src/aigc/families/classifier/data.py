@@ -15,11 +15,9 @@ PAD = -1  # in stored examples: no token (the model reads padding as token 0; se
 
 
 def token_rows(tokenizer: TextTokenizer, texts: list[str] | tuple[str, ...], context: int) -> torch.Tensor:
-    """Texts as ids [N, longest, at most context] padded with PAD: each text's first `context` tokens (a character
-    the tokenizer has never seen is left out: an incoming message is classified, not refused, for one symbol)."""
-    if tokenizer.alphabet is not None:
-        texts = ["".join(c for c in text if c in tokenizer.alphabet) or " " for text in texts]
-    encoded = [encoding.ids[:context] or [0] for encoding in tokenizer.tokenizer.encode_batch(list(texts))]
+    """Texts as ids [N, longest, at most context] padded with PAD: each text's first `context` tokens (characters
+    the tokenizer has never seen left out; a text of none of its characters is one token 0)."""
+    encoded = [ids[:context] or [0] for ids in tokenizer.encode_all(list(texts))]
     rows = torch.full((len(encoded), max(map(len, encoded))), PAD, dtype=torch.int32)
     for i, ids in enumerate(encoded):
         rows[i, : len(ids)] = torch.tensor(ids, dtype=torch.int32)

@@ -6,19 +6,19 @@ where it starts in init.py, the model in model.py."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from aigc.core.distributed import is_main
 from aigc.core.errors import UserError
-from aigc.data.labelled import read_labelled
+from aigc.data.labelled import LabelledDataConfig, Rows, read_labelled
 from aigc.families.classifier import data, init
 from aigc.families.classifier.config import ClassifierRunConfig, ClassifySampleConfig
 from aigc.families.classifier.model import TextClassifier, adapted, base, build
 from aigc.families.labelling import LabellingFamily
-from aigc.models.lora import linear_names, trainable_share, unload_lora
+from aigc.training.finetune import report_trainable, resolved, without_adapters
 
 EXAMPLES = """examples:
   aigc train classifier --data phrasebank --data-dir DIR --init none --texts 20k          # from random weights
@@ -55,13 +55,11 @@ class ClassifierFamily(LabellingFamily):
         """The training split as ids and classes; a new run on an lm run first takes its model and tokenizer."""
         fresh = config.pretrained and not config.tokenizer
         if fresh:
-            config = init.from_init(config, self.new_config().model)
+            config = init.from_init(config, self.new_config())
         config, examples = data.training_data(config)
-        if fresh and config.finetune.lora_rank:  # LoRA's defaults: alpha = 2 x rank, every linear layer but the head
-            f, model = config.finetune, base(config)
-            targets = f.lora_targets or linear_names(model, model.score)
-            finetune = dataclasses.replace(f, lora_alpha=f.lora_alpha or 2.0 * f.lora_rank, lora_targets=targets)
-            config = dataclasses.replace(config, finetune=finetune)
+        if fresh:
+            model = base(config)
+            config = dataclasses.replace(config, finetune=resolved(config.finetune, model, model.score))
         return config, examples
 
     def trainer(self, config, device: torch.device, fresh: bool = True):
@@ -74,20 +72,15 @@ class ClassifierFamily(LabellingFamily):
             if unexpected or set(missing) - {"score.weight", "temperature"}:
                 raise UserError(f"--init {config.finetune.init}: its weights do not fit its own config (incompatible)")
         model = adapted(model, config)
-        if is_main() and config.pretrained:
-            trainable, total = trainable_share(model)
-            print(f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
+        if config.pretrained:
+            report_trainable(model)
         return ClassifierTrainer(model, config, device)
 
     def run_files(self, config) -> dict[str, str]:
         return {"tokenizer.json": config.tokenizer, "labels.txt": "\n".join(config.labels) + "\n"}
 
     def plain(self, model, config):
-        """A LoRA run's model with its adapters merged, and its config without them."""
-        if not config.finetune.lora_rank:
-            return model, config
-        finetune = dataclasses.replace(config.finetune, lora_rank=0, lora_alpha=None, lora_targets=())
-        return unload_lora(model), dataclasses.replace(config, finetune=finetune)
+        return without_adapters(model, config)
 
     # Labelling ------------------------------------------------------------------------------------------
 
@@ -98,20 +91,21 @@ class ClassifierFamily(LabellingFamily):
         return model.labels
 
     @torch.no_grad()
-    def classify(self, model: TextClassifier, texts: Sequence[str], sample, batch_size: int = 64) -> torch.Tensor:
+    def logits(self, model: TextClassifier, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         device, training = model.score.weight.device, model.training
-        temperature = float(model.temperature) if sample.temperature is None else sample.temperature
         parts = [torch.zeros(0, len(model.labels))]
         model.eval()
         try:
             for first in range(0, len(texts), batch_size):
                 rows = data.token_rows(model.tokenizer, texts[first : first + batch_size], model.context)
                 tokens, lengths = data.model_input(rows)
-                logits = model(tokens.to(device), lengths.to(device)).float().cpu()
-                parts.append((logits / temperature).softmax(-1))
+                parts.append(model(tokens.to(device), lengths.to(device)).float().cpu())
         finally:
             model.train(training)
         return torch.cat(parts)
+
+    def temperature(self, model: TextClassifier) -> float:
+        return float(model.temperature)
 
     def calibrate(self, model: TextClassifier, temperature: float) -> None:
         model.temperature.fill_(temperature)
@@ -122,11 +116,11 @@ class ClassifierFamily(LabellingFamily):
                 raise UserError("a text to classify is empty; give at least one word")
 
     def info(self, model: TextClassifier, config) -> dict:
-        return {"labels": list(model.labels), "context": model.context, "temperature": float(model.temperature)}
+        return {"labels": list(model.labels), "context": model.context, "temperature": self.temperature(model)}
 
     def save_samples(self, model: TextClassifier, config, device: torch.device, stem: Path) -> None:
         """The labels of the first `grid_size` validation texts, with their probabilities."""
-        rows = read_labelled(config.data).splits["validation"]
+        rows = validation_rows(config.data)
         texts = rows.texts[: config.train.grid_size]
         probabilities = self.classify(model, texts, config.sample)
         lines = []
@@ -134,3 +128,9 @@ class ClassifierFamily(LabellingFamily):
             chosen = int(p.argmax())
             lines.append(f"{model.labels[chosen]} ({p[chosen]:.2f}; labelled {label}): {text}")
         stem.with_suffix(".txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=2)
+def validation_rows(data: LabelledDataConfig) -> Rows:
+    """The validation split, read once per training process (each snapshot shows its first texts)."""
+    return read_labelled(data).splits["validation"]

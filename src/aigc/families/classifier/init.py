@@ -13,17 +13,28 @@ import torch
 from aigc.core.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint
 from aigc.core.config import from_dict
 from aigc.core.errors import UserError
+from aigc.models.pretrained import is_pretrained_dir
 from aigc.models.transformer import TransformerConfig
 
-DECODER = "model."  # the decoder's weights, in an lm checkpoint's model module and in the classifier alike
+DECODER = "model."
+# what --init decides, by part of the run config: every model field, and the tokenizer of the data
+FROM_INIT = {
+    "model": {f.name for f in dataclasses.fields(TransformerConfig)},
+    "data": {"tokenizer", "vocab_size"},
+}  # the decoder's weights, in an lm checkpoint's model module and in the classifier alike
 
 
 def init_checkpoint(path: Path) -> Checkpoint:
-    """The newest checkpoint of the aigc lm run in `path`; UserError when it is something a classifier cannot
-    start from."""
-    if not (path / "config.json").is_file():
+    """The checkpoint of `--init`: the aigc lm run in `path` (its newest checkpoint), or one of its checkpoint
+    files; UserError when it is something a classifier cannot start from."""
+    if is_pretrained_dir(path):
+        raise UserError(
+            f"--init {path} is a Hugging Face model directory; the classifier starts from aigc lm runs only (not "
+            "yet from Hugging Face directories)"
+        )
+    if path.is_dir() and not (path / "config.json").is_file():
         raise UserError(f"--init {path}: no config.json there; give an aigc lm run directory (or --init none)")
-    checkpoint = read_checkpoint(latest_checkpoint(path), modules=("model",))
+    checkpoint = read_checkpoint(latest_checkpoint(path) if path.is_dir() else path, modules=("model",))
     data = checkpoint.config
     if data.get("family") != "lm":
         raise UserError(f"--init {path} is a {data.get('family')} run; give a language model (lm) run")
@@ -36,23 +47,29 @@ def init_checkpoint(path: Path) -> Checkpoint:
     return checkpoint
 
 
-def from_init(config, defaults: TransformerConfig):
-    """A new run's config with the init run's transformer and tokenizer; of the model flags only --context (at
-    most the init's; default: the init's) and --dropout apply. `defaults`: the model config no flag changed."""
+def from_init(config, defaults):
+    """A new run's config with the init run's transformer and tokenizer, and `--init` pinned to the checkpoint
+    file read (so the weights loaded later are that checkpoint's, whatever the run writes meanwhile). Of the model
+    flags only --context (at most the init's; default: the init's) and --dropout apply. `defaults`: the run
+    config no flag changed."""
     checkpoint = init_checkpoint(Path(config.finetune.init))
     changed = [
-        f.name for f in dataclasses.fields(defaults) if getattr(config.model, f.name) != getattr(defaults, f.name)
+        "--" + f.name.replace("_", "-")
+        for part in ("model", "data")
+        for f in dataclasses.fields(getattr(defaults, part))
+        if f.name in FROM_INIT[part]
+        and getattr(getattr(config, part), f.name) != getattr(getattr(defaults, part), f.name)
     ]
-    fixed = [name for name in changed if name not in ("context", "dropout")]
+    fixed = [flag for flag in changed if flag not in ("--context", "--dropout")]
     if fixed:
-        flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
-        raise UserError(f"{flags}: the model comes from --init {config.finetune.init}; drop these flags")
+        raise UserError(f"{', '.join(fixed)}: the model comes from --init {config.finetune.init}; drop these flags")
     source = from_dict(TransformerConfig, checkpoint.config["model"], f"{checkpoint.path}: model")
-    context = config.model.context if "context" in changed else source.context
+    context = config.model.context if "--context" in changed else source.context
     if context > source.context:
         raise UserError(f"--context {context}: the model of --init reads at most {source.context} tokens")
     model = dataclasses.replace(source, context=context, dropout=config.model.dropout)
-    return dataclasses.replace(config, model=model, tokenizer=checkpoint.config["tokenizer"])
+    finetune = dataclasses.replace(config.finetune, init=str(checkpoint.path))
+    return dataclasses.replace(config, model=model, tokenizer=checkpoint.config["tokenizer"], finetune=finetune)
 
 
 def init_weights(config) -> dict[str, torch.Tensor]:

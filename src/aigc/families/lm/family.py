@@ -5,14 +5,12 @@ in init.py, the model in model.py, the Hugging Face and peft formats in export.p
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from pathlib import Path
 
 import torch
 
-from aigc.core.distributed import is_main
 from aigc.core.errors import UserError
 from aigc.data.chat import ChatFormat, render
 from aigc.data.tokenizer import TextTokenizer
@@ -21,7 +19,8 @@ from aigc.families.lm import data, init
 from aigc.families.lm.config import RECIPES, LMRunConfig, LMSampleConfig
 from aigc.families.lm.model import LanguageModel, PretrainedLanguageModel, adapted, base, build
 from aigc.families.text import TextFamily
-from aigc.models.lora import trainable_share, unload_lora
+from aigc.models.lora import unload_lora
+from aigc.training.finetune import report_trainable, without_adapters
 
 EXAMPLES = """examples:
   aigc train lm --minutes 1                              # the bundled Python docs, a character model
@@ -75,9 +74,8 @@ class LMFamily(TextFamily):
         if fresh and config.finetune.init:
             model.load_state_dict(init.with_new_rows(init.init_weights(config), model))
         model = adapted(model, config)
-        if is_main() and config.finetune.init:
-            trainable, total = trainable_share(model)
-            print(f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
+        if config.finetune.init:
+            report_trainable(model)
         return LMTrainer(model, config, device)
 
     def example_size(self, config) -> int:
@@ -93,11 +91,7 @@ class LMFamily(TextFamily):
         return {"tokenizer.json": config.tokenizer}
 
     def plain(self, model, config):
-        """A LoRA run's model with its adapters merged, and its config without them."""
-        if not config.finetune.lora_rank:
-            return model, config
-        finetune = dataclasses.replace(config.finetune, lora_rank=0, lora_alpha=None, lora_targets=())
-        return unload_lora(model), dataclasses.replace(config, finetune=finetune)
+        return without_adapters(model, config)
 
     def checkpoint_files(self, model, config) -> dict[str, bytes]:
         """A LoRA run's adapters as peft writes them (adapter/adapter_config.json, adapter_model.safetensors),

@@ -14,9 +14,10 @@ from aigc.core.errors import UserError
 from aigc.families.family import FORMAT_VERSION
 from aigc.families.lm.config import LMRunConfig
 from aigc.families.lm.model import base, build
-from aigc.models.lora import linear_names, unload_lora
+from aigc.models.lora import unload_lora
 from aigc.models.pretrained import is_pretrained_dir, pretrained_weights, read_pretrained
 from aigc.training.config import upgrade_train
+from aigc.training.finetune import resolved
 
 
 def from_init(config, defaults):
@@ -49,13 +50,7 @@ def from_init(config, defaults):
     if context > source_model.context:
         raise UserError(f"--context {context}: this model reads at most {source_model.context} tokens")
     model = dataclasses.replace(model, context=context, vocab_size=source_model.tokenizer.vocab_size)
-    finetune = config.finetune
-    if finetune.lora_rank:
-        finetune = dataclasses.replace(
-            finetune,
-            lora_alpha=finetune.lora_alpha or 2.0 * finetune.lora_rank,
-            lora_targets=finetune.lora_targets or linear_names(source_model, source_model.output_head()),
-        )
+    finetune = resolved(config.finetune, source_model, source_model.output_head())
     return dataclasses.replace(config, model=model, finetune=finetune)
 
 

@@ -1,0 +1,82 @@
+"""POST /v1/classify: labels and probabilities of texts in the moderation API's shape, each a function of its text
+alone, the server's limits as 422s naming the field, the model's own route named when another is asked, and the
+labels given counted in /metrics."""
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from aigc.core.checkpoint import latest_checkpoint
+from aigc.families.registry import FAMILIES, load_model
+from aigc.serving.app import create_app
+from aigc.serving.settings import load_settings
+
+GOOD, BAD = "line 3: the cat jumps, good dog 5 times.", "line 4: the owl jumps, bad hen 2 times."
+
+
+@pytest.fixture(scope="module")
+def served(classifier_run, lm_run):
+    models = {"reviews": latest_checkpoint(classifier_run), "lm": latest_checkpoint(lm_run)}
+    with TestClient(create_app(load_settings(models=models, max_texts=4, max_text_chars=100, burst=100))) as client:
+        while client.get("/readyz").status_code != 200:
+            time.sleep(0.05)
+        yield client
+
+
+def test_texts_get_the_labels_and_probabilities_the_model_gives(served, classifier_run):
+    reply = served.post("/v1/classify", json={"model": "reviews", "input": [GOOD, BAD, GOOD]})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["object"] == "classification" and body["model"] == "reviews" and body["labels"] == ["bad", "good"]
+    assert [r["label"] for r in body["results"]] == ["good", "bad", "good"]
+    model, config = load_model(classifier_run)
+    expected = FAMILIES["classifier"].classify(model, [GOOD, BAD], config.sample)
+    for result, row in zip(body["results"][:2], expected, strict=True):
+        assert list(result["probabilities"].values()) == pytest.approx(row.tolist(), abs=1e-5)
+    alone = served.post("/v1/classify", json={"model": "reviews", "input": BAD}).json()["results"]
+    assert alone[0]["probabilities"] == pytest.approx(body["results"][1]["probabilities"], abs=1e-5)
+
+
+def test_a_temperature_in_the_request_overrides_the_model_s(served):
+    hot = served.post("/v1/classify", json={"model": "reviews", "input": GOOD, "temperature": 1000}).json()
+    assert max(hot["results"][0]["probabilities"].values()) < 0.51
+    assert served.post("/v1/classify", json={"model": "reviews", "input": GOOD, "temperature": 0}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"model": "reviews", "input": ""}, 422, "input"),
+        ({"model": "reviews", "input": "x" * 101}, 422, "input"),
+        ({"model": "reviews", "input": [GOOD] * 5}, 422, "input: 5 texts; this server labels 1 to 4"),
+        ({"model": "reviews", "input": []}, 422, "input: 0 texts"),
+        ({"model": "reviews", "input": GOOD, "seed": 1}, 422, "seed"),
+        ({"model": "nobody", "input": GOOD}, 404, "The model `nobody` does not exist."),
+        ({"model": "lm", "input": GOOD}, 422, "lm generates text, not labels; use /v1/completions"),
+        ({"input": GOOD}, 422, "several models are served"),
+    ],
+)
+def test_a_bad_request_is_refused_naming_what_is_wrong(served, body, status, message):
+    reply = served.post("/v1/classify", json=body)
+    assert reply.status_code == status and message in reply.text, reply.text
+
+
+def test_other_routes_name_the_classifier_s_own(served):
+    reply = served.post("/v1/generate", json={"model": "reviews", "n": 1})
+    assert reply.status_code == 422 and "reviews generates labels, not images; use /v1/classify" in reply.text
+    models = {m["id"]: m for m in served.get("/v1/models").json()["data"]}
+    assert models["reviews"]["labels"] == ["bad", "good"] and models["reviews"]["modality"] == "labels"
+
+
+def test_the_labels_given_are_counted(served):
+    def count(label):
+        lines = served.get("/metrics").text.splitlines()
+        line = next(
+            (x for x in lines if x.startswith(f'aigc_texts_labelled_total{{label="{label}",model="reviews"}}')), None
+        )
+        return float(line.split()[-1]) if line else 0.0
+
+    before = count("bad"), count("good")
+    served.post("/v1/classify", json={"model": "reviews", "input": [BAD, BAD, GOOD]})
+    assert (count("bad") - before[0], count("good") - before[1]) == (2.0, 1.0)
