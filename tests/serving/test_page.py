@@ -134,3 +134,21 @@ def test_the_page_holds_a_conversation_with_a_chat_model(browser, artifacts, cha
 
 def answer(server, body) -> str:
     return server.call("POST", "/v1/chat/completions", body).json()["choices"][0]["message"]["content"]
+
+
+def test_the_page_labels_texts_with_a_classifier(browser, artifacts, classifier_run):
+    with Server(classifier_run) as server:
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        page.wait_for_function("document.querySelectorAll('#model option').length === 1")
+        assert page.is_visible("#prompt") and not page.is_visible("#n") and not page.is_visible("#class")
+        assert page.inner_text("#generate") == "Classify"
+        texts = ["line 3: the cat jumps, good dog 5 times.", "line 4: the owl jumps, bad hen 2 times."]
+        page.fill("#prompt", "\n".join(texts))
+        page.click("#generate")
+        page.wait_for_function("document.querySelector('#status').textContent.includes('texts in')")
+        shown = page.inner_text("#text").splitlines()
+        reply = server.call("POST", "/v1/classify", {"input": texts}).json()
+        assert [line.split(" ")[0] for line in shown] == [r["label"] for r in reply["results"]] == ["good", "bad"]
+        assert shown[0].endswith(": " + texts[0])
+        page.screenshot(path=artifacts / "serve-page-classifier.png", full_page=True)

@@ -31,7 +31,7 @@ def test_merged_requests_draw_the_images_each_would_alone(diffusion_run):
         assert torch.equal(future.result(timeout=0), alone)
     exposition = generate_latest(service.metrics.registry).decode()
     assert "aigc_batch_requests_count 2.0" in exposition  # the two steps=3 jobs shared one generate() call
-    assert 'aigc_images_generated_total{model="digits"} 6.0' in exposition
+    # (the images are counted by the route that answers them: tests/serving/test_server.py)
 
 
 def test_a_full_queue_refuses_at_once_with_a_retry_time(diffusion_run):
