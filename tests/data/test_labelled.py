@@ -158,3 +158,24 @@ def test_a_text_may_hold_any_character_and_the_delimiter_is_one(tmp_path):
     assert sum(map(len, data.splits.values())) == 20 and "\u2028" in data.splits["train"].texts[0]
     with pytest.raises(ConfigError, match="one character"):
         LabelledDataConfig(delimiter=";;")
+
+
+def test_perturbed_copies_change_what_they_say_and_only_that():
+    from aigc.data.perturb import perturbed
+
+    texts = ["Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the third quarter of 2008 ."] * 40
+    typos = perturbed(texts, "typos-10")
+    assert typos == perturbed(texts, "typos-10") and len(set(typos)) > 1  # the same copies every time, text by text
+    words = sum(len(text.split()) for text in texts)
+    changed = sum(
+        a != b for text, new in zip(texts, typos, strict=True) for a, b in zip(text.split(), new.split(), strict=True)
+    )
+    assert 0.05 < changed / words < 0.15  # about a tenth of the words
+    cased = perturbed(texts, "case")
+    assert [t.lower() for t in cased] == [t.lower() for t in texts] and cased != texts
+    numbers = perturbed(texts, "numbers")
+
+    def letters(text):
+        return [c for c in text if not c.isdigit()]
+
+    assert numbers != texts and all(letters(n) == letters(t) for n, t in zip(numbers, texts, strict=True))

@@ -49,6 +49,17 @@ def test_eval_scores_every_split_with_a_confusion_matrix(classifier_run, capsys)
     assert test["confusion"] == [[6, 0], [0, 6]] and 0 <= report["ece"] <= 1 and test["n"] == 12
 
 
+def test_eval_scores_perturbed_copies_of_the_test_split(classifier_run, capsys):
+    assert aigc(["eval", str(classifier_run), "--json", "--split", "test", "--perturb", "typos-10,case,numbers"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["perturbed"]) == {"typos-10", "case", "numbers"}
+    clean = report["splits"]["test"]["accuracy"]
+    for scores in report["perturbed"].values():
+        assert scores["accuracy_drop"] == pytest.approx(clean - scores["accuracy"]) and scores["n"] == 12
+    assert aigc(["eval", str(classifier_run), "--perturb", "emoji"]) == 2
+    assert "perturb = 'emoji': choose among typos-5" in capsys.readouterr().err
+
+
 def test_a_classifier_starts_from_an_lm_run_s_transformer(lm_run, tmp_path):
     config = tiny_classifier(write_reviews(tmp_path / "reviews.csv"), init=str(lm_run))
     config = dataclasses.replace(config, model=TransformerConfig(), train=dataclasses.replace(config.train, budget=32))
@@ -139,3 +150,26 @@ def test_a_resumed_run_ends_with_the_weights_of_one_never_stopped(lm_run, tmp_pa
     )
     assert straight.keys() == resumed.keys()
     assert [name for name in straight if not torch.equal(straight[name], resumed[name])] == []  # the temperature too
+
+
+def test_adversarial_training_pushes_the_embeddings_within_epsilon():
+    from aigc.families.classifier.trainer import projected, step_along
+
+    gradient = torch.randn(3, 5, 8)
+    step = step_along(gradient, 0.5)
+    assert torch.allclose(step.flatten(1).norm(dim=1), torch.full((3,), 0.5))
+    big, small = 4 * step, 0.1 * step
+    assert torch.allclose(projected(big, 0.5), step, atol=1e-6) and torch.equal(projected(small, 0.5), small)
+
+
+@pytest.mark.parametrize("kind", ["fgm", "pgd"])
+def test_an_adversarial_run_logs_both_losses_and_the_pushed_one_is_higher(tmp_path, kind):
+    config = tiny_classifier(write_reviews(tmp_path / "reviews.csv"))
+    robustness = dataclasses.replace(config.robustness, adversarial=kind, epsilon=0.5, pgd_steps=2)
+    config = dataclasses.replace(config, robustness=robustness, train=dataclasses.replace(config.train, budget=16 * 20))
+    train(config, tmp_path / "run", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    logged = [row for row in rows if "adversarial_loss" in row]
+    assert logged and all(row["adversarial_loss"] > row["loss"] for row in logged)
+    model, _ = load_model(tmp_path / "run")
+    assert not model.model.embed_tokens._forward_hooks  # the hook stays with the trainer, not the saved model

@@ -126,7 +126,8 @@ def format_splits(report: dict) -> str:
     lines = [f"source       {report['source']}", f"data         {report['data']}"]
     lines += [f"labels       {', '.join(report['labels'])}", f"temperature  {report['temperature']:.4f}"]
     rows = [["split", *SPLIT_COLUMNS]]
-    for split, values in report["splits"].items():
+    scored = {**report["splits"], **{f"test, {name}": values for name, values in report.get("perturbed", {}).items()}}
+    for split, values in scored.items():
         rows.append([split, *(f"{values[key]:.4f}" if key != "n" else str(values[key]) for key in SPLIT_COLUMNS)])
     widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]

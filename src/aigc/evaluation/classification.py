@@ -13,6 +13,7 @@ import torch
 
 from aigc.core.errors import UserError
 from aigc.data.labelled import Rows, class_indices, read_labelled
+from aigc.data.perturb import perturbed
 from aigc.models.classifier import fit_temperature
 
 CLASSIFICATION_METRICS = ("accuracy", "macro_f1", "nll", "ece", "ece_uncalibrated")
@@ -80,13 +81,29 @@ def evaluate_classifier(model, run, config, names: tuple[str, ...]) -> dict:
         raise UserError(f"--split {unknown[0]}: {data_config.name} has the splits {', '.join(data.splits)}")
     splits = {split: split_scores(family, model, data.splits[split], run.sample) for split in chosen}
     headline = splits.get("test") or splits[chosen[0]]
-    return {
+    report = {
         "data": data_config.name,
         "labels": list(family.labels(model)),
         "temperature": family.temperature(model),
         **{name: headline[name] for name in names},
         "splits": splits,
     }
+    if config.perturbations:
+        split = "test" if "test" in data.splits else chosen[0]
+        report["perturbed"] = perturbed_scores(family, model, data.splits[split], run.sample, config.perturbations)
+    return report
+
+
+def perturbed_scores(family, model, rows: Rows, sample, perturbations: list[str]) -> dict:
+    """The metrics on perturbed copies of `rows` (data/perturb.py), each with its accuracy drop from the clean
+    rows."""
+    clean = split_scores(family, model, rows, sample)["accuracy"]
+    report = {}
+    for name in perturbations:
+        changed = dataclasses.replace(rows, texts=tuple(perturbed(list(rows.texts), name)))
+        scored = split_scores(family, model, changed, sample)
+        report[name] = {**scored, "accuracy_drop": clean - scored["accuracy"]}
+    return report
 
 
 class ClassifierInLoopEvaluator:

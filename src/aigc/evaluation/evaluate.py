@@ -28,6 +28,7 @@ from aigc.core.config import Config
 from aigc.core.errors import ConfigError, UserError
 from aigc.core.io import atomic_write
 from aigc.data.datasets import IMAGE_SUFFIXES, DataConfig, load_dataset
+from aigc.data.perturb import PERTURBATIONS
 from aigc.evaluation import metrics
 from aigc.evaluation.classification import (
     CLASSIFICATION_METRICS,
@@ -83,6 +84,10 @@ class EvalConfig(Config):
     features: Literal["aigc", "inception"] = field(
         default="aigc", metadata={"help": "aigc (the data set's CNN) or inception (torch-fidelity, optional)"}
     )
+    perturb: str | None = field(
+        default=None,
+        metadata={"help": "classifiers: also score perturbed copies of the test split: typos-5,typos-10,case,numbers"},
+    )
     stride: int | None = field(
         default=None,
         metadata={"help": "text: validation windows start every N tokens (default: the model's context)", "min": 1},
@@ -94,6 +99,13 @@ class EvalConfig(Config):
                 parse_metrics(self.metrics)
         except UserError as error:
             raise ConfigError("metrics", self.metrics, str(error)) from None
+        unknown = [name for name in self.perturbations if name not in PERTURBATIONS]
+        if unknown:
+            raise ConfigError("perturb", self.perturb, f"choose among {', '.join(PERTURBATIONS)}")
+
+    @property
+    def perturbations(self) -> list[str]:
+        return [name.strip() for name in (self.perturb or "").split(",") if name.strip()]
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:

@@ -34,6 +34,19 @@ class HeadConfig(Config):
 
 
 @dataclass(frozen=True)
+class RobustnessConfig(Config):
+    """Adversarial training on the token embeddings (trainer.py): FGM's one step or PGD's projected steps."""
+
+    adversarial: Literal["none", "fgm", "pgd"] = field(
+        default="none", metadata={"help": "also train on embeddings pushed to raise the loss: fgm or pgd"}
+    )
+    epsilon: float = field(
+        default=1.0, metadata={"help": "how far a text's embeddings may be pushed (norm per text)", "above": 0.0}
+    )
+    pgd_steps: int = field(default=3, metadata={"help": "pgd: ascent steps per batch", "min": 1})
+
+
+@dataclass(frozen=True)
 class ClassifySampleConfig(Config):
     """How texts are labelled: `aigc classify`, snapshots and the service."""
 
@@ -52,6 +65,7 @@ class ClassifierRunConfig(Config):
     data: LabelledDataConfig = LabelledDataConfig()
     model: TransformerConfig = TransformerConfig()
     head: HeadConfig = HeadConfig()
+    robustness: RobustnessConfig = RobustnessConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     train: TrainConfig = TRAIN
     sample: ClassifySampleConfig = ClassifySampleConfig()

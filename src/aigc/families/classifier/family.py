@@ -35,7 +35,7 @@ class ClassifierFamily(LabellingFamily):
     examples = EXAMPLES
     run_config = ClassifierRunConfig
     sample_config = ClassifySampleConfig
-    flag_components = ("data", "model", "head", "finetune", "train")
+    flag_components = ("data", "model", "head", "robustness", "finetune", "train")
     unused_flags = frozenset({"train.optimizer", "train.memory_format"})
     sampling_modules = ("model",)
     model_type = TextClassifier
