@@ -146,7 +146,7 @@ def test_a_bad_json_line_is_named(tmp_path):
     with pytest.raises(UserError, match="mine.jsonl:2: expected an object with a text 'text' and a 'label'"):
         read_labelled(LabelledDataConfig(name=f"jsonl:{path}"))
     path.write_text('{"text": "fine", "label": "a"}\nnot json\n')
-    with pytest.raises(UserError, match="mine.jsonl:2: not JSON"):
+    with pytest.raises(UserError, match="mine.jsonl:2: not a JSON line"):
         read_labelled(LabelledDataConfig(name=f"jsonl:{path}"))
 
 

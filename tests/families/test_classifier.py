@@ -173,3 +173,15 @@ def test_an_adversarial_run_logs_both_losses_and_the_pushed_one_is_higher(tmp_pa
     assert logged and all(row["adversarial_loss"] > row["loss"] for row in logged)
     model, _ = load_model(tmp_path / "run")
     assert not model.model.embed_tokens._forward_hooks  # the hook stays with the trainer, not the saved model
+
+
+def test_classify_reads_a_file_of_texts_and_names_a_bad_one(classifier_run, tmp_path, capsys):
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text('{"text": "line 3: the cat jumps, good dog 5 times."}\n')
+    assert aigc(["classify", str(classifier_run), "--file", str(texts)]) == 0
+    assert capsys.readouterr().out.startswith("good ")
+    texts.write_text('{"text": 3}\n')
+    assert aigc(["classify", str(classifier_run), "--file", str(texts)]) == 2
+    assert 'texts.jsonl:1: each line must be an object with a "text" string' in capsys.readouterr().err
+    assert aigc(["classify", str(classifier_run), "--file", str(tmp_path / "none.jsonl")]) == 2
+    assert "none.jsonl does not exist" in capsys.readouterr().err

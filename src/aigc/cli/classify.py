@@ -68,26 +68,16 @@ def batches(args) -> Iterator[list[str]]:
 
 
 def file_texts(path: Path) -> list[str]:
-    import json
-
+    """The non-empty lines of a text file, or the "text" fields of a .jsonl."""
     from aigc.core.errors import UserError
     from aigc.data.labelled import read_text_file
+    from aigc.data.text import jsonl_texts
 
-    lines = read_text_file(path).split("\n")
-    if path.suffix != ".jsonl":
-        return [line.removesuffix("\r") for line in lines if line.strip()]
-    texts = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            text = json.loads(line)["text"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            text = None
-        if not isinstance(text, str):
-            raise UserError(f"{path}:{number}: expected a JSON object with a text field 'text'")
-        texts.append(text)
-    return texts
+    if not path.is_file():
+        raise UserError(f"--file {path} does not exist")
+    if path.suffix == ".jsonl":
+        return jsonl_texts(path)
+    return [line.removesuffix("\r") for line in read_text_file(path).split("\n") if line.strip()]
 
 
 def shown(text: str, labels: tuple[str, ...], probabilities: list[float], as_json: bool) -> str:

@@ -29,6 +29,7 @@ import torch
 from aigc.core.config import Config
 from aigc.core.errors import ConfigError, UserError
 from aigc.data.download import data_roots
+from aigc.data.text import json_lines
 from aigc.data.tokenizer import TokenizerKind
 
 SPLITS = ("train", "validation", "test")
@@ -257,15 +258,11 @@ def checked_label(label: str, place: str) -> str:
 
 def read_jsonl(path: Path, config: LabelledDataConfig) -> Rows:
     """The rows of a JSON-lines file, one object per line; UserError naming the line of a bad one."""
+    if not path.is_file():
+        raise UserError(f"{path} does not exist")
     texts, labels, places = [], [], []
-    for number, line in enumerate(read_text_file(path).split("\n"), 1):
-        if not line.strip():
-            continue
+    for number, row in json_lines(path):
         place = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise UserError(f"{place}: not JSON ({error.msg}); write one object per line") from None
         if (
             not isinstance(row, dict)
             or not isinstance(row.get(config.text_column), str)
