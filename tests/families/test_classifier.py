@@ -185,3 +185,30 @@ def test_classify_reads_a_file_of_texts_and_names_a_bad_one(classifier_run, tmp_
     assert 'texts.jsonl:1: each line must be an object with a "text" string' in capsys.readouterr().err
     assert aigc(["classify", str(classifier_run), "--file", str(tmp_path / "none.jsonl")]) == 2
     assert "none.jsonl does not exist" in capsys.readouterr().err
+
+
+def test_an_ensemble_averages_its_members_probabilities(classifier_run, tmp_path, capsys):
+    from aigc.evaluation.classification import averaged, judge
+
+    config = tiny_classifier(write_reviews(tmp_path / "reviews.csv"))
+    other = dataclasses.replace(config, train=dataclasses.replace(config.train, budget=16 * 10, seed=1))
+    train(other, tmp_path / "other", progress=False)
+    runs = [str(classifier_run), str(tmp_path / "other")]
+    assert aigc(["eval", *runs, "--ensemble", "--json", "--split", "test"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["members"] == runs and set(report["splits"]) == {"test"}
+    members = [load_model(run) for run in runs]
+    family = FAMILIES["classifier"]
+    texts = ["line 3: the cat jumps, good dog 5 times.", "line 4: the owl jumps, bad hen 2 times."]
+    calibrated, _ = averaged([judge(family, model, config.sample) for model, config in members])(texts)
+    each = [family.classify(model, texts, config.sample) for model, config in members]
+    assert torch.allclose(calibrated, (each[0] + each[1]) / 2)
+    assert aigc(["eval", runs[0], runs[0], "--ensemble", "--json", "--split", "test"]) == 0
+    twice = json.loads(capsys.readouterr().out)
+    assert aigc(["eval", runs[0], "--json", "--split", "test"]) == 0
+    assert twice["splits"]["test"]["nll"] == pytest.approx(json.loads(capsys.readouterr().out)["splits"]["test"]["nll"])
+
+
+def test_an_ensemble_refuses_members_that_do_not_agree(classifier_run, lm_run, capsys):
+    assert aigc(["eval", str(classifier_run), str(lm_run), "--ensemble"]) == 2
+    assert "--ensemble: every source must be a classifier run" in capsys.readouterr().err

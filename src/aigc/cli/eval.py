@@ -12,6 +12,7 @@ EXAMPLES = """examples:
   aigc eval runs/scenes --n 500 --guidance 3                   # text-to-image: prompt adherence and FID
   aigc eval runs/mnist --sampler dpmpp-2m --sampler ddpm       # compare: each setting, fid and fid_2 side by side
   aigc eval runs/a runs/b --n 2000                             # compare two runs
+  aigc eval runs/c1 runs/c2 runs/c3 --ensemble --perturb typos-5   # classifiers as one: probabilities averaged
 """
 
 
@@ -26,6 +27,9 @@ def register(commands) -> None:
         help="run directory, checkpoint, folder of images, .npz, or real:NAME/SPLIT; several are compared",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument(
+        "--ensemble", action="store_true", help="classifiers: score the runs as one model (probabilities averaged)"
+    )
     add_options(parser, EvalConfig, "eval")
     add_sample_options(parser, repeat=True)  # a sample flag given twice compares its values
     parser.set_defaults(run=run)
@@ -44,6 +48,12 @@ def run(args) -> int:
     config = apply(EvalConfig(), args, "eval")
     values = given(args, "sample")  # field -> the values given, in order
     settings = [dict(zip(values, chosen, strict=True)) for chosen in itertools.product(*values.values())]
+    if args.ensemble:
+        from aigc.evaluation.evaluate import evaluate_ensemble
+
+        report = evaluate_ensemble(args.source, config)
+        print(json.dumps(report) if args.json else format_splits(report))
+        return 0
     if len(args.source) == 1 and len(settings) == 1:
         report = evaluate(args.source[0], config, sample_overrides=settings[0], progress=not args.json)
         if is_main():  # under torchrun every rank holds the same report
@@ -123,8 +133,12 @@ SPLIT_COLUMNS = ("n", "accuracy", "macro_f1", "nll", "ece", "ece_uncalibrated", 
 
 def format_splits(report: dict) -> str:
     """A classifier's report: a row of metrics per split, then the test split's confusion matrix."""
-    lines = [f"source       {report['source']}", f"data         {report['data']}"]
-    lines += [f"labels       {', '.join(report['labels'])}", f"temperature  {report['temperature']:.4f}"]
+    lines = [f"source       {report.get('source', 'ensemble')}", f"data         {report['data']}"]
+    lines.append(f"labels       {', '.join(report['labels'])}")
+    if "members" in report:
+        lines.append(f"ensemble     {', '.join(report['members'])} (probabilities averaged)")
+    else:
+        lines.append(f"temperature  {report['temperature']:.4f}")
     rows = [["split", *SPLIT_COLUMNS]]
     scored = {**report["splits"], **{f"test, {name}": values for name, values in report.get("perturbed", {}).items()}}
     for split, values in scored.items():

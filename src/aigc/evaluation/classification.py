@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -50,17 +51,40 @@ def scores(probabilities: torch.Tensor, labels: torch.Tensor, classes: int) -> d
     }
 
 
-def split_scores(family, model, rows: Rows, sample) -> dict:
-    """The metrics of the model on `rows` at its temperature (the sample's, or the model's own), and its expected
-    calibration error before any (temperature 1)."""
-    labels = family.labels(model)
+# texts -> (probabilities at the model's temperature, at temperature 1), from one pass over the texts
+Judge = Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]]
+
+
+def judge(family, model, sample) -> Judge:
+    """A labelling model's judge; its temperature is the sample's, or the model's own."""
+
+    def both(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = family.logits(model, texts)
+        temperature = family.temperature(model) if sample.temperature is None else sample.temperature
+        return (logits / temperature).softmax(-1), logits.softmax(-1)
+
+    return both
+
+
+def averaged(judges: list[Judge]) -> Judge:
+    """An ensemble's judge: its members' probabilities averaged (each member at its own temperature)."""
+
+    def both(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        calibrated, raw = zip(*(member(texts) for member in judges), strict=True)
+        return torch.stack(calibrated).mean(0), torch.stack(raw).mean(0)
+
+    return both
+
+
+def split_scores(both: Judge, labels: tuple[str, ...], rows: Rows) -> dict:
+    """The metrics of the judge's probabilities on `rows`, its expected calibration error at temperature 1
+    beside them, and its throughput."""
     truth = class_indices(rows, labels)
     started = time.perf_counter()
-    logits = family.logits(model, list(rows.texts))
+    calibrated, raw = both(list(rows.texts))
     seconds = time.perf_counter() - started
-    temperature = family.temperature(model) if sample.temperature is None else sample.temperature
-    report = scores((logits / temperature).softmax(-1), truth, len(labels))
-    report["ece_uncalibrated"] = expected_calibration_error(logits.softmax(-1), truth)
+    report = scores(calibrated, truth, len(labels))
+    report["ece_uncalibrated"] = expected_calibration_error(raw, truth)
     report["texts_per_s"] = len(rows) / seconds
     return report
 
@@ -71,37 +95,56 @@ def evaluate_classifier(model, run, config, names: tuple[str, ...]) -> dict:
     from aigc.families.registry import family_of
 
     family = family_of(run)
-    # another data set is read as the run's was (its columns, its delimiter)
+    report = classification_report(judge(family, model, run.sample), family.labels(model), run, config, names)
+    return {**report, "temperature": family.temperature(model)}
+
+
+def ensemble_report(sources: list, members: list, config, names: tuple[str, ...]) -> dict:
+    """The classifiers `members` ((model, run config) of each of `sources`) as one model, their probabilities
+    averaged, on the data set of the first (or `--data`)."""
+    from aigc.families.registry import family_of
+
+    families = [family_of(run) for _, run in members]
+    if any(family.modality != "labels" for family in families):
+        raise UserError("--ensemble: every source must be a classifier run")
+    labels = families[0].labels(members[0][0])
+    for source, family, (model, _) in zip(sources, families, members, strict=True):
+        if family.labels(model) != labels:
+            raise UserError(
+                f"--ensemble: {source} has the labels {', '.join(family.labels(model))}, not {', '.join(labels)}"
+            )
+    judges = [judge(family, model, run.sample) for family, (model, run) in zip(families, members, strict=True)]
+    report = classification_report(averaged(judges), labels, members[0][1], config, names)
+    return {"members": [str(source) for source in sources], **report}
+
+
+def classification_report(both: Judge, labels: tuple[str, ...], run, config, names: tuple[str, ...]) -> dict:
+    """The metrics of a judge on every split of the run's data set (or of `--data`, read as the run's was: its
+    columns, its delimiter), the test split's at the top level, and on perturbed copies when asked."""
     data_config = run.data if config.data is None else dataclasses.replace(run.data, name=config.data)
-    data_dir = config.data_dir or run.data.data_dir
-    data = read_labelled(dataclasses.replace(data_config, data_dir=data_dir))
+    data = read_labelled(dataclasses.replace(data_config, data_dir=config.data_dir or run.data.data_dir))
     chosen = [config.split] if config.split else list(data.splits)
     unknown = [split for split in chosen if split not in data.splits]
     if unknown:
         raise UserError(f"--split {unknown[0]}: {data_config.name} has the splits {', '.join(data.splits)}")
-    splits = {split: split_scores(family, model, data.splits[split], run.sample) for split in chosen}
+    splits = {split: split_scores(both, labels, data.splits[split]) for split in chosen}
     headline = splits.get("test") or splits[chosen[0]]
-    report = {
-        "data": data_config.name,
-        "labels": list(family.labels(model)),
-        "temperature": family.temperature(model),
-        **{name: headline[name] for name in names},
-        "splits": splits,
-    }
+    report = {"data": data_config.name, "labels": list(labels), **{name: headline[name] for name in names}}
+    report["splits"] = splits
     if config.perturbations:
         split = "test" if "test" in data.splits else chosen[0]
-        report["perturbed"] = perturbed_scores(family, model, data.splits[split], run.sample, config.perturbations)
+        report["perturbed"] = perturbed_scores(both, labels, data.splits[split], config.perturbations)
     return report
 
 
-def perturbed_scores(family, model, rows: Rows, sample, perturbations: list[str]) -> dict:
+def perturbed_scores(both: Judge, labels: tuple[str, ...], rows: Rows, perturbations: list[str]) -> dict:
     """The metrics on perturbed copies of `rows` (data/perturb.py), each with its accuracy drop from the clean
     rows."""
-    clean = split_scores(family, model, rows, sample)["accuracy"]
+    clean = split_scores(both, labels, rows)["accuracy"]
     report = {}
     for name in perturbations:
         changed = dataclasses.replace(rows, texts=tuple(perturbed(list(rows.texts), name)))
-        scored = split_scores(family, model, changed, sample)
+        scored = split_scores(both, labels, changed)
         report[name] = {**scored, "accuracy_drop": clean - scored["accuracy"]}
     return report
 

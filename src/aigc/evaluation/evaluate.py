@@ -33,6 +33,7 @@ from aigc.evaluation import metrics
 from aigc.evaluation.classification import (
     CLASSIFICATION_METRICS,
     ClassifierInLoopEvaluator,
+    ensemble_report,
     evaluate_classifier,
 )
 from aigc.evaluation.features import (
@@ -296,6 +297,16 @@ def evaluate(
             config = dataclasses.replace(config, data=run_config.data.name, data_dir=data_dir)
     names = modality_metrics(config.metrics or default_metrics, IMAGE_METRIC_NAMES, "images")
     return evaluate_images(source, model, run_config, config, names, progress)
+
+
+def evaluate_ensemble(sources: list, config: EvalConfig) -> dict:
+    """Several classifier runs scored as one model, their probabilities averaged (`aigc eval ... --ensemble`)."""
+    from aigc.families.registry import family_of, load_model
+
+    members = [load_model(source, distributed.device()) for source in sources]
+    metrics = config.metrics or family_of(members[0][1]).metrics
+    names = modality_metrics(metrics, CLASSIFICATION_METRICS, "a classifier")
+    return ensemble_report(sources, members, config, names)
 
 
 def evaluate_images(source, model, run_config, config: EvalConfig, names: tuple[str, ...], progress: bool) -> dict:
