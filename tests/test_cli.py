@@ -1,6 +1,7 @@
 """The CLI through a subprocess, as a user runs it: a tiny train -> sample, resume, and each user error."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -276,3 +277,19 @@ def test_eval_a_run_scores_against_its_own_data(run_dir, tmp_path, monkeypatch):
     assert sum(report["coverage"]["histogram"]) == 20
     table = aigc("eval", run_dir, "--n", "20", "--metrics", "fid", "--steps", "3").stdout
     assert "aigc-digits-cnn-v1" in table and "fid" in table
+
+
+def test_a_refused_data_set_loses_no_run(run_dir, tmp_path):
+    """--overwrite replaces a run only once the new one's data is read: a bad file leaves the old run whole, and a
+    new --out is not even created."""
+    kept = tmp_path / "kept"
+    shutil.copytree(run_dir, kept)
+    before = sorted(p.relative_to(kept) for p in kept.rglob("*"))
+    (tmp_path / "bad.csv").write_text("text;label\nfine;a\n")
+    result = aigc("train", "classifier", "--data", f"csv:{tmp_path / 'bad.csv'}", "--out", kept, "--overwrite",
+                  check=False)  # fmt: skip
+    assert result.returncode == 2 and "--delimiter ';'" in result.stderr
+    assert sorted(p.relative_to(kept) for p in kept.rglob("*")) == before
+    result = aigc("train", "classifier", "--data", f"csv:{tmp_path / 'bad.csv'}", "--out", tmp_path / "new",
+                  check=False)  # fmt: skip
+    assert result.returncode == 2 and not (tmp_path / "new").exists()

@@ -16,8 +16,10 @@ def train(
     more: dict | None = None,
     start: Start | None = None,
     progress: bool = True,
+    replace: bool = False,
 ) -> Outcome:
-    """Train the config's model into `run_dir` (see `aigc.training.loop.train` for `resume`, `more`, `start`)."""
+    """Train the config's model into `run_dir` (see `aigc.training.loop.train` for `resume`, `more`, `start`,
+    `replace`)."""
     from aigc.evaluation.evaluate import in_loop_evaluator
 
     return loop.train(
@@ -29,4 +31,5 @@ def train(
         start=start,
         evaluator=in_loop_evaluator,
         progress=progress,
+        replace=replace,
     )

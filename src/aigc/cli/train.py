@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 from pathlib import Path
 
 # How a resumed run may differ from its config: its budget (more of it: the train config's `budget_fields`),
@@ -86,8 +85,9 @@ def run(args) -> int:
         config, more = new_config(entry, args), None
         data_name = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.data.name.split("/")[-1] or "run")
         run_dir = args.out or Path("runs") / f"{data_name}{entry.run_suffix}"
-        prepare_run_dir(run_dir, args.overwrite)
-    outcome = train(config, run_dir, resume=bool(args.resume), more=more, progress=not args.no_progress)
+        check_run_dir(run_dir, args.overwrite)
+    progress = not args.no_progress
+    outcome = train(config, run_dir, resume=bool(args.resume), more=more, progress=progress, replace=args.overwrite)
     if is_main():
         report(entry, outcome)
     return 0
@@ -180,22 +180,21 @@ def flag_of(config, key: str) -> str:
     return field.metadata.get("flag", "--" + key.replace("_", "-"))
 
 
-def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
-    from aigc.core import distributed
+def check_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """UserError when `run_dir` holds a run and --overwrite was not given, or cannot be written. Nothing is
+    deleted or created here: an old run is replaced only once the new one's data and model are ready (the
+    training loop), so a refused data set loses nothing."""
+    import os
+
     from aigc.core.errors import UserError
 
-    occupied = run_dir.exists() and any(run_dir.iterdir())
-    if occupied and not overwrite:
+    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
         raise UserError(
             f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
             "or pass --overwrite to start afresh, or choose another --out"
         )
-    distributed.barrier()  # every rank has looked before rank 0 changes anything
-    if not distributed.is_main():
-        return
-    if occupied:
-        shutil.rmtree(run_dir)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"cannot create run directory {run_dir} ({error.strerror}); choose a writable --out") from None
+    existing = next(parent for parent in (run_dir, *run_dir.absolute().parents) if parent.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise UserError(
+            f"cannot create run directory {run_dir} (no writable folder at {existing}); choose another --out"
+        )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from aigc.core.checkpoint import (
 from aigc.core.config import to_json
 from aigc.core.device import resolved_precision
 from aigc.core.environment import describe_environment
-from aigc.core.errors import Diverged
+from aigc.core.errors import Diverged, UserError
 from aigc.core.io import atomic_write_bytes, atomic_write_text
 from aigc.models.compression import keep_pruned, pruned_masks
 from aigc.training.batch import Batch, DataOrder, TrainingData
@@ -102,11 +103,13 @@ def train(
     start: Start | None = None,
     evaluator: Callable[[object], Evaluator] | None = None,
     progress: bool = True,
+    replace: bool = False,
 ) -> Outcome:
     """Train `family`'s model as `config` says into `run_dir`. `resume`: continue from the run's newest complete
     checkpoint (read once), with `more` budget when given (train config fields among its `budget_fields`, added
     to what the run has done); `start`: from weights in memory. `config` holds the budget as totals.
-    `evaluator(config)` makes the in-loop evaluation when the config asks for one.
+    `evaluator(config)` makes the in-loop evaluation when the config asks for one. `replace`: what `run_dir`
+    holds is deleted once the data and the model are ready (so a refused data set or config loses nothing).
 
     A diverging run (non-finite loss, collapsed discriminator) stops with a checkpoint of its last good state
     and raises `Diverged`.
@@ -133,6 +136,8 @@ def train(
         position = Position(step=start.step, seen=start.seen)
     distributed.broadcast_modules(trainer.modules.values())  # one starting point, whatever each rank read
     if distributed.is_main():
+        if replace and run_dir.exists():
+            shutil.rmtree(run_dir)
         write_run_files(family, run_dir, config, device, position)
 
     # Phase 3: optimise.
@@ -166,7 +171,10 @@ def restore(family, trainer, run_dir: Path, config, more: dict | None):
 def write_run_files(family, run_dir: Path, config, device: torch.device, position: Position) -> None:
     """config.json (the resolved config), the family's own files (a tokenizer) and a line of environment.jsonl
     per training session."""
-    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+    try:
+        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create run directory {run_dir} ({error.strerror}); choose a writable --out") from None
     atomic_write_text(run_dir / "config.json", to_json(config))
     for name, text in family.run_files(config).items():
         atomic_write_text(run_dir / name, text)
