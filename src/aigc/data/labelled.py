@@ -32,7 +32,6 @@ from aigc.data.download import data_roots
 from aigc.data.text import json_lines
 from aigc.data.tokenizer import TokenizerKind
 
-SPLITS = ("train", "validation", "test")
 PHRASEBANK_LEVELS = {"50agree": "50Agree", "66agree": "66Agree", "75agree": "75Agree", "allagree": "AllAgree"}
 PHRASEBANK_LABELS = ("negative", "neutral", "positive")
 STRATIFY_MIN = 10  # rows of the rarest label for a user's file to be split stratified
