@@ -123,6 +123,7 @@ def test_a_flaky_webhook_gets_the_alert_and_a_dead_one_is_counted():
     ("args", "message"),
     [
         (["--once"], "--from-end and --once apply to --follow FILE"),
+        (["--follow", "/tmp"], "--follow /tmp is a folder; give the file to follow"),
         (["--margin", "2"], "--margin must lie between 0 and 1"),
         (["--negative", "awful"], "--negative awful: not a label of this model (bad, good)"),
         (["--webhook", "hooks.example.com"], "give an http:// or https:// URL"),

@@ -53,6 +53,8 @@ def run(args) -> int:
     from aigc.monitoring.monitor import Monitor, Stream, file_batches, stdin_batches
 
     rule = checked_rule(args)
+    if args.follow is not None and args.follow.is_dir():
+        raise UserError(f"--follow {args.follow} is a folder; give the file to follow")
     if args.follow is None and (args.from_end or args.once):
         raise UserError("--from-end and --once apply to --follow FILE; drop them or give the file")
     model, config = load_model(args.model, resolve_device(args.device))
