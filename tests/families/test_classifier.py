@@ -99,7 +99,7 @@ def test_init_refuses_what_a_classifier_cannot_start_from(classifier_run, tmp_pa
         train(tiny_classifier(data, init=str(tmp_path)), tmp_path / "b", progress=False)
     (tmp_path / "hf").mkdir()
     (tmp_path / "hf" / "config.json").write_text('{"model_type": "llama"}')
-    with pytest.raises(UserError, match="is a Hugging Face model directory; the classifier starts from aigc lm runs"):
+    with pytest.raises(UserError, match="hf has no model.safetensors; save the model with save_pretrained"):
         train(tiny_classifier(data, init=str(tmp_path / "hf")), tmp_path / "c", progress=False)
 
 

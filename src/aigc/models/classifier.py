@@ -37,6 +37,12 @@ class SequenceClassifier(nn.Module):
     def context(self) -> int:
         return self.config.context
 
+    def head(self) -> nn.Module:
+        return self.score
+
+    def embedding(self) -> nn.Module:
+        return self.model.embed_tokens
+
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits [N, classes] of texts `tokens` [N, T] (right-padded), row i's first lengths[i] tokens real."""
         return self.score(self.pooled(tokens, lengths))

@@ -1,6 +1,7 @@
-"""A Hugging Face causal language model (a local directory as `save_pretrained` writes it: config.json, safetensors
-weights, tokenizer files) in aigc's hands: the same `logits = LM(tokens, cache)` interface as aigc's own
-transformer, so training, decoding, scoring and the service treat both alike.
+"""A Hugging Face model (a local directory as `save_pretrained` writes it: config.json, safetensors weights,
+tokenizer files) in aigc's hands. As a causal language model it has the same `logits = LM(tokens, cache)`
+interface as aigc's own transformer, so training, decoding, scoring and the service treat both alike; the text
+classifier's counterpart is models/pretrained_classifier.py.
 
 The network is transformers' own class for the directory's `model_type` (Llama, GPT-2, Qwen2, Qwen3, ... -
 whatever `AutoModelForCausalLM` builds), so its numbers are transformers' numbers. Nothing is downloaded, and
@@ -34,13 +35,24 @@ def transformers():
 @dataclass(frozen=True)
 class PretrainedFiles:
     """What a run takes from a Hugging Face directory besides the weights: the architecture's config.json, the
-    tokenizer (tokenizer.json) and its chat template ("" when it has none)."""
+    tokenizer (tokenizer.json), its chat template and special tokens ("" when it has none)."""
 
     config: str
     tokenizer: str
     chat_template: str
     bos_token: str
     eos_token: str
+    pad_token: str
+
+
+def task_models(task: str) -> dict[str, str]:
+    """{model_type: class name} of the architectures transformers builds for `task` ("causal" language models,
+    or sequence "classification")."""
+    from transformers.models.auto import modeling_auto
+
+    if task == "causal":
+        return modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    return modeling_auto.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
 
 
 def is_pretrained_dir(path: Path) -> bool:
@@ -52,13 +64,14 @@ def is_pretrained_dir(path: Path) -> bool:
     return isinstance(config, dict) and "model_type" in config
 
 
-def read_pretrained(path: Path) -> PretrainedFiles:
-    """The files of the causal LM in `path`; UserError naming what is missing or unsupported."""
+def read_pretrained(path: Path, task: str = "causal") -> PretrainedFiles:
+    """The files of the model in `path`, whose architecture must have a `task` class in transformers; UserError
+    naming what is missing or unsupported."""
     if not any((path / name).is_file() for name in WEIGHTS):
         if (path / "pytorch_model.bin").is_file():
             raise UserError(
                 f"{path} holds pickled weights (pytorch_model.bin), which aigc does not load (a pickle can run "
-                "code); convert them to safetensors: AutoModelForCausalLM.from_pretrained(DIR)"
+                "code); convert them to safetensors: AutoModel.from_pretrained(DIR)"
                 ".save_pretrained(DIR, safe_serialization=True)"
             )
         raise UserError(f"{path} has no model.safetensors; save the model with save_pretrained")
@@ -69,25 +82,29 @@ def read_pretrained(path: Path) -> PretrainedFiles:
         config = hf.AutoConfig.from_pretrained(path, local_files_only=True)
     except (ValueError, KeyError, OSError) as error:
         raise UserError(f"{path}: config.json is not one transformers reads ({first_line(error)})") from None
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES as CAUSAL
-
-    if config.model_type not in CAUSAL:
-        raise UserError(f"{path} is a {config.model_type} model, not a causal language model; give a GPT-style one")
+    if config.model_type not in task_models(task):
+        if task == "causal":
+            raise UserError(f"{path} is a {config.model_type} model, not a causal language model; give a GPT-style one")
+        raise UserError(f"{path} is a {config.model_type} model, which transformers has no classifier of")
     special = tokenizer_settings(path)
     return PretrainedFiles(
         config.to_json_string(use_diff=False),
         (path / "tokenizer.json").read_text(),
         chat_template_of(path, special),
-        token_text(special.get("bos_token")),
-        token_text(special.get("eos_token")),
+        *(token_text(special.get(name)) for name in ("bos_token", "eos_token", "pad_token")),
     )
 
 
-def pretrained_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The weights of the model in `path` (float32), by transformers' names."""
-    hf = transformers()
+AUTO_CLASSES = {"causal": "AutoModelForCausalLM", "classification": "AutoModelForSequenceClassification"}
+
+
+def pretrained_weights(path: Path, task: str = "causal", **options) -> dict[str, torch.Tensor]:
+    """The weights (float32, by transformers' names) of the model in `path` as its `task` class holds them: a new
+    classification head starts as transformers initialises it. `options`: settings of the architecture's config
+    (num_labels, ...)."""
+    auto = getattr(transformers(), AUTO_CLASSES[task])
     try:
-        network = hf.AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+        network = auto.from_pretrained(path, local_files_only=True, dtype=torch.float32, **options)
     except (ValueError, KeyError, OSError) as error:
         raise UserError(f"{path}: the weights do not load ({first_line(error)})") from None
     return network.state_dict()
@@ -149,26 +166,47 @@ class PretrainedSlots:
         self.caches[slot] = PretrainedCache()
 
 
-class PretrainedLM(nn.Module):
+class PretrainedNetwork(nn.Module):
+    """A transformers network (`network`) whose state dict holds a tied tensor once: a tied head is one tensor
+    under two names, safetensors refuses shared tensors, and loading fills the second name from the first."""
+
+    def __init__(self, network: nn.Module):
+        super().__init__()
+        self.network = network
+        self.tied = tied_names(self)
+        self.register_state_dict_post_hook(self._drop_tied)
+        self.register_load_state_dict_pre_hook(self._fill_tied)
+
+    @staticmethod
+    def _drop_tied(module, state_dict, prefix, local_metadata) -> None:
+        for name in module.tied:
+            state_dict.pop(prefix + name, None)
+
+    @staticmethod
+    def _fill_tied(module, state_dict, prefix, *args) -> None:
+        for name, source in module.tied.items():
+            if prefix + source in state_dict:
+                state_dict.setdefault(prefix + name, state_dict[prefix + source])
+
+
+def longest_input(settings: dict) -> int:
+    """The most positions a transformers architecture reads, by its config.json (0 when it does not say)."""
+    return int(settings.get("max_position_embeddings") or settings.get("n_positions") or 0)
+
+
+class PretrainedLM(PretrainedNetwork):
     """logits = LM(tokens, cache) of a transformers causal LM built from its config.json text (random weights
     until a checkpoint is loaded)."""
 
     def __init__(self, config_json: str):
-        super().__init__()
         hf = transformers()
-        data = json.loads(config_json)
-        config = hf.AutoConfig.for_model(**data)
-        self.network = hf.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        self.context = int(getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", 0))
+        config = hf.AutoConfig.for_model(**json.loads(config_json))
+        super().__init__(hf.AutoModelForCausalLM.from_config(config, dtype=torch.float32))
+        self.context = longest_input(config.to_dict())
         # transformers 5.24 renamed the key/value cache `past_key_values` -> `cache` (in and out)
         self.cache_name = (
             "cache" if "cache" in inspect.signature(self.network.forward).parameters else "past_key_values"
         )
-        # a tied head is one tensor under two names: a state dict holds it once (safetensors refuses shared
-        # tensors), and loading fills the second name from the first
-        self.tied = tied_names(self)
-        self.register_state_dict_post_hook(self._drop_tied)
-        self.register_load_state_dict_pre_hook(self._fill_tied)
 
     def output_head(self) -> nn.Module:
         return self.network.get_output_embeddings()
@@ -196,17 +234,6 @@ class PretrainedLM(nn.Module):
         output = self.network(input_ids=tokens, **{self.cache_name: cache.past}, use_cache=True)
         cache.past = output[self.cache_name]
         return output.logits
-
-    @staticmethod
-    def _drop_tied(module, state_dict, prefix, local_metadata) -> None:
-        for name in module.tied:
-            state_dict.pop(prefix + name, None)
-
-    @staticmethod
-    def _fill_tied(module, state_dict, prefix, *args) -> None:
-        for name, source in module.tied.items():
-            if prefix + source in state_dict:
-                state_dict.setdefault(prefix + name, state_dict[prefix + source])
 
 
 def tied_names(module: nn.Module) -> dict[str, str]:

@@ -21,7 +21,7 @@ class FinetuneConfig(Config):
 
     init: str = field(
         default="",
-        metadata={"help": "an aigc lm run to start from, or (lm) a Hugging Face directory; default: random weights"},
+        metadata={"help": "an aigc lm run or a Hugging Face directory to start from; default: random weights"},
     )
     lora_rank: int = field(
         default=0, metadata={"help": "train LoRA adapters of this rank, the rest frozen (0: every weight)", "min": 0}

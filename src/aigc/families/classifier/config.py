@@ -71,6 +71,7 @@ class ClassifierRunConfig(Config):
     sample: ClassifySampleConfig = ClassifySampleConfig()
     compression: CompressionConfig = CompressionConfig()
     tokenizer: str = ""  # the run's tokenizer.json: its init's, or fitted to the training texts
+    pretrained: str = ""  # config.json of the transformers architecture the model is, when it is not aigc's own
     labels: tuple[str, ...] = ()  # the class names, in the order of the logits
     format_version: int = FORMAT_VERSION
 
@@ -80,10 +81,10 @@ class ClassifierRunConfig(Config):
             raise ConfigError("memory_format", self.train.memory_format, "applies to convolutional models; drop it")
         if self.train.eval_every is None:
             raise ConfigError("eval_every", None, "a classifier is calibrated on validation as it trains; give one")
-        if self.finetune.lora_rank and not self.pretrained:
+        if self.finetune.lora_rank and not self.finetuned:
             raise ConfigError("lora_rank", self.finetune.lora_rank, "adapts pretrained weights; give --init RUN")
 
     @property
-    def pretrained(self) -> bool:
-        """Whether the transformer starts from a language model's weights (`--init none`: it does not)."""
+    def finetuned(self) -> bool:
+        """Whether the model starts from a pre-trained one's weights (`--init none`: it does not)."""
         return self.finetune.init not in ("", "none")

@@ -1,12 +1,14 @@
 """The classifier family: a text classifier on aigc's transformer - from random weights (`--init none`, the
-control), or on an aigc language-model run's (`--init RUN`: every weight fine-tuned, or LoRA adapters with the
-head) - that gives calibrated class probabilities of texts (families/labelling.py). Its data is in data.py,
-where it starts in init.py, the model in model.py."""
+control), or on an aigc language-model run's (`--init RUN`) - or transformers' classifier of a Hugging Face
+directory (`--init DIR`); every weight fine-tuned, or LoRA adapters with the head. It gives calibrated class
+probabilities of texts (families/labelling.py). Its data is in data.py, where it starts in init.py, the model in
+model.py."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from aigc.core.errors import UserError
 from aigc.data.labelled import LabelledDataConfig, Rows, read_labelled
 from aigc.families.classifier import data, init
 from aigc.families.classifier.config import ClassifierRunConfig, ClassifySampleConfig
-from aigc.families.classifier.model import TextClassifier, adapted, base, build
+from aigc.families.classifier.model import Classifier, PretrainedTextClassifier, TextClassifier, adapted, base, build
 from aigc.families.labelling import LabellingFamily
 from aigc.training.finetune import report_trainable, resolved, without_adapters
 
@@ -26,53 +28,56 @@ EXAMPLES = """examples:
   aigc train classifier --data phrasebank --data-dir DIR --init runs/reuters --texts 20k  # fine-tune every weight
   aigc train classifier --data phrasebank --init runs/reuters --lora-rank 8 --lr 2e-3    # LoRA and the head
   aigc train classifier --data csv:reviews.csv --text-column body --label-column stars --init runs/reuters
+  aigc train classifier --data phrasebank --init ./Qwen2.5-0.5B --lora-rank 8           # a Hugging Face directory
 """
 
 
 class ClassifierFamily(LabellingFamily):
     name = "classifier"
-    help = "a text classifier (a transformer and a head, from scratch or on an lm run)"
+    help = "a text classifier (a transformer and a head: from scratch, on an lm run or a Hugging Face model)"
     examples = EXAMPLES
     run_config = ClassifierRunConfig
     sample_config = ClassifySampleConfig
     flag_components = ("data", "model", "head", "robustness", "finetune", "train")
     unused_flags = frozenset({"train.optimizer", "train.memory_format"})
     sampling_modules = ("model",)
-    model_type = TextClassifier
+    model_type = (TextClassifier, PretrainedTextClassifier)
     metrics = "accuracy,macro_f1,ece,nll"
     remedy = "a lower --lr or a longer --warmup-texts"
     run_suffix = "-classifier"
     selection_metric = "val_loss"
 
     def title(self, config) -> str:
-        m, start = config.model, config.finetune.init if config.pretrained else "random weights"
+        start = config.finetune.init if config.finetuned else "random weights"
         adapters = f", LoRA rank {config.finetune.lora_rank}" if config.finetune.lora_rank else ""
+        if config.pretrained:
+            kind = json.loads(config.pretrained)["model_type"]
+            return f"classifier ({kind} from {start}{adapters}, as transformers pools it)"
+        m = config.model
         return f"classifier ({m.layers} layers x {m.width} from {start}{adapters}, {config.head.pooling} pooling)"
 
     # Training -------------------------------------------------------------------------------------------
 
     def training_data(self, config):
         """The training split as ids and classes; a new run on an lm run first takes its model and tokenizer."""
-        fresh = config.pretrained and not config.tokenizer
+        fresh = config.finetuned and not config.tokenizer
         if fresh:
             config = init.from_init(config, self.new_config())
         config, examples = data.training_data(config)
         if fresh:
             model = base(config)
-            config = dataclasses.replace(config, finetune=resolved(config.finetune, model, model.score))
+            config = dataclasses.replace(config, finetune=resolved(config.finetune, model, model.head()))
         return config, examples
 
     def trainer(self, config, device: torch.device, fresh: bool = True):
-        """The trainer; a fresh run on an lm run starts from its transformer's weights (its head from random)."""
+        """The trainer; a fresh run on a pre-trained model starts from its weights (a new head from random)."""
         from aigc.families.classifier.trainer import ClassifierTrainer
 
         model = base(config)
-        if fresh and config.pretrained:
-            missing, unexpected = model.load_state_dict(init.init_weights(config), strict=False)
-            if unexpected or set(missing) - {"score.weight", "temperature"}:
-                raise UserError(f"--init {config.finetune.init}: its weights do not fit its own config (incompatible)")
+        if fresh and config.finetuned:
+            init.load_init(model, config)
         model = adapted(model, config)
-        if config.pretrained:
+        if config.finetuned:
             report_trainable(model)
         return ClassifierTrainer(model, config, device)
 
@@ -84,15 +89,15 @@ class ClassifierFamily(LabellingFamily):
 
     # Labelling ------------------------------------------------------------------------------------------
 
-    def build(self, config) -> TextClassifier:
+    def build(self, config) -> Classifier:
         return build(config)
 
-    def labels(self, model: TextClassifier) -> tuple[str, ...]:
+    def labels(self, model: Classifier) -> tuple[str, ...]:
         return model.labels
 
     @torch.no_grad()
-    def logits(self, model: TextClassifier, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        device, training = model.score.weight.device, model.training
+    def logits(self, model: Classifier, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        device, training = next(model.parameters()).device, model.training
         parts = [torch.zeros(0, len(model.labels))]
         model.eval()
         try:
@@ -104,10 +109,10 @@ class ClassifierFamily(LabellingFamily):
             model.train(training)
         return torch.cat(parts)
 
-    def temperature(self, model: TextClassifier) -> float:
+    def temperature(self, model: Classifier) -> float:
         return float(model.temperature)
 
-    def calibrate(self, model: TextClassifier, temperature: float) -> None:
+    def calibrate(self, model: Classifier, temperature: float) -> None:
         model.temperature.fill_(temperature)
 
     def check_request(self, model, texts, sample) -> None:
@@ -115,10 +120,10 @@ class ClassifierFamily(LabellingFamily):
             if not isinstance(text, str) or not text.strip():
                 raise UserError("a text to classify is empty; give at least one word")
 
-    def info(self, model: TextClassifier, config) -> dict:
+    def info(self, model: Classifier, config) -> dict:
         return {"labels": list(model.labels), "context": model.context, "temperature": self.temperature(model)}
 
-    def save_samples(self, model: TextClassifier, config, device: torch.device, stem: Path) -> None:
+    def save_samples(self, model: Classifier, config, device: torch.device, stem: Path) -> None:
         """The labels of the first `grid_size` validation texts, with their probabilities."""
         rows = validation_rows(config.data)
         texts = rows.texts[: config.train.grid_size]

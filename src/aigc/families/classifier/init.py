@@ -1,11 +1,12 @@
-"""Where a classifier starts: the transformer and tokenizer of an aigc language-model run (`--init RUN`), read from
-the run's newest checkpoint as the lm family writes it - a `model` module whose `model.*` weights are the
-decoder, and a config with the transformer (`model`) and the tokenizer (`tokenizer`). The lm run's head is left
-behind; the classifier's own `score` starts from random weights."""
+"""Where a classifier starts: an aigc language-model run (`--init RUN`) - its transformer and tokenizer, read
+from the run's newest checkpoint as the lm family writes it (a `model` module whose `model.*` weights are the
+decoder), its head left behind for the classifier's own `score` - or a Hugging Face directory (`--init DIR`):
+transformers' sequence classifier of its architecture, its tokenizer, and a head transformers initialises."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import torch
@@ -13,33 +14,33 @@ import torch
 from aigc.core.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint
 from aigc.core.config import from_dict
 from aigc.core.errors import UserError
-from aigc.models.pretrained import is_pretrained_dir
+from aigc.data.tokenizer import TextTokenizer
+from aigc.models.pretrained import PretrainedFiles, is_pretrained_dir, longest_input, pretrained_weights
+from aigc.models.pretrained import read_pretrained as read_directory
 from aigc.models.transformer import TransformerConfig
 
 DECODER = "model."
-# what --init decides, by part of the run config: every model field, and the tokenizer of the data
+# what --init decides, by part of the run config: every model field, the tokenizer of the data, the pooling
 FROM_INIT = {
     "model": {f.name for f in dataclasses.fields(TransformerConfig)},
     "data": {"tokenizer", "vocab_size"},
-}  # the decoder's weights, in an lm checkpoint's model module and in the classifier alike
+    "head": {"pooling"},
+}
+# the flags that still apply to a model from --init, by where it comes from
+KEPT = {"run": ("--context", "--dropout"), "directory": ("--context",)}
 
 
 def init_checkpoint(path: Path) -> Checkpoint:
-    """The checkpoint of `--init`: the aigc lm run in `path` (its newest checkpoint), or one of its checkpoint
+    """The checkpoint of `--init RUN`: the aigc lm run in `path` (its newest checkpoint), or one of its checkpoint
     files; UserError when it is something a classifier cannot start from."""
-    if is_pretrained_dir(path):
-        raise UserError(
-            f"--init {path} is a Hugging Face model directory; the classifier starts from aigc lm runs only (not "
-            "yet from Hugging Face directories)"
-        )
     if path.is_dir() and not (path / "config.json").is_file():
-        raise UserError(f"--init {path}: no config.json there; give an aigc lm run directory (or --init none)")
+        raise UserError(f"--init {path}: no config.json there; give an aigc lm run, a Hugging Face directory or none")
     checkpoint = read_checkpoint(latest_checkpoint(path) if path.is_dir() else path, modules=("model",))
     data = checkpoint.config
     if data.get("family") != "lm":
         raise UserError(f"--init {path} is a {data.get('family')} run; give a language model (lm) run")
     if data.get("pretrained"):
-        raise UserError(f"--init {path} fine-tunes a Hugging Face model; the classifier starts from aigc's own lm runs")
+        raise UserError(f"--init {path} fine-tunes a Hugging Face model; give that model's directory instead")
     if (data.get("finetune") or {}).get("lora_rank"):
         raise UserError(f"--init {path} holds LoRA adapters; give the run it adapted, or one trained every weight")
     if (data.get("compression") or {}).get("quantize", "none") != "none":
@@ -48,31 +49,68 @@ def init_checkpoint(path: Path) -> Checkpoint:
 
 
 def from_init(config, defaults):
-    """A new run's config with the init run's transformer and tokenizer, and `--init` pinned to the checkpoint
-    file read (so the weights loaded later are that checkpoint's, whatever the run writes meanwhile). Of the model
-    flags only --context (at most the init's; default: the init's) and --dropout apply. `defaults`: the run
-    config no flag changed."""
-    checkpoint = init_checkpoint(Path(config.finetune.init))
+    """A new run's config with the model and tokenizer of `--init`: an aigc lm run's transformer, with `--init`
+    pinned to the checkpoint file read (so the weights loaded later are that checkpoint's, whatever the run writes
+    meanwhile), or a Hugging Face directory's architecture. `--context` may shorten the window (default: an aigc
+    run's context, a Hugging Face model's capped at the recipe's); an aigc run's `--dropout` applies too.
+    `defaults`: the run config no flag changed."""
+    path = Path(config.finetune.init)
+    directory = is_pretrained_dir(path)
+    source = read_directory(path, task="classification") if directory else init_checkpoint(path)
     changed = [
         "--" + f.name.replace("_", "-")
-        for part in ("model", "data")
+        for part in FROM_INIT
         for f in dataclasses.fields(getattr(defaults, part))
         if f.name in FROM_INIT[part]
         and getattr(getattr(config, part), f.name) != getattr(getattr(defaults, part), f.name)
     ]
-    fixed = [flag for flag in changed if flag not in ("--context", "--dropout")]
+    fixed = [flag for flag in changed if flag not in KEPT["directory" if directory else "run"]]
     if fixed:
         raise UserError(f"{', '.join(fixed)}: the model comes from --init {config.finetune.init}; drop these flags")
-    source = from_dict(TransformerConfig, checkpoint.config["model"], f"{checkpoint.path}: model")
-    context = config.model.context if "--context" in changed else source.context
-    if context > source.context:
-        raise UserError(f"--context {context}: the model of --init reads at most {source.context} tokens")
-    model = dataclasses.replace(source, context=context, dropout=config.model.dropout)
-    finetune = dataclasses.replace(config.finetune, init=str(checkpoint.path))
-    return dataclasses.replace(config, model=model, tokenizer=checkpoint.config["tokenizer"], finetune=finetune)
+    if directory:
+        longest = longest_input(json.loads(source.config)) or defaults.model.context
+        model = dataclasses.replace(config.model, context=min(defaults.model.context, longest))
+        config = dataclasses.replace(config, tokenizer=source.tokenizer, pretrained=with_padding(source, path))
+    else:
+        model = from_dict(TransformerConfig, source.config["model"], f"{source.path}: model")
+        longest = model.context
+        model = dataclasses.replace(model, dropout=config.model.dropout)
+        finetune = dataclasses.replace(config.finetune, init=str(source.path))
+        config = dataclasses.replace(config, tokenizer=source.config["tokenizer"], finetune=finetune)
+    context = config.model.context if "--context" in changed else model.context
+    if context > longest:
+        raise UserError(f"--context {context}: the model of --init reads at most {longest} tokens")
+    vocab_size = TextTokenizer.from_str(config.tokenizer).vocab_size if directory else model.vocab_size
+    return dataclasses.replace(config, model=dataclasses.replace(model, context=context, vocab_size=vocab_size))
 
 
-def init_weights(config) -> dict[str, torch.Tensor]:
-    """The decoder's weights of `--init`."""
-    weights = init_checkpoint(Path(config.finetune.init)).modules["model"]
-    return {name: tensor for name, tensor in weights.items() if name.startswith(DECODER)}
+def with_padding(source: PretrainedFiles, path: Path) -> str:
+    """The architecture's config.json with the id that pads texts (`pad_token_id`): the tokenizer's pad token,
+    else its end-of-text token, else the config's own; one the embedding has a row for."""
+    architecture = json.loads(source.config)
+    vocabulary = TextTokenizer.from_str(source.tokenizer).tokenizer
+    candidates = [vocabulary.token_to_id(token) for token in (source.pad_token, source.eos_token) if token]
+    candidates += [architecture.get("pad_token_id"), architecture.get("eos_token_id")]
+    rows = architecture.get("vocab_size") or 0
+    pad = next((i for i in candidates if isinstance(i, int) and 0 <= i < rows), None)
+    if pad is None:
+        raise UserError(
+            f"--init {path}: its tokenizer has no pad or end-of-text token to pad texts with; add one "
+            "(tokenizer.add_special_tokens({'pad_token': ...}), resize the embeddings) and save it again"
+        )
+    return json.dumps({**architecture, "pad_token_id": pad})
+
+
+def load_init(model: torch.nn.Module, config) -> None:
+    """`model` (a new run's, before adapters) with the weights of `--init`: every weight but a new head."""
+    path = Path(config.finetune.init)
+    if config.pretrained:
+        weights = pretrained_weights(path, "classification", num_labels=len(config.labels))
+        weights = {"network." + name: tensor for name, tensor in weights.items()}
+    else:
+        weights = init_checkpoint(path).modules["model"]
+        weights = {name: tensor for name, tensor in weights.items() if name.startswith(DECODER)}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    new = {"temperature"} | ({"score.weight"} if not config.pretrained else set())
+    if unexpected or set(missing) - new:
+        raise UserError(f"--init {path}: its weights do not fit its own config (incompatible)")

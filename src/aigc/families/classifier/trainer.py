@@ -56,7 +56,7 @@ class ClassifierTrainer:
         self.optimizers = {"model": make_optimizer(groups, config.train)}
         self.modules = {"model": self.model}
         self.autocast = autocast(config.train.precision, device)
-        self.pushed = Pushed(self.model.model.embed_tokens) if self.robustness.adversarial != "none" else None
+        self.pushed = Pushed(self.model.embedding()) if self.robustness.adversarial != "none" else None
 
     @property
     def sampling_model(self):
