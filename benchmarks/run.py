@@ -25,9 +25,11 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
   python benchmarks/run.py --quality-minutes 10 # plus the diffusion default against the GAN default (and the GAN
                                                 # at half the budget), fid and fid_2, the NFE curve, the denoiser
                                                 # noise level by noise level
-  python benchmarks/run.py --sentiment-minutes 5  # plus PhraseBank sentiment: majority, TF-IDF + LR, aigc from
-                                                # scratch and on a Reuters LM (--reuters-minutes 10): every
-                                                # weight and LoRA; accuracy, macro-F1, ECE, on AllAgree too
+  python benchmarks/run.py --sentiment-minutes 5  # plus PhraseBank sentiment and banking77 intents: majority,
+                                                # TF-IDF + LR, aigc from scratch and on a Reuters LM
+                                                # (--reuters-minutes 10): every weight, LoRA, FGM, their
+                                                # ensemble; accuracy, macro-F1, ECE, perturbed accuracy;
+                                                # the monitor's messages/s
   python benchmarks/run.py --no-throughput ...  # only the comparisons asked for
 """
 
@@ -58,7 +60,7 @@ from time_to_quality import AIGC_DEFAULT_RUN, bench_time_to_quality
 
 
 def write(name: str, results: dict) -> None:
-    (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine(), **results}, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine(), **results}, indent=2, default=str) + "\n")
 
 
 def arguments() -> argparse.ArgumentParser:
@@ -85,7 +87,7 @@ def arguments() -> argparse.ArgumentParser:
     parser.add_argument("--t2i-n", type=int, default=500, help="scenes of each split drawn per text2image eval")
     parser.add_argument("--quality-minutes", type=float, default=0, help="also diffusion vs GAN defaults on MNIST")
     parser.add_argument("--quality-n", type=int, default=10_000, help="images scored per --quality-minutes run")
-    parser.add_argument("--sentiment-minutes", type=float, default=0, help="also train PhraseBank classifiers")
+    parser.add_argument("--sentiment-minutes", type=float, default=0, help="also train PhraseBank and banking77 classifiers")
     parser.add_argument("--reuters-minutes", type=float, default=10, help="pre-training of --sentiment-minutes")
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput and scaling tables")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))

@@ -188,7 +188,7 @@ def test_classify_reads_a_file_of_texts_and_names_a_bad_one(classifier_run, tmp_
 
 
 def test_an_ensemble_averages_its_members_probabilities(classifier_run, tmp_path, capsys):
-    from aigc.evaluation.classification import averaged, judge
+    from aigc.families.registry import load_ensemble
 
     config = tiny_classifier(write_reviews(tmp_path / "reviews.csv"))
     other = dataclasses.replace(config, train=dataclasses.replace(config.train, budget=16 * 10, seed=1))
@@ -200,9 +200,12 @@ def test_an_ensemble_averages_its_members_probabilities(classifier_run, tmp_path
     members = [load_model(run) for run in runs]
     family = FAMILIES["classifier"]
     texts = ["line 3: the cat jumps, good dog 5 times.", "line 4: the owl jumps, bad hen 2 times."]
-    calibrated, _ = averaged([judge(family, model, config.sample) for model, config in members])(texts)
-    each = [family.classify(model, texts, config.sample) for model, config in members]
-    assert torch.allclose(calibrated, (each[0] + each[1]) / 2)
+    both, first = load_ensemble(runs)
+    calibrated, raw = family.judged(both, texts, first.sample)
+    each = [family.judged(model, texts, config.sample) for model, config in members]
+    assert torch.allclose(calibrated, (each[0][0] + each[1][0]) / 2) and torch.allclose(
+        raw, (each[0][1] + each[1][1]) / 2
+    )
     assert aigc(["eval", runs[0], runs[0], "--ensemble", "--json", "--split", "test"]) == 0
     twice = json.loads(capsys.readouterr().out)
     assert aigc(["eval", runs[0], "--json", "--split", "test"]) == 0
@@ -211,4 +214,4 @@ def test_an_ensemble_averages_its_members_probabilities(classifier_run, tmp_path
 
 def test_an_ensemble_refuses_members_that_do_not_agree(classifier_run, lm_run, capsys):
     assert aigc(["eval", str(classifier_run), str(lm_run), "--ensemble"]) == 2
-    assert "--ensemble: every source must be a classifier run" in capsys.readouterr().err
+    assert "an ensemble is of classifiers; " in capsys.readouterr().err

@@ -2,22 +2,37 @@
 alone, the server's limits as 422s naming the field, the model's own route named when another is asked, and the
 labels given counted in /metrics."""
 
+import dataclasses
 import time
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from aigc.core.checkpoint import latest_checkpoint
 from aigc.families.registry import FAMILIES, load_model
+from aigc.runs import train
 from aigc.serving.app import create_app
 from aigc.serving.settings import load_settings
+from conftest import tiny_classifier, write_reviews
 
 GOOD, BAD = "line 3: the cat jumps, good dog 5 times.", "line 4: the owl jumps, bad hen 2 times."
 
 
 @pytest.fixture(scope="module")
-def served(classifier_run, lm_run):
+def other_classifier(tmp_path_factory):
+    """A second classifier of the reviews, trained apart (another seed, fewer steps)."""
+    root = tmp_path_factory.mktemp("other")
+    config = tiny_classifier(write_reviews(root / "reviews.csv"))
+    train(dataclasses.replace(config, train=dataclasses.replace(config.train, budget=16 * 10, seed=1)), root / "run",
+          progress=False)  # fmt: skip
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def served(classifier_run, other_classifier, lm_run):
     models = {"reviews": latest_checkpoint(classifier_run), "lm": latest_checkpoint(lm_run)}
+    models["both"] = [latest_checkpoint(classifier_run), latest_checkpoint(other_classifier)]
     with TestClient(create_app(load_settings(models=models, max_texts=4, max_text_chars=100, burst=100))) as client:
         while client.get("/readyz").status_code != 200:
             time.sleep(0.05)
@@ -80,3 +95,33 @@ def test_the_labels_given_are_counted(served):
     before = count("bad"), count("good")
     served.post("/v1/classify", json={"model": "reviews", "input": [BAD, BAD, GOOD]})
     assert (count("bad") - before[0], count("good") - before[1]) == (2.0, 1.0)
+
+
+def test_an_ensemble_is_served_as_one_model_its_members_probabilities_averaged(
+    served, classifier_run, other_classifier
+):
+    body = served.post("/v1/classify", json={"model": "both", "input": [GOOD, BAD]}).json()
+    family, members = FAMILIES["classifier"], [load_model(classifier_run), load_model(other_classifier)]
+    each = [family.classify(model, [GOOD, BAD], config.sample) for model, config in members]
+    assert not torch.allclose(each[0], each[1])  # two different models
+    for result, row in zip(body["results"], (each[0] + each[1]) / 2, strict=True):
+        assert list(result["probabilities"].values()) == pytest.approx(row.tolist(), abs=1e-5)
+    listed = {m["id"]: m for m in served.get("/v1/models").json()["data"]}["both"]
+    assert listed["labels"] == ["bad", "good"] and len(listed["members"]) == 2
+    assert {"source", "temperature", "context"} <= set(listed["members"][0])
+
+
+def test_serve_names_an_ensemble_and_takes_only_classifiers(classifier_run, other_classifier, lm_run):
+    from aigc.cli.serve import served_checkpoints
+    from aigc.core.errors import UserError
+
+    both = f"{classifier_run}+{other_classifier}"
+    assert served_checkpoints([f"risk={both}"]) == {
+        "risk": [latest_checkpoint(classifier_run), latest_checkpoint(other_classifier)]
+    }
+    with pytest.raises(UserError, match="name the ensemble, as NAME="):
+        served_checkpoints([both])
+    with pytest.raises(UserError, match="is a lm run; an ensemble \\(RUN\\+RUN\\) is of classifier runs"):
+        served_checkpoints([f"risk={classifier_run}+{lm_run}"])
+    with pytest.raises(UserError, match="does not exist"):
+        served_checkpoints([f"risk={classifier_run}+{classifier_run}-missing"])

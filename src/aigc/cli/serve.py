@@ -11,6 +11,7 @@ EXAMPLES = """examples:
   aigc keys add keys.txt --name alice                     # prints a new key once; keys.txt keeps its hash
   aigc serve runs/mnist runs/gan --api-keys keys.txt --host 0.0.0.0 --workers 2
   aigc serve digits=runs/mnist/checkpoints/004000.safetensors   # name=path chooses the served name
+  aigc serve risk=runs/news+runs/news-fgm+runs/news-lora  # classifiers as one model: probabilities averaged
 """
 
 
@@ -23,7 +24,8 @@ def register(commands) -> None:
         "models",
         nargs="+",
         metavar="MODEL",
-        help="run directory, checkpoint or Stable Diffusion directory, optionally NAME=PATH",
+        help="run directory, checkpoint or Stable Diffusion directory, optionally NAME=PATH; NAME=RUN+RUN+... "
+        "serves classifier runs as one model (an ensemble)",
     )
     group = parser.add_argument_group("service")
     for name, info in ServeSettings.model_fields.items():
@@ -88,27 +90,49 @@ def run(args) -> int:
     return 0
 
 
-def served_checkpoints(specs: list[str]) -> dict[str, Path]:
-    """{served name: checkpoint file} from `PATH` or `NAME=PATH` arguments; a run directory's newest complete
-    checkpoint (or a directory a family reads as it is: a Stable Diffusion pipeline), named after the
-    directory."""
-    from aigc.core.checkpoint import read_header
+def served_checkpoints(specs: list[str]) -> dict[str, Path | list[Path]]:
+    """{served name: checkpoint file} from `PATH` or `NAME=PATH` arguments: a run directory's newest complete
+    checkpoint (or a directory a family reads as it is: a Stable Diffusion pipeline), named after the directory;
+    `NAME=PATH+PATH+...` an ensemble's checkpoints."""
     from aigc.core.errors import UserError
-    from aigc.families.registry import checkpoint_path
 
-    checkpoints: dict[str, Path] = {}
+    checkpoints: dict[str, Path | list[Path]] = {}
     for spec in specs:
-        name, _, path = spec.rpartition("=")
-        path = Path(path)
-        if path.is_dir():
-            checkpoint, name = checkpoint_path(path), name or path.resolve().name
-        else:
-            read_header(path)  # a missing or broken file fails here, before the server starts
-            checkpoint, name = path, name or path.stem
+        name, _, paths = spec.rpartition("=")
+        parts = [paths] if Path(paths).exists() else paths.split("+")
+        found = [served_checkpoint(Path(path)) for path in parts]
+        if len(found) > 1 and not name:
+            raise UserError(f"{spec}: name the ensemble, as NAME={paths}")
+        if len(found) > 1:
+            check_members(parts, found)
+        name = name or (Path(paths).resolve().name if Path(paths).is_dir() else Path(paths).stem)
         if name in checkpoints:
             raise UserError(f"two models are named {name!r}; name them apart with NAME=PATH")
-        checkpoints[name] = checkpoint
+        checkpoints[name] = found if len(found) > 1 else found[0]
     return checkpoints
+
+
+def check_members(parts: list[str], checkpoints: list[Path]) -> None:
+    """UserError unless every checkpoint of an ensemble is a labelling model's."""
+    from aigc.core.checkpoint import read_header
+    from aigc.core.errors import UserError
+    from aigc.families.registry import family_of, from_json_dict
+
+    for part, checkpoint in zip(parts, checkpoints, strict=True):
+        family = family_of(from_json_dict(read_header(checkpoint)["config"], str(checkpoint)))
+        if family.modality != "labels":
+            raise UserError(f"{part} is a {family.name} run; an ensemble (RUN+RUN) is of classifier runs")
+
+
+def served_checkpoint(path: Path) -> Path:
+    """The checkpoint `aigc serve` loads of `path`; a missing or broken file fails here, before the server starts."""
+    from aigc.core.checkpoint import read_header
+    from aigc.families.registry import checkpoint_path
+
+    if path.is_dir():
+        return checkpoint_path(path)
+    read_header(path)
+    return path
 
 
 def check_port_free(host: str, port: int) -> None:

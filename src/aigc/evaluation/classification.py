@@ -56,24 +56,8 @@ Judge = Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]]
 
 
 def judge(family, model, sample) -> Judge:
-    """A labelling model's judge; its temperature is the sample's, or the model's own."""
-
-    def both(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = family.logits(model, texts)
-        temperature = family.temperature(model) if sample.temperature is None else sample.temperature
-        return (logits / temperature).softmax(-1), logits.softmax(-1)
-
-    return both
-
-
-def averaged(judges: list[Judge]) -> Judge:
-    """An ensemble's judge: its members' probabilities averaged (each member at its own temperature)."""
-
-    def both(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        calibrated, raw = zip(*(member(texts) for member in judges), strict=True)
-        return torch.stack(calibrated).mean(0), torch.stack(raw).mean(0)
-
-    return both
+    """A labelling model's judge (an ensemble's too); its temperature is the sample's, or the model's own."""
+    return lambda texts: family.judged(model, texts, sample)
 
 
 def split_scores(both: Judge, labels: tuple[str, ...], rows: Rows) -> dict:
@@ -99,23 +83,13 @@ def evaluate_classifier(model, run, config, names: tuple[str, ...]) -> dict:
     return {**report, "temperature": family.temperature(model)}
 
 
-def ensemble_report(sources: list, members: list, config, names: tuple[str, ...]) -> dict:
-    """The classifiers `members` ((model, run config) of each of `sources`) as one model, their probabilities
-    averaged, on the data set of the first (or `--data`)."""
+def ensemble_report(model, run, config, names: tuple[str, ...]) -> dict:
+    """An ensemble of classifiers (families/labelling.py) as one model, on the data set of its first member's run
+    config `run` (or `--data`)."""
     from aigc.families.registry import family_of
 
-    families = [family_of(run) for _, run in members]
-    if any(family.modality != "labels" for family in families):
-        raise UserError("--ensemble: every source must be a classifier run")
-    labels = families[0].labels(members[0][0])
-    for source, family, (model, _) in zip(sources, families, members, strict=True):
-        if family.labels(model) != labels:
-            raise UserError(
-                f"--ensemble: {source} has the labels {', '.join(family.labels(model))}, not {', '.join(labels)}"
-            )
-    judges = [judge(family, model, run.sample) for family, (model, run) in zip(families, members, strict=True)]
-    report = classification_report(averaged(judges), labels, members[0][1], config, names)
-    return {"members": [str(source) for source in sources], **report}
+    report = classification_report(judge(family_of(run), model, run.sample), model.labels, run, config, names)
+    return {"members": model.sources, **report}
 
 
 def classification_report(both: Judge, labels: tuple[str, ...], run, config, names: tuple[str, ...]) -> dict:

@@ -301,12 +301,11 @@ def evaluate(
 
 def evaluate_ensemble(sources: list, config: EvalConfig) -> dict:
     """Several classifier runs scored as one model, their probabilities averaged (`aigc eval ... --ensemble`)."""
-    from aigc.families.registry import family_of, load_model
+    from aigc.families.registry import family_of, load_ensemble
 
-    members = [load_model(source, distributed.device()) for source in sources]
-    metrics = config.metrics or family_of(members[0][1]).metrics
-    names = modality_metrics(metrics, CLASSIFICATION_METRICS, "a classifier")
-    return ensemble_report(sources, members, config, names)
+    model, run = load_ensemble(sources, distributed.device())
+    names = modality_metrics(config.metrics or family_of(run).metrics, CLASSIFICATION_METRICS, "a classifier")
+    return ensemble_report(model, run, config, names)
 
 
 def evaluate_images(source, model, run_config, config: EvalConfig, names: tuple[str, ...], progress: bool) -> dict:

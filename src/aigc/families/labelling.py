@@ -1,7 +1,10 @@
 """What a family that labels texts offers the rest of aigc: its class names, the logits of texts, and the
 temperature that turns them into calibrated probabilities. `aigc classify`, evaluation and the service's
 /v1/classify use these methods and nothing else of the model, so a new labelling family is a subclass and one
-registry entry."""
+registry entry.
+
+Several labelling models of the same labels also make one (`Ensemble`): the mean of their probabilities, which
+`aigc eval RUN RUN --ensemble` scores and `aigc serve NAME=RUN+RUN` serves as one model."""
 
 from __future__ import annotations
 
@@ -11,13 +14,43 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from aigc.core.errors import UserError
 from aigc.families.family import Family
+
+
+class Ensemble(nn.Module):
+    """Labelling models of the same labels (`members`, built from `configs`, read from `sources`) as one: the
+    mean of their probabilities, each member's at its own temperature (or the request's)."""
+
+    def __init__(self, members: list[nn.Module], configs: list, sources: list[str], labels: tuple[str, ...]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.configs, self.sources, self.labels = configs, sources, labels
+
+
+def ensemble(sources: list, loaded: list[tuple[nn.Module, object]]) -> tuple[Ensemble, object]:
+    """(the ensemble, its first member's run config) of the models `loaded` ((model, run config) of each of
+    `sources`); UserError when one is not a labelling model or its labels differ from the first's."""
+    from aigc.families.registry import family_of
+
+    labels = None
+    for source, (model, config) in zip(sources, loaded, strict=True):
+        family = family_of(config)
+        if family.modality != "labels":
+            raise UserError(f"an ensemble is of classifiers; {source} is a {family.name} run")
+        labels = labels or model.labels
+        if model.labels != labels:
+            raise UserError(f"an ensemble's members share their labels; {source} has {', '.join(model.labels)}, "
+                            f"not {', '.join(labels)}")  # fmt: skip
+    models, configs = zip(*loaded, strict=True)
+    return Ensemble(list(models), list(configs), [str(source) for source in sources], labels), configs[0]
 
 
 class LabellingFamily(Family):
     """A family whose outputs are class probabilities of texts, each a function of its text alone (never of the
-    batch it is labelled in). Subclasses implement `labels`, `logits`, `temperature` and `calibrate`; the
-    sample config has a `temperature` (None: the model's own)."""
+    batch it is labelled in). Its models hold their class names as `labels` and the most tokens they read of a
+    text as `context`; subclasses implement `logits`, `temperature` and `calibrate`. The sample config has a
+    `temperature` (None: the model's own)."""
 
     modality: ClassVar[str] = "labels"
     conditions: ClassVar[str] = "texts"
@@ -27,7 +60,7 @@ class LabellingFamily(Family):
 
     def labels(self, model: nn.Module) -> tuple[str, ...]:
         """The class names, in the order of the logits."""
-        raise NotImplementedError
+        return model.labels
 
     def logits(self, model: nn.Module, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         """Logits [len(texts), classes] (float32, on the CPU)."""
@@ -43,9 +76,34 @@ class LabellingFamily(Family):
 
     def classify(self, model: nn.Module, texts: Sequence[str], sample, batch_size: int = 64) -> torch.Tensor:
         """Probabilities [len(texts), classes]: the softmax of the logits divided by `sample.temperature`, or by
-        the model's own when that is None."""
+        the model's own when that is None (an ensemble's: the mean of its members')."""
+        return self.judged(model, texts, sample, batch_size)[0]
+
+    def judged(self, model: nn.Module, texts: Sequence[str], sample, batch_size: int = 64):
+        """(probabilities as `classify` gives them, probabilities at temperature 1), from one pass over the texts."""
+        if isinstance(model, Ensemble):
+            from aigc.families.registry import family_of
+
+            pairs = [
+                family_of(config).judged(member, texts, sample, batch_size)
+                for member, config in zip(model.members, model.configs, strict=True)
+            ]
+            return tuple(torch.stack(each).mean(0) for each in zip(*pairs, strict=True))
+        logits = self.logits(model, texts, batch_size)
         temperature = self.temperature(model) if sample.temperature is None else sample.temperature
-        return (self.logits(model, texts, batch_size) / temperature).softmax(-1)
+        return (logits / temperature).softmax(-1), logits.softmax(-1)
+
+    def info(self, model: nn.Module, config) -> dict:
+        """Its labels and temperature (an ensemble: its members' sources and temperatures) and context."""
+        if isinstance(model, Ensemble):
+            from aigc.families.registry import family_of
+
+            members = [
+                {"source": source, **family_of(c).info(member, c)}
+                for source, member, c in zip(model.sources, model.members, model.configs, strict=True)
+            ]
+            return {"labels": list(model.labels), "members": members}
+        return {"labels": list(model.labels), "context": model.context, "temperature": self.temperature(model)}
 
     def generate(self, model: nn.Module, seeds, conditions=None, sample=None, batch_size: int = 64, **options):
         """The probabilities of the texts `conditions` (one per seed; a label needs no seed): what the service's

@@ -137,6 +137,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
     return model_from_checkpoint(dataclasses.replace(checkpoint, config=config), device), config
 
 
+def load_ensemble(paths: list, device: str | torch.device = "cpu"):
+    """(ensemble, its first member's run config) of the labelling runs (or checkpoints) `paths`, served and
+    scored as one model (families/labelling.py)."""
+    from aigc.families.labelling import ensemble
+
+    return ensemble(paths, [load_model(path, device) for path in paths])
+
+
 def model_from_checkpoint(checkpoint: Checkpoint, device: str | torch.device = "cpu") -> nn.Module:
     """The sampling model of a checkpoint already read, rebuilt as its config (and any compression) describes."""
     config, entry = checkpoint.config, family_of(checkpoint.config)

@@ -24,7 +24,7 @@ from torch import nn
 
 from aigc.core.config import describe_fields
 from aigc.families.family import Family
-from aigc.families.registry import family_of, load_model
+from aigc.families.registry import family_of, load_ensemble, load_model
 from aigc.families.text import TextFamily
 from aigc.sampling.engine import Engine
 from aigc.serving.metrics import Metrics
@@ -34,8 +34,8 @@ from aigc.serving.metrics import Metrics
 class ServedModel:
     name: str
     model: nn.Module
-    config: object  # the run config
-    path: Path  # the checkpoint file
+    config: object  # the run config (an ensemble's: its first member's)
+    path: Path  # the checkpoint file (an ensemble's: its first member's)
 
     @property
     def report(self) -> Path | None:
@@ -174,7 +174,7 @@ class TextEngines:
 class Service:
     def __init__(
         self,
-        checkpoints: dict[str, Path],
+        checkpoints: dict[str, Path | list[Path]],
         metrics: Metrics,
         queue_size: int = 16,
         max_batch: int = 64,
@@ -260,7 +260,11 @@ class Service:
     def _load(self) -> None:
         for name, path in self.checkpoints.items():
             start = time.perf_counter()
-            model, config = load_model(path, self.device)
+            if isinstance(path, list):
+                model, config = load_ensemble(path, self.device)
+                path = path[0]
+            else:
+                model, config = load_model(path, self.device)
             served = ServedModel(name, model, config, Path(path))
             if isinstance(served.family, TextFamily):
                 self.text.start(served)

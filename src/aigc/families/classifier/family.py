@@ -92,9 +92,6 @@ class ClassifierFamily(LabellingFamily):
     def build(self, config) -> Classifier:
         return build(config)
 
-    def labels(self, model: Classifier) -> tuple[str, ...]:
-        return model.labels
-
     @torch.no_grad()
     def logits(self, model: Classifier, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         device, training = next(model.parameters()).device, model.training
@@ -119,9 +116,6 @@ class ClassifierFamily(LabellingFamily):
         for text in texts or ():
             if not isinstance(text, str) or not text.strip():
                 raise UserError("a text to classify is empty; give at least one word")
-
-    def info(self, model: Classifier, config) -> dict:
-        return {"labels": list(model.labels), "context": model.context, "temperature": self.temperature(model)}
 
     def save_samples(self, model: Classifier, config, device: torch.device, stem: Path) -> None:
         """The labels of the first `grid_size` validation texts, with their probabilities."""
