@@ -87,7 +87,9 @@ def arguments() -> argparse.ArgumentParser:
     parser.add_argument("--t2i-n", type=int, default=500, help="scenes of each split drawn per text2image eval")
     parser.add_argument("--quality-minutes", type=float, default=0, help="also diffusion vs GAN defaults on MNIST")
     parser.add_argument("--quality-n", type=int, default=10_000, help="images scored per --quality-minutes run")
-    parser.add_argument("--sentiment-minutes", type=float, default=0, help="also train PhraseBank and banking77 classifiers")
+    parser.add_argument(
+        "--sentiment-minutes", type=float, default=0, help="also train PhraseBank and banking77 classifiers"
+    )
     parser.add_argument("--reuters-minutes", type=float, default=10, help="pre-training of --sentiment-minutes")
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput and scaling tables")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))

@@ -103,12 +103,13 @@ def classifier(run: Path, data: str, data_dir: str, minutes: float, *flags) -> d
 
 def scored_run(run: Path) -> dict:
     """`aigc eval` of a classifier run's last checkpoint (its splits at the top level, and its perturbed test
-    splits), and of the checkpoint its validation loss chose (`best`), with the texts it had seen by each."""
+    splits), and of the checkpoint its calibrated validation loss chose (`best`), with the texts it had seen by
+    each."""
     last = json.loads(aigc("eval", run, "--json", "--perturb", ",".join(PERTURBATIONS)))
     best = json.loads(aigc("eval", run / "checkpoints" / "best.safetensors", "--json"))
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    evaluations = [row for row in rows if "val_loss" in row]
-    chosen = min(evaluations, key=lambda row: row["val_loss"])
+    evaluations = [row for row in rows if "val_loss_calibrated" in row]
+    chosen = min(evaluations, key=lambda row: row["val_loss_calibrated"])
     return {
         **last["splits"],
         "perturbed": last["perturbed"],

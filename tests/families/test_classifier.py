@@ -23,6 +23,7 @@ def test_a_run_learns_the_labels_and_is_calibrated_on_validation(classifier_run)
     evaluations = [row for row in rows if "val_accuracy" in row]
     assert [row["texts"] for row in evaluations] == [400, 800, 960]  # and once more as the budget ends
     assert evaluations[-1]["val_accuracy"] == 1.0 and evaluations[-1]["val_loss"] < evaluations[0]["val_loss"]
+    assert all(row["val_loss_calibrated"] <= row["val_loss"] + 1e-6 for row in evaluations)  # T=1 is a candidate
     model, config = load_model(classifier_run)
     assert float(model.temperature) == pytest.approx(evaluations[-1]["temperature"])
     assert config.labels == ("bad", "good") and (classifier_run / "labels.txt").read_text() == "bad\ngood\n"

@@ -126,7 +126,9 @@ def perturbed_scores(both: Judge, labels: tuple[str, ...], rows: Rows, perturbat
 class ClassifierInLoopEvaluator:
     """The validation loss (before calibration), accuracy and macro-F1 of a classifier during training, on the
     first `eval_n` texts of the validation split; then its temperature is fitted on them, and the calibrated
-    expected calibration error reported."""
+    loss and expected calibration error reported. The calibrated loss picks the best checkpoint: the raw one
+    grows as training makes the model over-confident, even while it ranks and labels better, and so chose
+    early checkpoints of lower accuracy (docs/benchmarks.md)."""
 
     def __init__(self, config):
         from aigc.families.registry import family_of
@@ -148,6 +150,7 @@ class ClassifierInLoopEvaluator:
             "val_accuracy": values["accuracy"],
             "val_macro_f1": values["macro_f1"],
             "val_ece_uncalibrated": values["ece"],
+            "val_loss_calibrated": float(torch.nn.functional.cross_entropy(logits / temperature, truth)),
             "val_ece": expected_calibration_error((logits / temperature).softmax(-1), truth),
             "temperature": temperature,
             "eval_seconds": time.perf_counter() - started,

@@ -45,7 +45,7 @@ class ClassifierFamily(LabellingFamily):
     metrics = "accuracy,macro_f1,ece,nll"
     remedy = "a lower --lr or a longer --warmup-texts"
     run_suffix = "-classifier"
-    selection_metric = "val_loss"
+    selection_metric = "val_loss_calibrated"
 
     def title(self, config) -> str:
         start = config.finetune.init if config.finetuned else "random weights"
