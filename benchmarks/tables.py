@@ -715,9 +715,13 @@ def link(text: str, anchor: str) -> str:
 
 
 def sentiment_headline(data: dict) -> list[str]:
-    aigc, tfidf = data[SENTIMENT_HEADLINE]["test"], data["baselines"]["TF-IDF + logistic regression"]["test"]
+    phrasebank = data["phrasebank"]
+    aigc, tfidf = (
+        phrasebank[SENTIMENT_HEADLINE]["test"],
+        phrasebank["baselines"]["TF-IDF + logistic regression"]["test"],
+    )
     return [
-        f"financial sentiment (the PhraseBank, FinBERT's split), {data[SENTIMENT_HEADLINE]['train_minutes']:g} "
+        f"financial sentiment (the PhraseBank, FinBERT's split), {phrasebank[SENTIMENT_HEADLINE]['train_minutes']:g} "
         "minutes: test accuracy / macro-F1",
         f"**{pair(fixed(aigc['accuracy'], 3), fixed(aigc['macro_f1'], 3))}** (on a language model it pre-trained)",
         f"TF-IDF + logistic regression: {pair(fixed(tfidf['accuracy'], 3), fixed(tfidf['macro_f1'], 3))}; "
@@ -729,34 +733,107 @@ def sentiment_headline(data: dict) -> list[str]:
 SENTIMENT_HEADLINE = "aigc on the Reuters LM, every weight"
 
 
+def scores_cell(scores: dict, strong: bool = False) -> str:
+    return bold(pair(fixed(scores["accuracy"], 3), fixed(scores["macro_f1"], 3)), strong)
+
+
+def classifier_rows(table_data: dict, splits: list[str]) -> list[list[str]]:
+    """A row per baseline and per aigc classifier (or ensemble) of one data set's results: the splits' accuracy /
+    macro-F1, ECE before / after temperature scaling, training (minutes, texts seen, peak memory), texts/s."""
+    rows = []
+    for name, scores in table_data["baselines"].items():
+        minutes = f"{fixed(scores['train_minutes'] * 60, 1)} s" if "train_minutes" in scores else ""
+        rows.append([name, *(scores_cell(scores[split]) for split in splits), "", minutes, ""])
+    for name, run in table_data.items():
+        if not isinstance(run, dict) or "test" not in run or name == "baselines":
+            continue
+        test = run["test"]
+        trained = "its members'"
+        if "texts_seen" in run:
+            trained = f"{fixed(run['train_minutes'], 0)} min, {thousands(run['texts_seen'])} texts, "
+            trained += f"{thousands(run['peak_rss_mib'])} MiB"
+        rows.append([
+            name,
+            *(scores_cell(run[split], split == "test") for split in splits),
+            pair(fixed(test["ece_uncalibrated"], 3), fixed(test["ece"], 3)),
+            trained,
+            thousands(test["texts_per_s"]),
+        ])  # fmt: skip
+    return rows
+
+
 def sentiment(results: Results) -> str:
     """The PhraseBank table: baselines and aigc's classifiers measured in one run, then the published anchors."""
     data = results["sentiment"]
     header = ["", "test: accuracy / macro-F1", "AllAgree: accuracy / macro-F1", "ECE: T = 1 / fitted",
               "training", "texts/s"]  # fmt: skip
-    rows = []
-    for name, scores in data["baselines"].items():
-        minutes = f"{fixed(scores['train_minutes'] * 60, 1)} s" if "train_minutes" in scores else ""
-        rows.append([name, pair(fixed(scores["test"]["accuracy"], 3), fixed(scores["test"]["macro_f1"], 3)),
-                     pair(fixed(scores["test-allagree"]["accuracy"], 3), fixed(scores["test-allagree"]["macro_f1"], 3)),
-                     "", minutes, ""])  # fmt: skip
-    for name, run in data.items():
-        if not isinstance(run, dict) or "test" not in run:
-            continue
-        test, agreed = run["test"], run["test-allagree"]
-        rows.append([
-            name,
-            bold(pair(fixed(test["accuracy"], 3), fixed(test["macro_f1"], 3))),
-            pair(fixed(agreed["accuracy"], 3), fixed(agreed["macro_f1"], 3)),
-            pair(fixed(test["ece_uncalibrated"], 3), fixed(test["ece"], 3)),
-            f"{fixed(run['train_minutes'], 0)} min, {thousands(run['texts_seen'])} texts",
-            thousands(test["texts_per_s"]),
-        ])  # fmt: skip
+    rows = classifier_rows(data["phrasebank"], ["test", "test-allagree"])
     for name, anchor in data["anchors"].items():
         every, agreed = anchor["all"], anchor["allagree"]
         agreed_cell = pair(*map(str, agreed)) if agreed else ""
         rows.append([f"reported: {name}", pair(*map(str, every)), agreed_cell, "", "", ""])
     return table(header, rows)
+
+
+def banking77(results: Results) -> str:
+    """The banking77 table: the same baselines and classifiers on 77 intents, then the published anchor."""
+    data = results["sentiment"]
+    header = ["", "test: accuracy / macro-F1", "ECE: T = 1 / fitted", "training", "texts/s"]
+    rows = classifier_rows(data["banking77"], ["test"])
+    rows += [
+        [f"reported: {name}", f"{accuracy} / -", "", "", ""] for name, accuracy in data["banking77_anchors"].items()
+    ]
+    return table(header, rows)
+
+
+def signed(change: float) -> str:
+    """A change in accuracy with its sign: +0.004, -0.011, 0.000."""
+    text = fixed(change, 3)
+    return text if text.startswith("-") or text == "0.000" else "+" + text
+
+
+def sentiment_robustness(results: Results) -> str:
+    """Test accuracy on the PhraseBank's clean and perturbed test sentences, each perturbation's drop beside it."""
+    data = results["sentiment"]["phrasebank"]
+    models = {"TF-IDF + logistic regression": data["baselines"]["TF-IDF + logistic regression"]}
+    models |= {
+        name: run for name, run in data.items() if isinstance(run, dict) and "perturbed" in run and name != "baselines"
+    }
+    perturbations = list(next(iter(models.values()))["perturbed"])
+    rows = []
+    for name, run in models.items():
+        clean = run["test"]["accuracy"]
+        cells = [
+            f"{fixed(run['perturbed'][p]['accuracy'], 3)} ({signed(run['perturbed'][p]['accuracy'] - clean)})"
+            for p in perturbations
+        ]
+        rows.append([name, fixed(clean, 3), *cells])
+    return table(["test accuracy", "clean", *(f"{p} (change)" for p in perturbations)], rows)
+
+
+def sentiment_checkpoints(results: Results) -> str:
+    """The last checkpoint against the one the calibrated validation loss chose, on the test splits."""
+    data = results["sentiment"]
+    rows = []
+    for task, splits in (("phrasebank", ["test", "test-allagree"]), ("banking77", ["test"])):
+        for name, run in data[task].items():
+            if not isinstance(run, dict) or "best" not in run:
+                continue
+            for which, scored in (("last", run), ("best", run["best"])):
+                cells = [scores_cell(scored[split]) for split in splits] + [""] * (2 - len(splits))
+                rows.append([f"{task}: {name}", which, thousands(scored["texts_seen"]), *cells])
+    header = ["", "checkpoint", "texts seen", "test: accuracy / macro-F1", "AllAgree: accuracy / macro-F1"]
+    return table(header, rows)
+
+
+def monitor(results: Results) -> str:
+    """`aigc monitor`'s throughput: messages scored and exported per second."""
+    m = results["sentiment"]["phrasebank"]["monitor"]
+    return table(
+        ["messages", "messages/s, whole command", "messages/s past start-up", "start-up"],
+        [[thousands(m["messages"]), thousands(m["messages_per_s"]), thousands(m["messages_per_s_after_startup"]),
+          f"{fixed(m['startup_s'], 1)} s"]],
+    )  # fmt: skip
 
 
 TABLES: dict[str, Callable[[Results], str]] = {
@@ -784,6 +861,10 @@ TABLES: dict[str, Callable[[Results], str]] = {
     "text2image": text2image,
     "text2image-runs": text2image_runs,
     "sentiment": sentiment,
+    "sentiment-robustness": sentiment_robustness,
+    "sentiment-checkpoints": sentiment_checkpoints,
+    "banking77": banking77,
+    "monitor": monitor,
 }
 
 

@@ -104,6 +104,15 @@ def test_init_refuses_what_a_classifier_cannot_start_from(classifier_run, tmp_pa
         train(tiny_classifier(data, init=str(tmp_path / "hf")), tmp_path / "c", progress=False)
 
 
+def test_a_classifier_on_an_lm_run_pools_as_asked(lm_run, tmp_path):
+    config = tiny_classifier(write_reviews(tmp_path / "reviews.csv"), init=str(lm_run))
+    head, budget = dataclasses.replace(config.head, pooling="mean"), dataclasses.replace(config.train, budget=32)
+    config = dataclasses.replace(config, model=TransformerConfig(), head=head, train=budget)
+    train(config, tmp_path / "run", progress=False)
+    model, resolved = load_model(tmp_path / "run")
+    assert resolved.head.pooling == "mean" and model.pooling == "mean"
+
+
 def test_init_takes_the_tokenizer_of_its_run(lm_run, tmp_path):
     config = tiny_classifier(write_reviews(tmp_path / "reviews.csv"), init=str(lm_run))
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, tokenizer="bpe"))

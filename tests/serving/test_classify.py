@@ -10,6 +10,7 @@ import torch
 from fastapi.testclient import TestClient
 
 from aigc.core.checkpoint import latest_checkpoint
+from aigc.core.errors import UserError
 from aigc.families.registry import FAMILIES, load_model
 from aigc.runs import train
 from aigc.serving.app import create_app
@@ -106,14 +107,17 @@ def test_an_ensemble_is_served_as_one_model_its_members_probabilities_averaged(
     assert not torch.allclose(each[0], each[1])  # two different models
     for result, row in zip(body["results"], (each[0] + each[1]) / 2, strict=True):
         assert list(result["probabilities"].values()) == pytest.approx(row.tolist(), abs=1e-5)
+    hot = served.post("/v1/classify", json={"model": "both", "input": GOOD, "temperature": 1000}).json()
+    assert max(hot["results"][0]["probabilities"].values()) < 0.51  # the request's temperature, for every member
     listed = {m["id"]: m for m in served.get("/v1/models").json()["data"]}["both"]
-    assert listed["labels"] == ["bad", "good"] and len(listed["members"]) == 2
-    assert {"source", "temperature", "context"} <= set(listed["members"][0])
+    assert listed["labels"] == ["bad", "good"] and not listed["report"]
+    assert [m["name"] for m in listed["members"]] == [f"{run.name}/{latest_checkpoint(run).name}" for run in
+                                                      (classifier_run, other_classifier)]  # fmt: skip
+    assert {"temperature", "context"} <= set(listed["members"][0]) and str(classifier_run) not in str(listed)
 
 
-def test_serve_names_an_ensemble_and_takes_only_classifiers(classifier_run, other_classifier, lm_run):
+def test_serve_names_an_ensemble_and_takes_only_classifiers(classifier_run, other_classifier, lm_run, tmp_path):
     from aigc.cli.serve import served_checkpoints
-    from aigc.core.errors import UserError
 
     both = f"{classifier_run}+{other_classifier}"
     assert served_checkpoints([f"risk={both}"]) == {
@@ -125,3 +129,22 @@ def test_serve_names_an_ensemble_and_takes_only_classifiers(classifier_run, othe
         served_checkpoints([f"risk={classifier_run}+{lm_run}"])
     with pytest.raises(UserError, match="does not exist"):
         served_checkpoints([f"risk={classifier_run}+{classifier_run}-missing"])
+    other = tmp_path / "other.csv"
+    other.write_text(write_reviews(tmp_path / "reviews.csv").read_text().replace("good", "fine"))
+    train(tiny_classifier(other), tmp_path / "fine", progress=False)
+    with pytest.raises(UserError, match="share their labels; .*fine has bad, fine, not bad, good"):
+        served_checkpoints([f"risk={classifier_run}+{tmp_path / 'fine'}"])
+
+
+def test_an_ensemble_travels_to_the_workers_in_the_environment(classifier_run, other_classifier, monkeypatch):
+    from aigc.serving.settings import ServeSettings
+
+    models = {
+        "both": [latest_checkpoint(classifier_run), latest_checkpoint(other_classifier)],
+        "one": latest_checkpoint(classifier_run),
+    }
+    for name, value in load_settings(models=models).to_environment().items():
+        monkeypatch.setenv(name, value)
+    assert ServeSettings().models == models
+    with pytest.raises(UserError, match="models.both"):
+        load_settings(models={"both": [latest_checkpoint(classifier_run)]})  # an ensemble of one

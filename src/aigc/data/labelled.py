@@ -9,6 +9,8 @@
   test sentences on which every annotator agreed (433).
 - `banking77` (Casanueva et al. 2020): its `train.csv` and `test.csv` (`text,category`); validation is a
   stratified 10% of train (`random_state=0`).
+- `bitext`: the Bitext customer-support requests (`instruction`) and their intents (27), the file's quoted
+  multi-line CSV; split as a user's file is.
 - `csv:PATH` (`--text-column`, `--label-column`, `--delimiter`) and `jsonl:PATH` (one object per line): a
   user's file, split 80/10/10 by `random_state=0`, stratified by label when every label has at least
   `STRATIFY_MIN` rows.
@@ -37,6 +39,7 @@ PHRASEBANK_LABELS = ("negative", "neutral", "positive")
 STRATIFY_MIN = 10  # rows of the rarest label for a user's file to be split stratified
 MIN_ROWS = 20  # of a user's file: its validation and test splits have two rows or more
 SEED = 0  # every split's random_state
+BITEXT = "customer-support/Bitext_Sample_Customer_Support_Training_Dataset.csv"
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class LabelledDataConfig(Config):
     name: str = field(
         default="phrasebank",
         metadata={
-            "help": "phrasebank[:50agree|66agree|75agree|allagree] | banking77 | csv:PATH | jsonl:PATH",
+            "help": "phrasebank[:50agree|66agree|75agree|allagree] | banking77 | bitext | csv:PATH | jsonl:PATH",
             "flag": "--data",
         },
     )
@@ -106,7 +109,12 @@ def read_labelled(config: LabelledDataConfig) -> LabelledData:
         return read_phrasebank(config.data_dir, level or "50agree")
     if base == "banking77" and not level:
         return read_banking77(config.data_dir)
-    raise UserError(f"unknown labelled data set {name!r}; choose phrasebank[:LEVEL], banking77, csv:PATH or jsonl:PATH")
+    if base == "bitext" and not level:
+        bitext = LabelledDataConfig(text_column="instruction", label_column="intent")
+        return split_user_rows(read_csv(find(BITEXT, config.data_dir, "bitext"), bitext))
+    raise UserError(
+        f"unknown labelled data set {name!r}; choose phrasebank[:LEVEL], banking77, bitext, csv:PATH or jsonl:PATH"
+    )
 
 
 def located(relative: str, data_dir: str | None) -> Path | None:

@@ -9,6 +9,7 @@ Several labelling models of the same labels also make one (`Ensemble`): the mean
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -19,31 +20,41 @@ from aigc.families.family import Family
 
 
 class Ensemble(nn.Module):
-    """Labelling models of the same labels (`members`, built from `configs`, read from `sources`) as one: the
-    mean of their probabilities, each member's at its own temperature (or the request's)."""
+    """Labelling models of the same labels as one: the mean of their probabilities, each member's at its own
+    temperature (or the request's). `members`: (family, model, run config, source) of each."""
 
-    def __init__(self, members: list[nn.Module], configs: list, sources: list[str], labels: tuple[str, ...]):
+    def __init__(self, members: list[tuple[LabellingFamily, nn.Module, object, str]], labels: tuple[str, ...]):
         super().__init__()
-        self.members = nn.ModuleList(members)
-        self.configs, self.sources, self.labels = configs, sources, labels
+        self.models = nn.ModuleList(model for _, model, _, _ in members)
+        self.members, self.labels = members, labels
+
+    @property
+    def sources(self) -> list[str]:
+        return [source for _, _, _, source in self.members]
+
+    def judged(self, texts: Sequence[str], sample, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pairs = [family.judged(model, texts, sample, batch_size) for family, model, _, _ in self.members]
+        calibrated, raw = zip(*pairs, strict=True)
+        return torch.stack(calibrated).mean(0), torch.stack(raw).mean(0)
+
+    def info(self) -> dict:
+        """Its labels, and each member's name (its run's, not a path on the server) and what its family says."""
+        members = [{"name": member_name(s), **f.info(m, c)} for f, m, c, s in self.members]
+        return {"labels": list(self.labels), "members": members}
 
 
-def ensemble(sources: list, loaded: list[tuple[nn.Module, object]]) -> tuple[Ensemble, object]:
-    """(the ensemble, its first member's run config) of the models `loaded` ((model, run config) of each of
-    `sources`); UserError when one is not a labelling model or its labels differ from the first's."""
-    from aigc.families.registry import family_of
+def member_name(source: str) -> str:
+    """A member's run directory name (and checkpoint file, when it names one inside checkpoints/)."""
+    path = Path(source)
+    return f"{path.parent.parent.name}/{path.name}" if path.parent.name == "checkpoints" else path.name
 
-    labels = None
-    for source, (model, config) in zip(sources, loaded, strict=True):
-        family = family_of(config)
-        if family.modality != "labels":
-            raise UserError(f"an ensemble is of classifiers; {source} is a {family.name} run")
-        labels = labels or model.labels
-        if model.labels != labels:
-            raise UserError(f"an ensemble's members share their labels; {source} has {', '.join(model.labels)}, "
-                            f"not {', '.join(labels)}")  # fmt: skip
-    models, configs = zip(*loaded, strict=True)
-    return Ensemble(list(models), list(configs), [str(source) for source in sources], labels), configs[0]
+
+def check_labels(source, labels: tuple[str, ...], first: tuple[str, ...]) -> None:
+    """UserError unless an ensemble member's labels are the first member's."""
+    if tuple(labels) != tuple(first):
+        raise UserError(
+            f"an ensemble's members share their labels; {source} has {', '.join(labels)}, not {', '.join(first)}"
+        )
 
 
 class LabellingFamily(Family):
@@ -82,27 +93,15 @@ class LabellingFamily(Family):
     def judged(self, model: nn.Module, texts: Sequence[str], sample, batch_size: int = 64):
         """(probabilities as `classify` gives them, probabilities at temperature 1), from one pass over the texts."""
         if isinstance(model, Ensemble):
-            from aigc.families.registry import family_of
-
-            pairs = [
-                family_of(config).judged(member, texts, sample, batch_size)
-                for member, config in zip(model.members, model.configs, strict=True)
-            ]
-            return tuple(torch.stack(each).mean(0) for each in zip(*pairs, strict=True))
+            return model.judged(texts, sample, batch_size)
         logits = self.logits(model, texts, batch_size)
         temperature = self.temperature(model) if sample.temperature is None else sample.temperature
         return (logits / temperature).softmax(-1), logits.softmax(-1)
 
     def info(self, model: nn.Module, config) -> dict:
-        """Its labels and temperature (an ensemble: its members' sources and temperatures) and context."""
+        """Its labels, context and temperature (an ensemble: its members')."""
         if isinstance(model, Ensemble):
-            from aigc.families.registry import family_of
-
-            members = [
-                {"source": source, **family_of(c).info(member, c)}
-                for source, member, c in zip(model.sources, model.members, model.configs, strict=True)
-            ]
-            return {"labels": list(model.labels), "members": members}
+            return model.info()
         return {"labels": list(model.labels), "context": model.context, "temperature": self.temperature(model)}
 
     def generate(self, model: nn.Module, seeds, conditions=None, sample=None, batch_size: int = 64, **options):

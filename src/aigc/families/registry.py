@@ -24,6 +24,7 @@ from aigc.families.classifier.family import ClassifierFamily
 from aigc.families.diffusion.family import DiffusionFamily
 from aigc.families.family import FORMAT_VERSION, Family
 from aigc.families.gan.family import GANFamily
+from aigc.families.labelling import Ensemble, check_labels
 from aigc.families.lm.family import LMFamily
 from aigc.families.text2image.family import Text2ImageFamily
 from aigc.models.compression import load_compressed
@@ -137,12 +138,19 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
     return model_from_checkpoint(dataclasses.replace(checkpoint, config=config), device), config
 
 
-def load_ensemble(paths: list, device: str | torch.device = "cpu"):
+def load_ensemble(paths: list, device: str | torch.device = "cpu") -> tuple[Ensemble, object]:
     """(ensemble, its first member's run config) of the labelling runs (or checkpoints) `paths`, served and
-    scored as one model (families/labelling.py)."""
-    from aigc.families.labelling import ensemble
-
-    return ensemble(paths, [load_model(path, device) for path in paths])
+    scored as one model (families/labelling.py); UserError when one is not a labelling model or its labels
+    differ from the first's."""
+    members = []
+    for path in paths:
+        model, config = load_model(path, device)
+        family = family_of(config)
+        if family.modality != "labels":
+            raise UserError(f"an ensemble is of classifiers; {path} is a {family.name} run")
+        check_labels(path, model.labels, members[0][1].labels if members else model.labels)
+        members.append((family, model, config, str(path)))
+    return Ensemble(members, members[0][1].labels), members[0][2]
 
 
 def model_from_checkpoint(checkpoint: Checkpoint, device: str | torch.device = "cpu") -> nn.Module:

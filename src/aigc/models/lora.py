@@ -34,12 +34,13 @@ def peft():
 
 
 def linear_names(model: nn.Module, head: nn.Module) -> tuple[str, ...]:
-    """The (last) names of the model's linear layers except its output head: what LoRA adapts by default (the
-    attention and MLP projections of Llama-style models, GPT-2's c_attn, c_proj and c_fc)."""
+    """The (last) names of the model's linear layers outside its output head (every module in `head`): what LoRA
+    adapts by default (the attention and MLP projections of Llama-style models, GPT-2's c_attn, c_proj and c_fc)."""
+    in_head = {id(module) for module in head.modules()}
     names = {
         name.rpartition(".")[2]
         for name, module in model.named_modules()
-        if module is not head and (isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D")
+        if id(module) not in in_head and (isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D")
     }
     return tuple(sorted(names))
 

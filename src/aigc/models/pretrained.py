@@ -45,14 +45,19 @@ class PretrainedFiles:
     pad_token: str
 
 
+# what transformers builds for each task aigc fine-tunes: its Auto class, and the table of the architectures it has
+TASKS = {
+    "causal": ("AutoModelForCausalLM", "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES"),
+    "classification": ("AutoModelForSequenceClassification", "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES"),
+    "base": ("AutoModel", "MODEL_MAPPING_NAMES"),  # the architecture without a head: what a new head sits on
+}
+
+
 def task_models(task: str) -> dict[str, str]:
-    """{model_type: class name} of the architectures transformers builds for `task` ("causal" language models,
-    or sequence "classification")."""
+    """{model_type: class name} of the architectures transformers builds for `task`."""
     from transformers.models.auto import modeling_auto
 
-    if task == "causal":
-        return modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-    return modeling_auto.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+    return getattr(modeling_auto, TASKS[task][1])
 
 
 def is_pretrained_dir(path: Path) -> bool:
@@ -95,17 +100,13 @@ def read_pretrained(path: Path, task: str = "causal") -> PretrainedFiles:
     )
 
 
-AUTO_CLASSES = {"causal": "AutoModelForCausalLM", "classification": "AutoModelForSequenceClassification"}
-
-
 def pretrained_weights(path: Path, task: str = "causal", **options) -> dict[str, torch.Tensor]:
-    """The weights (float32, by transformers' names) of the model in `path` as its `task` class holds them: a new
-    classification head starts as transformers initialises it. `options`: settings of the architecture's config
-    (num_labels, ...)."""
-    auto = getattr(transformers(), AUTO_CLASSES[task])
+    """The weights (float32, by transformers' names) of the model in `path` as its `task` class holds them.
+    `options`: settings of the architecture's config."""
+    auto = getattr(transformers(), TASKS[task][0])
     try:
         network = auto.from_pretrained(path, local_files_only=True, dtype=torch.float32, **options)
-    except (ValueError, KeyError, OSError) as error:
+    except (ValueError, KeyError, OSError, RuntimeError) as error:
         raise UserError(f"{path}: the weights do not load ({first_line(error)})") from None
     return network.state_dict()
 
@@ -189,9 +190,9 @@ class PretrainedNetwork(nn.Module):
                 state_dict.setdefault(prefix + name, state_dict[prefix + source])
 
 
-def longest_input(settings: dict) -> int:
-    """The most positions a transformers architecture reads, by its config.json (0 when it does not say)."""
-    return int(settings.get("max_position_embeddings") or settings.get("n_positions") or 0)
+def longest_input(config) -> int:
+    """The most positions a transformers architecture reads, by its config (0 when it does not say)."""
+    return int(getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 0)
 
 
 class PretrainedLM(PretrainedNetwork):
@@ -202,7 +203,7 @@ class PretrainedLM(PretrainedNetwork):
         hf = transformers()
         config = hf.AutoConfig.for_model(**json.loads(config_json))
         super().__init__(hf.AutoModelForCausalLM.from_config(config, dtype=torch.float32))
-        self.context = longest_input(config.to_dict())
+        self.context = longest_input(config)
         # transformers 5.24 renamed the key/value cache `past_key_values` -> `cache` (in and out)
         self.cache_name = (
             "cache" if "cache" in inspect.signature(self.network.forward).parameters else "past_key_values"

@@ -31,13 +31,10 @@ class PretrainedClassifier(PretrainedNetwork):
         self.register_buffer("temperature", torch.ones(()))
 
     def head(self) -> nn.Module:
-        """The classification head: what transformers' class adds to the architecture's base model."""
+        """The classification head: every module transformers' class adds to the architecture's base model (a
+        linear `score`; DistilBERT's pre_classifier and classifier; ...)."""
         base = self.network.base_model
-        return next(
-            module
-            for module in self.network.children()
-            if module is not base and next(module.parameters(), None) is not None
-        )
+        return nn.ModuleList(module for module in self.network.children() if module is not base)
 
     def embedding(self) -> nn.Module:
         return self.network.get_input_embeddings()

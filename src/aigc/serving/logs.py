@@ -1,4 +1,6 @@
-"""The service's logs: one JSON object per line on stderr (uvicorn's own lines too, through LOG_CONFIG)."""
+"""The service's logs: one JSON object per line on stderr (uvicorn's own lines too, through LOG_CONFIG), customer
+data masked in every string of it - the message, the fields, an error's text and traceback (data/masking.py) -
+so that what a client sent never lands in a log as it was."""
 
 from __future__ import annotations
 
@@ -6,22 +8,38 @@ import json
 import logging
 import time
 
+from aigc.data.masking import Masker
+
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, process id, message and the record's `fields`."""
+    """One JSON object per line: time, level, logger, process id, message and the record's `fields`, masked."""
+
+    masker: Masker | None = None  # made on the first line: libphonenumber's tables load once
 
     def format(self, record: logging.LogRecord) -> str:
+        JsonFormatter.masker = JsonFormatter.masker or Masker()
+        told = {"message": record.getMessage(), **getattr(record, "fields", {})}
+        if record.exc_info:
+            told["error"] = self.formatException(record.exc_info)
         line = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "pid": record.process,  # which worker, when uvicorn runs several
-            "message": record.getMessage(),
-            **getattr(record, "fields", {}),
+            **masked(told, JsonFormatter.masker),  # what the record says, the client's words among it
         }
-        if record.exc_info:
-            line["error"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
+
+
+def masked(value, masker: Masker):
+    """`value` with every string in it (of dicts and lists too) masked."""
+    if isinstance(value, str):
+        return masker.mask(value)
+    if isinstance(value, dict):
+        return {key: masked(item, masker) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(item, masker) for item in value]
+    return value
 
 
 JsonFormatter.converter = time.gmtime

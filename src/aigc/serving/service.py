@@ -36,12 +36,14 @@ class ServedModel:
     model: nn.Module
     config: object  # the run config (an ensemble's: its first member's)
     path: Path  # the checkpoint file (an ensemble's: its first member's)
+    ensemble: bool = False  # several runs served as one model
 
     @property
     def report(self) -> Path | None:
-        """The run's `aigc report` page, when the checkpoint lies in a run directory that has one."""
+        """The run's `aigc report` page, when the checkpoint lies in a run directory that has one (an ensemble
+        has no one run's page)."""
         page = self.path.parent.parent / "report.html"
-        return page if self.path.parent.name == "checkpoints" and page.is_file() else None
+        return page if self.path.parent.name == "checkpoints" and page.is_file() and not self.ensemble else None
 
     @property
     def family(self) -> Family:
@@ -260,12 +262,9 @@ class Service:
     def _load(self) -> None:
         for name, path in self.checkpoints.items():
             start = time.perf_counter()
-            if isinstance(path, list):
-                model, config = load_ensemble(path, self.device)
-                path = path[0]
-            else:
-                model, config = load_model(path, self.device)
-            served = ServedModel(name, model, config, Path(path))
+            ensemble = isinstance(path, list)
+            model, config = load_ensemble(path, self.device) if ensemble else load_model(path, self.device)
+            served = ServedModel(name, model, config, Path(path[0] if ensemble else path), ensemble)
             if isinstance(served.family, TextFamily):
                 self.text.start(served)
             self.models[name] = served

@@ -24,7 +24,7 @@ class ServeSettings(BaseSettings):
 
     # Every field with a description is also a flag of `aigc serve` (see cli/serve.py).
     # served name -> checkpoint file, or the checkpoints of an ensemble served as one model
-    models: dict[str, Path | list[Path]] = Field(min_length=1)
+    models: dict[str, Path | Annotated[list[Path], Field(min_length=2)]] = Field(min_length=1)
     host: str = Field("127.0.0.1", description="address to listen on")
     port: int = Field(8000, ge=0, le=65535, description="TCP port")
     workers: int = Field(1, ge=1, description="uvicorn worker processes, each with its own copy of the models")

@@ -82,7 +82,7 @@ class ClassifierRunConfig(Config):
         if self.train.eval_every is None:
             raise ConfigError("eval_every", None, "a classifier is calibrated on validation as it trains; give one")
         if self.finetune.lora_rank and not self.finetuned:
-            raise ConfigError("lora_rank", self.finetune.lora_rank, "adapts pretrained weights; give --init RUN")
+            raise ConfigError("lora_rank", self.finetune.lora_rank, "adapts pretrained weights; give --init RUN_OR_DIR")
 
     @property
     def finetuned(self) -> bool:

@@ -64,8 +64,9 @@ class ClassifierFamily(LabellingFamily):
         if fresh:
             config = init.from_init(config, self.new_config())
         config, examples = data.training_data(config)
-        if fresh:
-            model = base(config)
+        if fresh and config.finetune.lora_rank:  # the adapted layers' names, from a model without weights
+            with torch.device("meta"):
+                model = base(config)
             config = dataclasses.replace(config, finetune=resolved(config.finetune, model, model.head()))
         return config, examples
 

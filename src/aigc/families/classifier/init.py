@@ -15,7 +15,7 @@ from aigc.core.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint
 from aigc.core.config import from_dict
 from aigc.core.errors import UserError
 from aigc.data.tokenizer import TextTokenizer
-from aigc.models.pretrained import PretrainedFiles, is_pretrained_dir, longest_input, pretrained_weights
+from aigc.models.pretrained import PretrainedFiles, is_pretrained_dir, longest_input, pretrained_weights, transformers
 from aigc.models.pretrained import read_pretrained as read_directory
 from aigc.models.transformer import TransformerConfig
 
@@ -27,7 +27,7 @@ FROM_INIT = {
     "head": {"pooling"},
 }
 # the flags that still apply to a model from --init, by where it comes from
-KEPT = {"run": ("--context", "--dropout"), "directory": ("--context",)}
+KEPT = {"run": ("--context", "--dropout", "--pooling"), "directory": ("--context",)}
 
 
 def init_checkpoint(path: Path) -> Checkpoint:
@@ -68,7 +68,7 @@ def from_init(config, defaults):
     if fixed:
         raise UserError(f"{', '.join(fixed)}: the model comes from --init {config.finetune.init}; drop these flags")
     if directory:
-        longest = longest_input(json.loads(source.config)) or defaults.model.context
+        longest = longest_input(architecture_of(source)) or defaults.model.context
         model = dataclasses.replace(config.model, context=min(defaults.model.context, longest))
         config = dataclasses.replace(config, tokenizer=source.tokenizer, pretrained=with_padding(source, path))
     else:
@@ -84,14 +84,28 @@ def from_init(config, defaults):
     return dataclasses.replace(config, model=dataclasses.replace(model, context=context, vocab_size=vocab_size))
 
 
+def architecture_of(source: PretrainedFiles):
+    """The transformers config of a Hugging Face directory's architecture."""
+    return transformers().AutoConfig.for_model(**json.loads(source.config))
+
+
 def with_padding(source: PretrainedFiles, path: Path) -> str:
     """The architecture's config.json with the id that pads texts (`pad_token_id`): the tokenizer's pad token,
-    else its end-of-text token, else the config's own; one the embedding has a row for."""
+    else the config's own (an encoder's embedding and positions may depend on it), else the end-of-text token;
+    one the embedding has a row for. UserError when there is none, or the tokenizer has more tokens than the
+    embedding has rows."""
     architecture = json.loads(source.config)
-    vocabulary = TextTokenizer.from_str(source.tokenizer).tokenizer
-    candidates = [vocabulary.token_to_id(token) for token in (source.pad_token, source.eos_token) if token]
-    candidates += [architecture.get("pad_token_id"), architecture.get("eos_token_id")]
-    rows = architecture.get("vocab_size") or 0
+    text = architecture_of(source).get_text_config()  # composite configs keep the language model's apart
+    vocabulary = TextTokenizer.from_str(source.tokenizer)
+    rows = getattr(text, "vocab_size", 0) or 0
+    if vocabulary.vocab_size > rows:
+        raise UserError(
+            f"--init {path}: its tokenizer has {vocabulary.vocab_size} tokens but the embedding {rows} rows; "
+            "resize the embeddings (model.resize_token_embeddings(len(tokenizer))) and save the model again"
+        )
+    token = vocabulary.tokenizer.token_to_id
+    candidates = [token(source.pad_token) if source.pad_token else None, getattr(text, "pad_token_id", None)]
+    candidates += [token(source.eos_token) if source.eos_token else None, getattr(text, "eos_token_id", None)]
     pad = next((i for i in candidates if isinstance(i, int) and 0 <= i < rows), None)
     if pad is None:
         raise UserError(
@@ -102,15 +116,16 @@ def with_padding(source: PretrainedFiles, path: Path) -> str:
 
 
 def load_init(model: torch.nn.Module, config) -> None:
-    """`model` (a new run's, before adapters) with the weights of `--init`: every weight but a new head."""
+    """`model` (a new run's, before adapters) with the weights of `--init`: every weight but the new head. From a
+    Hugging Face directory, a base weight it lacks (BERT's pooler, saved by a masked LM) stays as transformers
+    initialises it; transformers' load report names it."""
     path = Path(config.finetune.init)
     if config.pretrained:
-        weights = pretrained_weights(path, "classification", num_labels=len(config.labels))
-        weights = {"network." + name: tensor for name, tensor in weights.items()}
+        target, weights, new = model.network.base_model, pretrained_weights(path, "base"), None
     else:
         weights = init_checkpoint(path).modules["model"]
+        target, new = model, {"temperature", "score.weight"}
         weights = {name: tensor for name, tensor in weights.items() if name.startswith(DECODER)}
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    new = {"temperature"} | ({"score.weight"} if not config.pretrained else set())
-    if unexpected or set(missing) - new:
+    missing, unexpected = target.load_state_dict(weights, strict=False)
+    if unexpected or (new is not None and set(missing) - new):
         raise UserError(f"--init {path}: its weights do not fit its own config (incompatible)")

@@ -26,6 +26,8 @@ class Pushed:
         embedding.register_forward_hook(self.hook)
 
     def hook(self, module, inputs, output):
+        if torch.is_grad_enabled() and not output.requires_grad:  # a frozen embedding (LoRA): the gradient is wanted
+            output = output.detach().requires_grad_()
         if self.delta is not None:
             output = output + self.delta
         self.embedded = output
