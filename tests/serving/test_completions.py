@@ -270,7 +270,7 @@ def test_a_client_that_leaves_mid_stream_frees_its_slot_at_once(long_server):
 def test_a_full_text_queue_answers_503(long_server):
     from concurrent.futures import ThreadPoolExecutor
 
-    body = {"prompt": "line 1", "max_tokens": 4096, "seed": 0}
+    body = {"prompt": "line 1", "max_tokens": 2048, "seed": 0}
     with ThreadPoolExecutor(4) as pool:
         statuses = sorted(
             r.status_code for r in pool.map(lambda _: long_server.post("/v1/completions", json=body), range(4))
