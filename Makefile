@@ -10,7 +10,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,tensorboard,report,docs,hf]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,tensorboard,report,docs,hf,assistant]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -224,3 +224,22 @@ def classifier_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("classifier")
     train(tiny_classifier(write_reviews(root / "reviews.csv")), root / "run", progress=False)
     return root / "run"
+
+
+def write_bitext(root, rows=60):
+    """A Bitext-format file: the real header, multi-line quoted replies with {{placeholders}}, three intents."""
+    import csv
+
+    folder = root / "customer-support"
+    folder.mkdir(parents=True)
+    header = "flags,instruction,category,intent,response".split(",")
+    intents = ["cancel_order", "track_order", "get_refund"]
+    with open(folder / "Bitext_Sample_Customer_Support_Training_Dataset.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for i in range(rows):
+            reply = f'Sure.\n\n1. Open {{{{Order History}}}}.\n2. Choose order {i}, "quoted".'
+            writer.writerow(
+                ["B", f"how do I {intents[i % 3].replace('_', ' ')} no. {i}", "ORDER", intents[i % 3], reply]
+            )
+    return folder

@@ -86,26 +86,9 @@ def test_banking77_validation_is_a_stratified_tenth_of_train(tmp_path):
     assert data.splits["train"].texts[0].startswith("where is my card, try")
 
 
-def write_bitext(root, rows=60):
-    """A Bitext-format file: the real header, multi-line quoted replies with {{placeholders}}, three intents."""
-    import csv
-
-    folder = root / "customer-support"
-    folder.mkdir(parents=True)
-    header = "flags,instruction,category,intent,response".split(",")
-    intents = ["cancel_order", "track_order", "get_refund"]
-    with open(folder / "Bitext_Sample_Customer_Support_Training_Dataset.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for i in range(rows):
-            reply = f'Sure.\n\n1. Open {{{{Order History}}}}.\n2. Choose order {i}, "quoted".'
-            writer.writerow(
-                ["B", f"how do I {intents[i % 3].replace('_', ' ')} no. {i}", "ORDER", intents[i % 3], reply]
-            )
-    return folder
-
-
 def test_bitext_reads_requests_and_intents_split_by_intent(tmp_path):
+    from conftest import write_bitext
+
     write_bitext(tmp_path)
     data = read_labelled(LabelledDataConfig(name="bitext", data_dir=str(tmp_path)))
     assert data.labels == ("cancel_order", "get_refund", "track_order")

@@ -289,6 +289,14 @@ def read_jsonl(path: Path, config: LabelledDataConfig) -> Rows:
 
 def split_user_rows(rows: Rows) -> LabelledData:
     """80% train, 10% validation, 10% test, stratified when every label has STRATIFY_MIN rows; labels sorted."""
+    splits = {split: rows.take(chosen) for split, chosen in split_indices(rows).items()}
+    return LabelledData(splits, tuple(sorted(set(rows.labels))))
+
+
+def split_indices(rows: Rows) -> dict[str, list[int]]:
+    """The rows of each split of a user's file (and of Bitext's): 80% train, 10% validation, 10% test by
+    `random_state=SEED`, stratified when every label has STRATIFY_MIN rows; UserError when there are too few
+    rows or labels to split."""
     from collections import Counter
 
     from sklearn.model_selection import train_test_split
@@ -303,5 +311,4 @@ def split_user_rows(rows: Rows) -> LabelledData:
     everything = list(range(len(rows)))
     train, rest = train_test_split(everything, test_size=0.2, random_state=SEED, stratify=by(everything))
     validation, test = train_test_split(rest, test_size=0.5, random_state=SEED, stratify=by(rest))
-    splits = {"train": rows.take(train), "validation": rows.take(validation), "test": rows.take(test)}
-    return LabelledData(splits, tuple(sorted(counts)))
+    return {"train": train, "validation": validation, "test": test}

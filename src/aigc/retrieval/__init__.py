@@ -1,0 +1,1 @@
+"""Retrieval for the customer-service assistant: search indexes of question-answer pairs."""

@@ -1,0 +1,85 @@
+"""The search index of question-answer pairs: Bitext's pairs split as its intents are, BM25 over the training
+questions through bm25s, saved and loaded without tokenising the corpus again, and `aigc index build` and `query`
+with their errors in one line."""
+
+import json
+import shutil
+
+import pytest
+
+from aigc.cli import main as aigc
+from aigc.data.labelled import LabelledDataConfig, read_labelled
+from aigc.data.support import read_pairs
+from aigc.retrieval.index import Index
+from conftest import write_bitext
+
+
+@pytest.fixture
+def bitext(tmp_path):
+    write_bitext(tmp_path)
+    return str(tmp_path)
+
+
+def test_pairs_split_as_the_intents_do_and_keep_their_replies_whole(bitext):
+    pairs = read_pairs("bitext", bitext)
+    labelled = read_labelled(LabelledDataConfig(name="bitext", data_dir=bitext))
+    for split, rows in labelled.splits.items():
+        assert [p.question for p in pairs[split]] == list(rows.texts)
+        assert [p.intent for p in pairs[split]] == list(rows.labels)
+    reply = pairs["train"][0].answer
+    assert "\n\n1. Open {{Order History}}." in reply and f"order {pairs['train'][0].id}, " in reply
+
+
+def test_a_saved_index_finds_a_question_s_own_pair_without_tokenising_again(bitext, tmp_path, monkeypatch):
+    import bm25s
+
+    train = read_pairs("bitext", bitext)["train"]
+    Index.build(train, "bitext/train").save(tmp_path / "index")
+    calls = []
+    monkeypatch.setattr(bm25s, "tokenize", lambda *a, **k: calls.append(a) or [])
+    index = Index.load(tmp_path / "index")
+    assert calls == [] and index.pairs == train and index.source == "bitext/train"
+    monkeypatch.undo()
+    wanted = train[5]
+    hits = index.query([wanted.question, "zebra xylophone"], k=3)
+    assert hits[0][0].pair == wanted and hits[0][0].rank == 1 and hits[0][0].score > hits[0][1].score
+    assert [h.score for h in hits[1]] == [0.0, 0.0, 0.0]  # no word known: nothing scores
+    assert len(index.query(["cancel order"], k=500)[0]) == len(train)
+
+
+def test_index_build_and_query_from_the_command_line(bitext, tmp_path, capsys):
+    out = tmp_path / "index"
+    assert aigc(["index", "build", "--data", "bitext", "--data-dir", bitext, "--out", str(out)]) == 0
+    assert "indexed 48 pairs of bitext/train" in capsys.readouterr().out
+    question = read_pairs("bitext", bitext)["train"][3].question
+    assert aigc(["index", "query", str(out), "--text", question, "--k", "2", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["text"] == question and [h["rank"] for h in found["hits"]] == [1, 2]
+    assert found["hits"][0]["question"] == question and "{{Order History}}" in found["hits"][0]["answer"]
+    assert aigc(["index", "query", str(out), "--text", question]) == 0
+    assert capsys.readouterr().out.startswith(question + "\n  1. ")
+
+
+@pytest.mark.parametrize(
+    ("break_it", "argv", "message"),
+    [
+        (None, ["query", "{tmp}/none", "--text", "refund"], "none is not a search index (no readable index.json)"),
+        ("bm25", ["query", "{tmp}/index", "--text", "refund"], "the index is incomplete or damaged"),
+        ("format", ["query", "{tmp}/index", "--text", "refund"], "not of format 1; build the index again"),
+        (None, ["query", "{tmp}/index", "--text", "refund", "--k", "0"], "--k 0: give 1 or more"),
+        (None, ["query", "{tmp}/index", "--text", " "], "--text is empty"),
+        (None, ["build", "--data", "bitext", "--data-dir", "{tmp}/data", "--split", "dev", "--out", "{tmp}/x"],
+         "--split dev: bitext has the splits train, validation, test"),
+        (None, ["build", "--data", "faq", "--out", "{tmp}/x"], "unknown question-answer data set 'faq'"),
+    ],
+)  # fmt: skip
+def test_a_bad_index_or_flag_is_one_line(tmp_path, capsys, break_it, argv, message):
+    write_bitext(tmp_path / "data")
+    Index.build(read_pairs("bitext", str(tmp_path / "data"))["train"], "bitext/train").save(tmp_path / "index")
+    if break_it == "bm25":
+        shutil.rmtree(tmp_path / "index" / "bm25")
+    if break_it == "format":
+        (tmp_path / "index" / "index.json").write_text('{"format": 99}')
+    assert aigc(["index", *[arg.replace("{tmp}", str(tmp_path)) for arg in argv]]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
