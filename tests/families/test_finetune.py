@@ -319,3 +319,24 @@ def test_an_lm_run_written_before_the_one_train_config_still_initialises_a_fine_
     old.mkdir(parents=True)
     save_file(tensors, old / source.name, metadata={**metadata, "config": json.dumps(config)})
     assert init_checkpoint(old.parent).config == init_checkpoint(lm_run).config
+
+
+def test_bitext_trains_a_chat_model_on_its_requests_and_replies(tmp_path, capsys):
+    from aigc.data.chat import chat_splits
+    from aigc.data.support import read_pairs
+    from conftest import write_bitext
+
+    write_bitext(tmp_path / "data")
+    data = str(tmp_path / "data")
+    train_rows, validation_rows = chat_splits("bitext", data)
+    pairs = read_pairs("bitext", data)
+    assert [row["messages"][0]["content"] for row in validation_rows] == [p.question for p in pairs["validation"]]
+    assert train_rows[0]["messages"][1] == {"role": "assistant", "content": pairs["train"][0].answer}
+    run = tmp_path / "run"
+    argv = ["train", "lm", "--data", "bitext", "--data-dir", data, "--tokens", "2k", "--width", "32", "--layers", "1",
+            "--heads", "2", "--context", "96", "--batch", "4", "--out", str(run), "--no-progress"]  # fmt: skip
+    assert aigc(argv) == 0
+    assert aigc(["eval", str(run), "--metrics", "val_loss", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["reference"] == "bitext/validation" and report["val_loss"] > 0
+    assert aigc(["sample", str(run), "--prompt", "how do I", "--max-tokens", "8"]) == 0

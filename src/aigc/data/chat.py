@@ -8,7 +8,9 @@ counts the assistant's tokens only: each assistant turn with its end-of-turn mar
 A pair is the prompt followed by the completion and the end-of-text token, with no template (as TRL treats a
 pair that is not a conversation), the loss on the completion.
 
-Rows split as every corpus does: the first 90% train, the last 10% validate.
+Rows split as every corpus does: the first 90% train, the last 10% validate. `bitext` (data/support.py) is the
+Bitext customer-support set as one-turn conversations - the customer's request, the agent's reply - split by
+its fixed split (its test split held out).
 """
 
 from __future__ import annotations
@@ -33,8 +35,26 @@ CHATML = (
 ROLES = ("system", "developer", "user", "assistant", "tool")
 
 
+CHAT_SETS = ("bitext",)  # named data sets of conversations
+
+
 def is_chat(name: str) -> bool:
-    return name.startswith(PREFIX)
+    return name.startswith(PREFIX) or name in CHAT_SETS
+
+
+def chat_splits(name: str, data_dir: str | None = None) -> tuple[list[dict], list[dict]]:
+    """(training rows, validation rows) of chat data `name`: a .jsonl's (`chat:PATH`), or a named set's pairs
+    as one-turn conversations."""
+    if name in CHAT_SETS:
+        from aigc.data.support import read_pairs
+
+        splits = read_pairs(name, data_dir)
+        return tuple(
+            [{"messages": [{"role": "user", "content": p.question}, {"role": "assistant", "content": p.answer}]}
+             for p in splits[split]]
+            for split in ("train", "validation")
+        )  # fmt: skip
+    return split_rows(read_chat(Path(name.removeprefix(PREFIX))))
 
 
 @dataclass(frozen=True)

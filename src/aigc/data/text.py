@@ -42,7 +42,8 @@ class TextDataConfig(Config):
     name: str = field(
         default="python-docs",
         metadata={
-            "help": "shakespeare | gutenberg | reuters | python-docs | text:PATH (.txt, folder, .jsonl) | chat:PATH",
+            "help": "shakespeare | gutenberg | reuters | python-docs | text:PATH (.txt, folder, .jsonl) | chat:PATH"
+            " | bitext (conversations)",
             "flag": "--data",
         },
     )

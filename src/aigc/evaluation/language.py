@@ -7,12 +7,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from aigc.data.chat import ChatFormat, chat_examples, chat_text, is_chat, read_chat, split_rows
+from aigc.data.chat import ChatFormat, chat_examples, chat_splits, chat_text, is_chat
 from aigc.data.text import Corpus, read_corpus, token_ids
 from aigc.evaluation.text import bits_per_byte, distinct_n, longest_copy, validation_loss
 
@@ -97,7 +96,7 @@ def evaluate_language_model(model, run_config, config, names: tuple[str, ...]) -
     wanted = set(names) & set(LOSS_METRICS)
     if is_chat(name):
         chat = ChatFormat.of(run_config)
-        train_rows, validation_rows = split_rows(read_chat(Path(name.removeprefix("chat:"))))
+        train_rows, validation_rows = chat_splits(name, data.data_dir)
         corpus = Corpus(chat_text(chat, train_rows), chat_text(chat, validation_rows))
         losses = chat_loss_report(model, tokenizer, chat, validation_rows) if wanted else {}
     else:
@@ -124,7 +123,7 @@ class TextInLoopEvaluator:
         self.limit = config.train.eval_n
         if is_chat(config.data.name):
             self.chat = ChatFormat.of(config)
-            self.rows = split_rows(read_chat(Path(config.data.name.removeprefix("chat:"))))[1]
+            self.rows = chat_splits(config.data.name, config.data.data_dir)[1]
         else:
             self.chat, self.text = None, read_corpus(config.data).validation
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import torch
 
@@ -16,11 +15,10 @@ from aigc.data.chat import (
     TURN_START,
     ChatFormat,
     chat_examples,
+    chat_splits,
     chat_text,
     default_format,
     is_chat,
-    read_chat,
-    split_rows,
 )
 from aigc.data.text import TokenWindows, read_corpus, token_ids
 from aigc.data.tokenizer import TextTokenizer
@@ -49,7 +47,7 @@ def training_data(config):
 def chat_training_data(config):
     """The training conversations as [N, 2, context + 1] examples (ids, which of them the loss counts); a
     tokenizer without a chat template gets the ChatML-style default, its markers as new tokens."""
-    train_rows, _ = split_rows(read_chat(Path(config.data.name.removeprefix("chat:"))))
+    train_rows, _ = chat_splits(config.data.name, config.data.data_dir)
     if config.tokenizer:
         tokenizer = TextTokenizer.from_str(config.tokenizer)
     else:  # a model trained from scratch on the conversations: a tokenizer of their text, markers aside
