@@ -83,3 +83,61 @@ def test_a_bad_index_or_flag_is_one_line(tmp_path, capsys, break_it, argv, messa
     assert aigc(["index", *[arg.replace("{tmp}", str(tmp_path)) for arg in argv]]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_dense_index_fuses_its_ranking_with_bm25_s_and_reloads_as_saved(bitext, tmp_path, lm_run):
+    import torch
+
+    train = read_pairs("bitext", bitext)["train"]
+    built = Index.build(train, "bitext/train", lm_run)
+    built.save(tmp_path / "index")
+    index = Index.load(tmp_path / "index")
+    assert torch.equal(index.dense.vectors, built.dense.vectors) and index.dense.vectors.shape[0] == len(train)
+    assert torch.allclose(index.dense.vectors.norm(dim=1), torch.ones(len(train)))
+    wanted = train[7]
+    (best, *_), *_ = index.query([wanted.question], k=3)
+    assert best.pair == wanted and set(best.scores) == {"bm25", "dense"}
+    assert best.scores["dense"] == pytest.approx(1.0, abs=1e-4)  # the question's own vector
+    assert best.score == pytest.approx(2 / 61)  # first in both rankings
+
+
+def test_reciprocal_rank_fusion_adds_one_over_60_plus_each_rank(bitext):
+    index = Index.build(read_pairs("bitext", bitext)["train"][:4], "bitext/train")
+    ranking = {"bm25": {0: 9.0, 1: 5.0, 2: 1.0}, "dense": {2: 0.9, 1: 0.8, 3: 0.1}}
+    hits = index.hits(ranking, k=4)
+    assert [h.pair for h in hits] == [index.pairs[i] for i in (2, 1, 0, 3)]  # 1/63 + 1/61 > 1/62 + 1/62 > 1/61
+    assert hits[0].score == pytest.approx(1 / 63 + 1 / 61) and hits[0].scores == {"bm25": 1.0, "dense": 0.9}
+    assert hits[1].score == pytest.approx(2 / 62) and hits[2].score == pytest.approx(1 / 61)
+    assert hits[3].score == pytest.approx(1 / 63) and hits[3].scores == {"dense": 0.1}
+
+
+def test_an_index_refuses_an_encoder_that_is_not_a_language_model_or_has_changed(bitext, tmp_path, lm_run,
+                                                                                 classifier_run):  # fmt: skip
+    from aigc.core.checkpoint import latest_checkpoint
+    from aigc.core.errors import UserError
+
+    train = read_pairs("bitext", bitext)["train"]
+    with pytest.raises(UserError, match="is a classifier run; give a language-model run"):
+        Index.build(train, "bitext/train", classifier_run)
+    encoder = tmp_path / "lm.safetensors"
+    shutil.copy(latest_checkpoint(lm_run), encoder)
+    Index.build(train, "bitext/train", encoder).save(tmp_path / "index")
+    shutil.copy(latest_checkpoint(classifier_run), encoder)  # another checkpoint where the encoder was
+    with pytest.raises(UserError, match="was encoded by .*lm.safetensors, which is gone or has changed since"):
+        Index.load(tmp_path / "index")
+    encoder.unlink()
+    with pytest.raises(UserError, match="which is gone or has changed since; build the index again"):
+        Index.load(tmp_path / "index")
+
+
+def test_a_text_s_vector_does_not_depend_on_its_batch(lm_run):
+    import torch
+
+    from aigc.families.registry import family_of, load_model
+
+    model, config = load_model(lm_run)
+    family = family_of(config)
+    texts = ["line 1: the fox", "line 22: the cat jumps over the dog twice", "the owl"]
+    together = family.embed(model, texts)
+    alone = torch.cat([family.embed(model, [text]) for text in texts])
+    assert torch.allclose(together, alone, atol=1e-5) and together.shape == (3, config.model.width)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 EXAMPLES = """examples:
   aigc index build --data bitext --out runs/support-index          # BM25 over the training split's questions
+  aigc index build --data bitext --encoder runs/lm --out runs/fused  # and dense vectors of an lm run, fused
   aigc index query runs/support-index --text "I want my money back" --k 3
   aigc index query runs/support-index --text "cancel order 12345" --json
 """
@@ -22,6 +23,7 @@ def register(commands) -> None:
     build.add_argument("--data", default="bitext", help="question-answer data set: bitext (default)")
     build.add_argument("--data-dir", default=None, help="where the data sets are (default: AIGC_DATA_DIR, ...)")
     build.add_argument("--split", default="train", help="the split indexed (default: train; the others hold out)")
+    build.add_argument("--encoder", type=Path, help="an lm run whose states also index the questions (dense)")
     build.add_argument("--out", type=Path, required=True, help="the index directory to write")
     query = actions.add_parser("query", help="the pairs whose questions best match texts")
     query.add_argument("index", type=Path, help="an index directory (aigc index build)")
@@ -40,9 +42,10 @@ def run(args) -> int:
         splits = read_pairs(args.data, args.data_dir)
         if args.split not in splits:
             raise UserError(f"--split {args.split}: {args.data} has the splits {', '.join(splits)}")
-        index = Index.build(splits[args.split], f"{args.data}/{args.split}")
+        index = Index.build(splits[args.split], f"{args.data}/{args.split}", args.encoder)
         index.save(args.out)
-        print(f"indexed {len(index.pairs):,} pairs of {index.source} in {args.out}")
+        kind = "BM25 and dense vectors" if index.dense else "BM25"
+        print(f"indexed {len(index.pairs):,} pairs of {index.source} in {args.out} ({kind})")
         return 0
     if args.k < 1:
         raise UserError(f"--k {args.k}: give 1 or more")
@@ -58,12 +61,15 @@ def show(text: str, hits, as_json: bool) -> None:
     import json
 
     if as_json:
-        found = [{"rank": h.rank, "score": h.score, "id": h.pair.id, "intent": h.pair.intent,
+        found = [{"rank": h.rank, "score": h.score, "scores": h.scores, "id": h.pair.id, "intent": h.pair.intent,
                   "question": h.pair.question, "answer": h.pair.answer} for h in hits]  # fmt: skip
         print(json.dumps({"text": text, "hits": found}, ensure_ascii=False))
         return
     print(f"{text}")
     for h in hits:
         first = h.pair.answer.splitlines()[0] if h.pair.answer else ""
-        print(f"  {h.rank}. {h.score:6.2f}  #{h.pair.id} [{h.pair.intent}] {h.pair.question}  ->  {first[:80]}")
+        parts = " ".join(f"{name} {value:.2f}" for name, value in h.scores.items())
+        print(
+            f"  {h.rank}. {h.score:6.3f} ({parts})  #{h.pair.id} [{h.pair.intent}] {h.pair.question}  ->  {first[:60]}"
+        )
     sys.stdout.flush()

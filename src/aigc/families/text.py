@@ -63,6 +63,26 @@ class TextFamily(Family):
         for prompt in prompts or ():
             self.encode(model, prompt)
 
+    @torch.no_grad()
+    def embed(self, model: nn.Module, texts: list[str], batch_size: int = 32) -> torch.Tensor:
+        """One unit vector [len(texts), width] (float32, on the CPU) per text: the mean of its tokens' last-layer
+        states, each text cut to the model's context (a character the tokenizer never saw left out)."""
+        device, parts = next(model.parameters()).device, []
+        for first in range(0, len(texts), batch_size):
+            encoded = [
+                ids[: model.context] or [0]
+                for ids in self.tokenizer(model).encode_all(texts[first : first + batch_size])
+            ]
+            lengths = torch.tensor([len(ids) for ids in encoded], device=device)
+            tokens = torch.zeros(len(encoded), int(lengths.max()), dtype=torch.long, device=device)
+            for i, ids in enumerate(encoded):
+                tokens[i, : len(ids)] = torch.tensor(ids, device=device)
+            hidden = model.hidden_states(tokens).float()
+            real = (torch.arange(tokens.shape[1], device=device) < lengths[:, None]).float()
+            mean = (hidden * real[..., None]).sum(1) / lengths[:, None]
+            parts.append(torch.nn.functional.normalize(mean, dim=-1).cpu())
+        return torch.cat(parts) if parts else torch.zeros(0, 0)
+
     def prompt_logprobs(self, model: nn.Module, prompt: str, top: int) -> list[TokenLogprob]:
         """Each prompt token's log-probability given those before it (an echo with logprobs)."""
         return prompt_logprobs(model, self.encode(model, prompt), top, self.tokenizer(model).decode)

@@ -212,6 +212,11 @@ class PretrainedLM(PretrainedNetwork):
     def output_head(self) -> nn.Module:
         return self.network.get_output_embeddings()
 
+    def hidden_states(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The last layer's states [N, T, width] of `tokens` [N, T] (a causal model: right padding changes no real
+        token's)."""
+        return self.network.base_model(input_ids=tokens, use_cache=False).last_hidden_state
+
     def new_cache(self, rows: int = 1) -> PretrainedCache:
         """A cache for `rows` sequences of one length fed in parts (transformers' cache holds a batch as it is)."""
         return PretrainedCache()

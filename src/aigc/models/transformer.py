@@ -304,6 +304,10 @@ class Transformer(nn.Module):
     def output_head(self) -> nn.Module:
         return self.lm_head
 
+    def hidden_states(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The last layer's states [N, T, width] of `tokens` [N, T] (right padding changes no real token's)."""
+        return self.model(tokens)
+
     def new_cache(self, rows: int = 1) -> PromptCache:
         """A cache for `rows` sequences fed in parts: `model(tokens[:, :5], cache)`, then the next tokens."""
         return PromptCache(self.config, rows, self.model.embed_tokens.weight.device)
