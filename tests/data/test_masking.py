@@ -46,3 +46,11 @@ def test_several_values_in_one_text_are_all_masked_in_place():
 def test_national_phone_numbers_follow_the_region():
     assert Masker("GB").mask("ring 020 7946 0958 now") == "ring {{Phone Number}} now"
     assert Masker("US").mask("ring 020 7946 0958 now") == "ring {{Account Number}} now"  # not a US number
+
+
+def test_an_iban_ends_where_its_check_passes_and_digits_inside_words_stay():
+    masker = Masker()
+    assert masker.mask("pay GB82 WEST 1234 5698 7654 32 EUR today") == "pay {{IBAN}} EUR today"
+    assert masker.mask("pay gb82west12345698765432 now") == "pay {{IBAN}} now"
+    assert masker.mask("commit deadbeef12345678, build v2.20240601") == "commit deadbeef12345678, build v2.20240601"
+    assert masker.mask("took 12 34 56 78 ms") == "took 12 34 56 78 ms"  # small numbers in a row are no account

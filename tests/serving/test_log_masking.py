@@ -46,9 +46,12 @@ def service_log():
     written, log = io.StringIO(), logging.getLogger("aigc.serve")
     handler = logging.StreamHandler(written)
     handler.setFormatter(JsonFormatter())
+    level = log.level
     log.addHandler(handler)
+    log.setLevel(logging.INFO)
     yield written
     log.removeHandler(handler)
+    log.setLevel(level)
 
 
 def test_no_planted_value_reaches_the_log_of_a_serving_session(classifier_run, service_log):

@@ -303,7 +303,7 @@ def split_indices(rows: Rows) -> dict[str, list[int]]:
 
     counts, source = Counter(rows.labels), rows.places[0].rsplit(":", 1)[0]
     if len(counts) < 2:
-        raise UserError(f"{source}: every row has the label {rows.labels[0]!r}; a classifier needs two or more")
+        raise UserError(f"{source}: every row has the label {rows.labels[0]!r}; give rows of two labels or more")
     if len(rows) < MIN_ROWS:
         raise UserError(f"{source}: {len(rows)} rows; give at least {MIN_ROWS} (a tenth of them is the test split)")
     stratified = min(counts.values()) >= STRATIFY_MIN

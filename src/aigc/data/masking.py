@@ -8,8 +8,8 @@ What counts, most specific first (a span taken by one kind is not looked at agai
 - IP addresses, v4 and v6 (what Python's ipaddress parses);
 - phone numbers as Google's libphonenumber finds them (python-phonenumbers, offline): international numbers
   anywhere, national ones of `region`;
-- account-like numbers: any other run of 8 or more digits (single spaces allowed inside; not dashes, which
-  dates have).
+- account-like numbers: any other number of 8 or more digits, written whole or in groups of 3 or more with
+  single spaces between (not dashes, which dates have), not inside a word.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ PLACEHOLDERS = {
     "account": "{{Account Number}}",
 }
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", re.IGNORECASE)
 CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
 IPV6 = re.compile(r"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![0-9A-Fa-f:])")
-ACCOUNT = re.compile(r"(?<![\d-])\d(?: ?\d){7,}(?![\d-])")  # not dashes: a date's digits are no account
+# groups of 3 digits or more, single spaces between (not dashes, which dates have), not inside a word or a number
+ACCOUNT = re.compile(r"(?<![\w.-])\d{3,}(?: \d{3,})*(?![\w.-])")
 
 Span = tuple[int, int]
 
@@ -53,6 +54,17 @@ def is_iban(text: str) -> bool:
     from stdnum import iban
 
     return iban.is_valid(text)
+
+
+def ibans(text: str) -> Iterator[Span]:
+    """The IBANs in a text: each candidate, or its longest prefix ending at a space, that passes mod 97 (so a word
+    written after one is not taken for its last group)."""
+    for match in IBAN.finditer(text):
+        candidate = match.group()
+        while candidate and not is_iban(candidate):
+            candidate = candidate.rpartition(" ")[0]
+        if candidate:
+            yield match.start(), match.start() + len(candidate)
 
 
 def is_card(text: str) -> bool:
@@ -78,11 +90,11 @@ class Masker:
         self.region = region
         self.finders: dict[str, Callable[[str], Iterator[Span]]] = {
             "email": checked(EMAIL, lambda _: True),
-            "iban": checked(IBAN, is_iban),
+            "iban": ibans,
             "card": checked(CARD, is_card),
             "ip": lambda text: (*checked(IPV4, is_ip)(text), *checked(IPV6, is_ip)(text)),
             "phone": self.phones,
-            "account": checked(ACCOUNT, lambda _: True),
+            "account": checked(ACCOUNT, lambda number: len(digits(number)) >= 8),
         }
 
     def phones(self, text: str) -> Iterator[Span]:

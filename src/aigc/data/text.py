@@ -77,7 +77,9 @@ def read_corpus(config: TextDataConfig) -> Corpus:
         texts = user_texts(Path(name.removeprefix("text:")), config.skip_bad_files)
         return Corpus(*split_text("\n".join(texts)))
     if name not in READERS:
-        raise UserError(f"unknown text data set {name!r}; choose one of {', '.join(READERS)}, text:PATH, or chat:PATH")
+        raise UserError(
+            f"unknown text data set {name!r}; choose one of {', '.join(READERS)}, bitext, text:PATH, or chat:PATH"
+        )
     return READERS[name](config)
 
 

@@ -66,22 +66,23 @@ class TextFamily(Family):
     @torch.no_grad()
     def embed(self, model: nn.Module, texts: list[str], batch_size: int = 32) -> torch.Tensor:
         """One unit vector [len(texts), width] (float32, on the CPU) per text: the mean of its tokens' last-layer
-        states, each text cut to the model's context (a character the tokenizer never saw left out)."""
+        states, each text cut to the model's context (a character the tokenizer never saw left out); a text of no
+        token the model knows gets the zero vector, which matches nothing."""
         device, parts = next(model.parameters()).device, []
         for first in range(0, len(texts), batch_size):
             encoded = [
-                ids[: model.context] or [0]
+                ids[: model.context or None]
                 for ids in self.tokenizer(model).encode_all(texts[first : first + batch_size])
             ]
             lengths = torch.tensor([len(ids) for ids in encoded], device=device)
-            tokens = torch.zeros(len(encoded), int(lengths.max()), dtype=torch.long, device=device)
+            tokens = torch.zeros(len(encoded), max(1, int(lengths.max())), dtype=torch.long, device=device)
             for i, ids in enumerate(encoded):
-                tokens[i, : len(ids)] = torch.tensor(ids, device=device)
+                tokens[i, : len(ids)] = torch.tensor(ids, dtype=torch.long, device=device)
             hidden = model.hidden_states(tokens).float()
             real = (torch.arange(tokens.shape[1], device=device) < lengths[:, None]).float()
-            mean = (hidden * real[..., None]).sum(1) / lengths[:, None]
+            mean = (hidden * real[..., None]).sum(1) / lengths.clamp(min=1)[:, None]
             parts.append(torch.nn.functional.normalize(mean, dim=-1).cpu())
-        return torch.cat(parts) if parts else torch.zeros(0, 0)
+        return torch.cat(parts)
 
     def prompt_logprobs(self, model: nn.Module, prompt: str, top: int) -> list[TokenLogprob]:
         """Each prompt token's log-probability given those before it (an echo with logprobs)."""

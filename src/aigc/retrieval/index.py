@@ -23,6 +23,7 @@ FORMAT = 1  # of index.json: a directory of another format is refused, not misre
 STOPWORDS = "en"
 RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al. 2009)
 FUSED = 100  # the depth of each ranking that fusion reads
+MAX_HEADER = 100_000_000  # the largest safetensors header (the format's own limit)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Index:
 
     def save(self, out: Path) -> None:
         """The index as a directory (replacing the files of one there)."""
+        from safetensors import SafetensorError
         from safetensors.torch import save_file
 
         try:
@@ -79,8 +81,8 @@ class Index:
                 manifest |= {"kind": "bm25+dense", "encoder": str(self.dense.checkpoint)}
                 manifest["encoder_fingerprint"] = fingerprint(self.dense.checkpoint)
             (out / "index.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        except OSError as error:
-            raise UserError(f"cannot write the index to {out} ({error.strerror}); choose a writable --out") from None
+        except (OSError, SafetensorError) as error:
+            raise UserError(f"cannot write the index to {out} ({error}); choose a writable --out") from None
 
     @classmethod
     def load(cls, path: Path) -> Index:
@@ -107,12 +109,15 @@ class Index:
         return cls(pairs, bm25, manifest.get("source", ""), dense)
 
     def query(self, texts: list[str], k: int) -> list[list[Hit]]:
-        """The `k` pairs that best match each text (fewer when the index holds fewer): by BM25, or fused with the
-        dense ranking when the index has one."""
+        """The `k` pairs that best match each text: by BM25 (only pairs that share a word with it, so possibly
+        fewer), or fused with the dense ranking when the index has one."""
+        if not texts:
+            return []
         k = min(k, len(self.pairs))
         depth = k if self.dense is None else min(len(self.pairs), max(k, FUSED))
         found, scores = self.bm25.retrieve(words(texts), k=depth, show_progress=False)
-        rankings = [{"bm25": dict(zip(map(int, row), map(float, row_scores), strict=True))}
+        # a pair BM25 scores 0 shares no word with the text: it is not in BM25's ranking at all
+        rankings = [{"bm25": {int(i): float(score) for i, score in zip(row, row_scores, strict=True) if score > 0}}
                     for row, row_scores in zip(found, scores, strict=True)]  # fmt: skip
         if self.dense is not None:
             similarity = self.dense.embed(texts) @ self.dense.vectors.T
@@ -166,7 +171,8 @@ class Dense:
         from safetensors.torch import load_file
 
         encoder = Path(manifest["encoder"])
-        if not encoder.is_file() or fingerprint(encoder) != manifest.get("encoder_fingerprint"):
+        found = fingerprint(encoder) if encoder.is_file() else ""
+        if not found or found != manifest.get("encoder_fingerprint"):
             raise UserError(
                 f"{directory} was encoded by {encoder}, which is gone or has changed since; build the index again"
             )
@@ -182,11 +188,19 @@ class Dense:
 
 
 def fingerprint(checkpoint: Path) -> str:
-    """A digest of a checkpoint's safetensors header (its tensors' names, shapes and offsets, and its metadata:
-    the run config and step), which changes when the file is replaced by another checkpoint."""
+    """A digest of a checkpoint file's safetensors header (its tensors' names, shapes and offsets, and its
+    metadata: the run config and step), size and modification time, which changes when another file takes its
+    place; "" when it cannot be read as one."""
     import hashlib
     import struct
 
-    with open(checkpoint, "rb") as f:
-        (size,) = struct.unpack("<Q", f.read(8))
-        return hashlib.sha256(f.read(size)).hexdigest()
+    try:
+        with open(checkpoint, "rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            if size > MAX_HEADER:
+                return ""
+            header = f.read(size)
+        stat = checkpoint.stat()
+    except (OSError, struct.error):
+        return ""
+    return hashlib.sha256(header + f"|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()

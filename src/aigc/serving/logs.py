@@ -10,15 +10,21 @@ import time
 
 from aigc.data.masking import Masker
 
+# fields the service itself writes (what route, what status, which model, how many): never a client's words,
+# logged as they are (the caller is masked: without API keys it is the client's address)
+SERVER_FIELDS = frozenset({"method", "route", "status", "ms", "model", "models", "keys", "api_keys", "images",
+                           "texts", "completions"})  # fmt: skip
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, process id, message and the record's `fields`, masked."""
 
-    masker: Masker | None = None  # made on the first line: libphonenumber's tables load once
+    masker: Masker | None = None  # one for every line, made with the first
 
     def format(self, record: logging.LogRecord) -> str:
         JsonFormatter.masker = JsonFormatter.masker or Masker()
-        told = {"message": record.getMessage(), **getattr(record, "fields", {})}
+        fields = getattr(record, "fields", {})
+        told = {"message": record.getMessage(), **{k: v for k, v in fields.items() if k not in SERVER_FIELDS}}
         if record.exc_info:
             told["error"] = self.formatException(record.exc_info)
         line = {
@@ -27,19 +33,20 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "pid": record.process,  # which worker, when uvicorn runs several
             **masked(told, JsonFormatter.masker),  # what the record says, the client's words among it
+            **{k: v for k, v in fields.items() if k in SERVER_FIELDS},
         }
         return json.dumps(line, default=str)
 
 
 def masked(value, masker: Masker):
-    """`value` with every string in it (of dicts and lists too) masked."""
-    if isinstance(value, str):
-        return masker.mask(value)
+    """`value` with every string in it (of dicts and lists too, and the text of any other object) masked."""
     if isinstance(value, dict):
         return {key: masked(item, masker) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [masked(item, masker) for item in value]
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return masker.mask(str(value))
 
 
 JsonFormatter.converter = time.gmtime
