@@ -116,16 +116,12 @@ def check_members(parts: list[str], checkpoints: list[Path]) -> None:
     """UserError unless every checkpoint of an ensemble is a labelling model's, of the first one's labels (a
     labelling run config holds its class names as `labels`)."""
     from aigc.core.checkpoint import read_header
-    from aigc.core.errors import UserError
-    from aigc.families.labelling import check_labels
+    from aigc.families.labelling import check_member
     from aigc.families.registry import family_of, from_json_dict
 
     configs = [from_json_dict(read_header(checkpoint)["config"], str(checkpoint)) for checkpoint in checkpoints]
     for part, config in zip(parts, configs, strict=True):
-        family = family_of(config)
-        if family.modality != "labels":
-            raise UserError(f"{part} is a {family.name} run; an ensemble (RUN+RUN) is of classifier runs")
-        check_labels(part, config.labels, configs[0].labels)
+        check_member(part, family_of(config), getattr(config, "labels", ()), getattr(configs[0], "labels", ()))
 
 
 def served_checkpoint(path: Path) -> Path:

@@ -49,8 +49,11 @@ def member_name(source: str) -> str:
     return f"{path.parent.parent.name}/{path.name}" if path.parent.name == "checkpoints" else path.name
 
 
-def check_labels(source, labels: tuple[str, ...], first: tuple[str, ...]) -> None:
-    """UserError unless an ensemble member's labels are the first member's."""
+def check_member(source, family: Family, labels: tuple[str, ...], first: tuple[str, ...]) -> None:
+    """UserError unless an ensemble member (of `family`, with `labels`) labels texts, with the first member's
+    labels."""
+    if family.modality != "labels":
+        raise UserError(f"an ensemble is of classifiers; {source} is a {family.name} run")
     if tuple(labels) != tuple(first):
         raise UserError(
             f"an ensemble's members share their labels; {source} has {', '.join(labels)}, not {', '.join(first)}"

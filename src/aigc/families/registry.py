@@ -24,7 +24,7 @@ from aigc.families.classifier.family import ClassifierFamily
 from aigc.families.diffusion.family import DiffusionFamily
 from aigc.families.family import FORMAT_VERSION, Family
 from aigc.families.gan.family import GANFamily
-from aigc.families.labelling import Ensemble, check_labels
+from aigc.families.labelling import Ensemble, check_member
 from aigc.families.lm.family import LMFamily
 from aigc.families.text2image.family import Text2ImageFamily
 from aigc.models.compression import load_compressed
@@ -145,10 +145,8 @@ def load_ensemble(paths: list, device: str | torch.device = "cpu") -> tuple[Ense
     members = []
     for path in paths:
         model, config = load_model(path, device)
-        family = family_of(config)
-        if family.modality != "labels":
-            raise UserError(f"an ensemble is of classifiers; {path} is a {family.name} run")
-        check_labels(path, model.labels, members[0][1].labels if members else model.labels)
+        family, labels = family_of(config), getattr(model, "labels", ())
+        check_member(path, family, labels, members[0][1].labels if members else labels)
         members.append((family, model, config, str(path)))
     return Ensemble(members, members[0][1].labels), members[0][2]
 
