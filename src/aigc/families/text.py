@@ -18,6 +18,7 @@ from torch import nn
 from aigc.core.errors import UserError
 from aigc.data.tokenizer import TextTokenizer
 from aigc.families.family import Family
+from aigc.models.classifier import mean_of_real
 from aigc.sampling.engine import Engine, Request
 from aigc.sampling.text import Completion, Decoding, TokenLogprob, prompt_logprobs
 
@@ -79,8 +80,7 @@ class TextFamily(Family):
             for i, ids in enumerate(encoded):
                 tokens[i, : len(ids)] = torch.tensor(ids, dtype=torch.long, device=device)
             hidden = model.hidden_states(tokens).float()
-            real = (torch.arange(tokens.shape[1], device=device) < lengths[:, None]).float()
-            mean = (hidden * real[..., None]).sum(1) / lengths.clamp(min=1)[:, None]
+            mean = mean_of_real(hidden, lengths)
             parts.append(torch.nn.functional.normalize(mean, dim=-1).cpu())
         return torch.cat(parts)
 

@@ -53,8 +53,14 @@ class SequenceClassifier(nn.Module):
         lengths = lengths.to(hidden.device)
         if self.pooling == "last":
             return hidden[torch.arange(len(tokens), device=hidden.device), lengths - 1]
-        real = (torch.arange(tokens.shape[1], device=hidden.device) < lengths[:, None]).to(hidden.dtype)
-        return (hidden * real[..., None]).sum(1) / lengths[:, None].to(hidden.dtype)
+        return mean_of_real(hidden, lengths)
+
+
+def mean_of_real(hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The mean [N, width] of each row's first lengths[i] states of `hidden` [N, T, width] (right-padded); a row
+    of none is the zero vector."""
+    real = (torch.arange(hidden.shape[1], device=hidden.device) < lengths[:, None]).to(hidden.dtype)
+    return (hidden * real[..., None]).sum(1) / lengths.clamp(min=1)[:, None].to(hidden.dtype)
 
 
 TEMPERATURES = (0.05, 20.0)  # a fitted temperature's range: texts all classified right would drive it to 0
