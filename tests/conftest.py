@@ -243,3 +243,28 @@ def write_bitext(root, rows=60):
                 ["B", f"how do I {intents[i % 3].replace('_', ' ')} no. {i}", "ORDER", intents[i % 3], reply]
             )
     return folder
+
+
+TINY_CLASSIFIER = ["--texts", "200", "--width", "32", "--layers", "1", "--heads", "2", "--context", "32",
+                   "--no-progress"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def assistant_parts(tmp_path_factory):
+    """A Bitext-format file (90 rows), its index, a generator trained on `aigc assistant data` of it (characters,
+    byte-level BPE, context 256) and an intent classifier, each in its directory under the returned one."""
+    from aigc.cli import main as aigc
+
+    root = tmp_path_factory.mktemp("assistant")
+    write_bitext(root / "data", rows=90)
+    data = ["--data-dir", str(root / "data")]
+    lm = ["--tokens", "6k", "--width", "32", "--layers", "1", "--heads", "2", "--context", "256", "--batch", "4",
+          "--tokenizer", "bpe", "--vocab-size", "320",
+          "--no-progress"]  # fmt: skip
+    assert aigc(["index", "build", "--data", "bitext", *data, "--out", str(root / "index")]) == 0
+    assert aigc(["assistant", "data", str(root / "index"), "--out", str(root / "chat.jsonl")]) == 0
+    assert aigc(["train", "lm", "--data", f"chat:{root / 'chat.jsonl'}", *lm, "--out", str(root / "gen")]) == 0
+    assert (
+        aigc(["train", "classifier", "--data", "bitext", *data, *TINY_CLASSIFIER, "--out", str(root / "intents")]) == 0
+    )
+    return root

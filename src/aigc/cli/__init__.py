@@ -15,13 +15,41 @@ from aigc.core.errors import LostProcesses, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from aigc.cli import classify, compress, data, eval, export, index, keys, monitor, report, sample, serve, train
+    from aigc.cli import (
+        assistant,
+        classify,
+        compress,
+        data,
+        eval,
+        export,
+        index,
+        keys,
+        monitor,
+        report,
+        sample,
+        serve,
+        train,
+    )
 
     description = "Train, sample, evaluate, export and serve generative models: images and text, and text classifiers."
     parser = Parser(prog="aigc", description=description)
     parser.add_argument("--version", action="version", version=f"aigc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data, train, sample, classify, monitor, index, eval, report, export, compress, serve, keys):
+    for module in (
+        data,
+        train,
+        sample,
+        classify,
+        monitor,
+        index,
+        assistant,
+        eval,
+        report,
+        export,
+        compress,
+        serve,
+        keys,
+    ):
         module.register(commands)
     return parser
 

@@ -9,6 +9,7 @@ from pathlib import Path
 EXAMPLES = """examples:
   aigc index build --data bitext --out runs/support-index          # BM25 over the training split's questions
   aigc index build --data bitext --encoder runs/lm --out runs/fused  # and dense vectors of an lm run, fused
+  aigc index build --data csv:faq.csv --question-column q --answer-column a --out runs/faq-index
   aigc index query runs/support-index --text "I want my money back" --k 3
   aigc index query runs/support-index --text "cancel order 12345" --json
 """
@@ -20,8 +21,12 @@ def register(commands) -> None:
     parser = add_command(commands, "index", "build and query a search index of question-answer pairs", EXAMPLES)
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     build = actions.add_parser("build", help="index a data set's pairs (its training split)")
-    build.add_argument("--data", default="bitext", help="question-answer data set: bitext (default)")
+    build.add_argument("--data", default="bitext", help="question-answer pairs: bitext (default), csv:PATH, jsonl:PATH")
     build.add_argument("--data-dir", default=None, help="where the data sets are (default: AIGC_DATA_DIR, ...)")
+    build.add_argument("--question-column", default="question", help="csv:/jsonl: the question's field (question)")
+    build.add_argument("--answer-column", default="answer", help="csv:/jsonl: the answer's field (answer)")
+    build.add_argument("--intent-column", help="csv:/jsonl: the intent's field (default: intent, if there is one)")
+    build.add_argument("--delimiter", default=",", help="csv: the character between fields (,)")
     build.add_argument("--split", default="train", help="the split indexed (default: train; the others hold out)")
     build.add_argument("--encoder", type=Path, help="an lm run whose states also index the questions (dense)")
     build.add_argument("--out", type=Path, required=True, help="the index directory to write")
@@ -35,11 +40,14 @@ def register(commands) -> None:
 
 def run(args) -> int:
     from aigc.core.errors import UserError
-    from aigc.data.support import read_pairs
+    from aigc.data.support import Columns, read_pairs
     from aigc.retrieval.index import Index
 
     if args.action == "build":
-        splits = read_pairs(args.data, args.data_dir)
+        if len(args.delimiter) != 1:
+            raise UserError(f"--delimiter {args.delimiter!r}: give one character, e.g. ';'")
+        columns = Columns(args.question_column, args.answer_column, args.intent_column, args.delimiter)
+        splits = read_pairs(args.data, args.data_dir, columns)
         if args.split not in splits:
             raise UserError(f"--split {args.split}: {args.data} has the splits {', '.join(splits)}")
         index = Index.build(splits[args.split], f"{args.data}/{args.split}", args.encoder)

@@ -12,6 +12,7 @@ EXAMPLES = """examples:
   aigc serve runs/mnist runs/gan --api-keys keys.txt --host 0.0.0.0 --workers 2
   aigc serve digits=runs/mnist/checkpoints/004000.safetensors   # name=path chooses the served name
   aigc serve risk=runs/news+runs/news-fgm+runs/news-lora  # classifiers as one model: probabilities averaged
+  aigc serve support=runs/support --mask-prompts          # an assistant (aigc assistant create) on the chat route
 """
 
 
@@ -24,8 +25,8 @@ def register(commands) -> None:
         "models",
         nargs="+",
         metavar="MODEL",
-        help="run directory, checkpoint or Stable Diffusion directory, optionally NAME=PATH; NAME=RUN+RUN+... "
-        "serves classifier runs as one model (an ensemble)",
+        help="run directory, checkpoint, assistant or Stable Diffusion directory, optionally NAME=PATH; "
+        "NAME=RUN+RUN+... serves classifier runs as one model (an ensemble)",
     )
     group = parser.add_argument_group("service")
     for name, info in ServeSettings.model_fields.items():
@@ -125,10 +126,15 @@ def check_members(parts: list[str], checkpoints: list[Path]) -> None:
 
 
 def served_checkpoint(path: Path) -> Path:
-    """The checkpoint `aigc serve` loads of `path`; a missing or broken file fails here, before the server starts."""
+    """The checkpoint `aigc serve` loads of `path` (an assistant: its directory); a missing or broken file fails
+    here, before the server starts."""
+    from aigc.assistant import is_assistant, manifest_of
     from aigc.core.checkpoint import read_header
     from aigc.families.registry import checkpoint_path
 
+    if is_assistant(path):
+        manifest_of(path)
+        return path
     if path.is_dir():
         return checkpoint_path(path)
     read_header(path)

@@ -213,40 +213,78 @@ def read_text_file(path: Path) -> str:
 
 
 def read_csv(path: Path, config: LabelledDataConfig) -> Rows:
-    """The rows of a CSV file with a header; UserError naming a missing column (and the delimiter the header
-    suggests), or the line of a row without its text or label."""
-    reader = csv.reader(io.StringIO(read_text_file(path), newline=""), delimiter=config.delimiter)
-    try:
-        return csv_rows(path, reader, config)
-    except csv.Error as error:
-        raise UserError(f"{path}:{reader.line_num}: not readable as CSV ({error})") from None
+    """The texts and labels of a CSV file with a header (see `read_table`)."""
+    return labelled_rows(read_table("csv", path, label_columns(config), config.delimiter))
 
 
-def csv_rows(path: Path, reader, config: LabelledDataConfig) -> Rows:
+def read_jsonl(path: Path, config: LabelledDataConfig) -> Rows:
+    """The texts and labels of a JSON-lines file, one object per line (see `read_table`)."""
+    return labelled_rows(read_table("jsonl", path, label_columns(config)))
+
+
+def label_columns(config: LabelledDataConfig) -> dict[str, str]:
+    return {config.text_column: "--text-column", config.label_column: "--label-column"}
+
+
+def labelled_rows(table: Table) -> Rows:
+    texts, labels = table.fields
+    texts = tuple(checked_text(text, place) for text, place in zip(texts, table.places, strict=True))
+    labels = tuple(checked_label(label, place) for label, place in zip(labels, table.places, strict=True))
+    return Rows(texts, labels, table.places)
+
+
+@dataclass(frozen=True)
+class Table:
+    """Some named fields of every row of a user's file, as written (`fields[i]`: column i's), with where each row
+    came from (`file:line`)."""
+
+    fields: tuple[tuple[str, ...], ...]
+    places: tuple[str, ...]
+
+
+def read_table(kind: str, path: Path, columns: dict[str, str], delimiter: str = ",", optional: str = "") -> Table:
+    """The fields `columns` names ({column: the flag that names it}) of each row of a `kind` ("csv": with a
+    header; "jsonl": one object per line) file, and then column `optional`'s ("" where the file lacks it);
+    UserError naming a missing column (and the delimiter the header suggests), a file with no rows, or the line
+    of a row that is short or not an object."""
+    if kind == "csv":
+        reader = csv.reader(io.StringIO(read_text_file(path), newline=""), delimiter=delimiter)
+        try:
+            rows, places = csv_fields(path, reader, columns, delimiter, optional)
+        except csv.Error as error:
+            raise UserError(f"{path}:{reader.line_num}: not readable as CSV ({error})") from None
+    else:
+        rows, places = jsonl_fields(path, columns, optional)
+    if not rows:
+        raise UserError(f"{path} has a header and no rows" if kind == "csv" else f"{path} has no rows")
+    return Table(tuple(zip(*rows, strict=True)), tuple(places))
+
+
+def csv_fields(
+    path: Path, reader, columns: dict[str, str], delimiter: str, optional: str
+) -> tuple[list[list[str]], list[str]]:
     header = next(reader, None)
     if header is None:
         raise UserError(f"{path} is empty; give a CSV file with a header row")
-    columns = {name.strip(): i for i, name in enumerate(header)}
-    for wanted, flag in ((config.text_column, "--text-column"), (config.label_column, "--label-column")):
-        if wanted not in columns:
+    named = {name.strip(): i for i, name in enumerate(header)}
+    for wanted, flag in columns.items():
+        if wanted not in named:
             raise UserError(
-                f"{path}: no column {wanted!r} in its header ({', '.join(map(repr, columns))}); "
-                f"{delimiter_hint(header, config.delimiter) or f'pass {flag} NAME'}"
+                f"{path}: no column {wanted!r} in its header ({', '.join(map(repr, named))}); "
+                f"{delimiter_hint(header, delimiter) or f'pass {flag} NAME'}"
             )
-    texts, labels, places = [], [], []
-    text_at, label_at = columns[config.text_column], columns[config.label_column]
+    at = [named[column] for column in columns]
+    extra = [named[optional]] if optional in named else []
+    rows, places = [], []
     for row in reader:
-        place = f"{path}:{reader.line_num}"
         if not row:
             continue  # a blank line
-        if len(row) <= max(text_at, label_at):
+        place = f"{path}:{reader.line_num}"
+        if len(row) <= max(at + extra):
             raise UserError(f"{place}: {len(row)} fields where the header has {len(header)}; a quote left open?")
-        texts.append(checked_text(row[text_at], place))
-        labels.append(checked_label(row[label_at], place))
+        rows.append([row[i] for i in at] + ([row[extra[0]]] if extra else ([""] if optional else [])))
         places.append(place)
-    if not texts:
-        raise UserError(f"{path} has a header and no rows")
-    return Rows(tuple(texts), tuple(labels), tuple(places))
+    return rows, places
 
 
 def delimiter_hint(header: list[str], delimiter: str) -> str:
@@ -257,34 +295,33 @@ def delimiter_hint(header: list[str], delimiter: str) -> str:
     return ""
 
 
-def checked_label(label: str, place: str) -> str:
-    if not label.strip():
-        raise UserError(f"{place}: the label is empty; fill it in or remove the row")
-    return label.strip()
-
-
-def read_jsonl(path: Path, config: LabelledDataConfig) -> Rows:
-    """The rows of a JSON-lines file, one object per line; UserError naming the line of a bad one."""
+def jsonl_fields(path: Path, columns: dict[str, str], optional: str) -> tuple[list[list[str]], list[str]]:
+    """Each object's `columns` (the first a string, the others strings or numbers, as written), then its
+    `optional` one's."""
     if not path.is_file():
         raise UserError(f"{path} does not exist")
-    texts, labels, places = [], [], []
+    first, *others = columns
+    rows, places = [], []
     for number, row in json_lines(path):
         place = f"{path}:{number}"
         if (
             not isinstance(row, dict)
-            or not isinstance(row.get(config.text_column), str)
-            or config.label_column not in row
+            or not isinstance(row.get(first), str)
+            or not all(isinstance(row.get(other), str | int | float) for other in others)
         ):
-            raise UserError(
-                f"{place}: expected an object with a text {config.text_column!r} and a {config.label_column!r}; "
-                "pass --text-column/--label-column NAME"
-            )
-        texts.append(checked_text(row[config.text_column], place))
-        labels.append(checked_label(str(row[config.label_column]), place))
+            wanted = f"a text {first!r}" + "".join(f" and a {other!r}" for other in others)
+            raise UserError(f"{place}: expected an object with {wanted}; pass {'/'.join(columns.values())} NAME")
+        rows.append(
+            [row[first], *(str(row[other]) for other in others)] + ([str(row.get(optional, ""))] if optional else [])
+        )
         places.append(place)
-    if not texts:
-        raise UserError(f"{path} has no rows")
-    return Rows(tuple(texts), tuple(labels), tuple(places))
+    return rows, places
+
+
+def checked_label(label: str, place: str) -> str:
+    if not label.strip():
+        raise UserError(f"{place}: the label is empty; fill it in or remove the row")
+    return label.strip()
 
 
 def split_user_rows(rows: Rows) -> LabelledData:
@@ -295,14 +332,14 @@ def split_user_rows(rows: Rows) -> LabelledData:
 
 def split_indices(rows: Rows) -> dict[str, list[int]]:
     """The rows of each split of a user's file (and of Bitext's): 80% train, 10% validation, 10% test by
-    `random_state=SEED`, stratified when every label has STRATIFY_MIN rows; UserError when there are too few
-    rows or labels to split."""
+    `random_state=SEED`, stratified when every label has STRATIFY_MIN rows (rows all labelled "" have no labels);
+    UserError when there are too few rows, or labels but only one."""
     from collections import Counter
 
     from sklearn.model_selection import train_test_split
 
     counts, source = Counter(rows.labels), rows.places[0].rsplit(":", 1)[0]
-    if len(counts) < 2:
+    if len(counts) < 2 and rows.labels[0]:
         raise UserError(f"{source}: every row has the label {rows.labels[0]!r}; give rows of two labels or more")
     if len(rows) < MIN_ROWS:
         raise UserError(f"{source}: {len(rows)} rows; give at least {MIN_ROWS} (a tenth of them is the test split)")

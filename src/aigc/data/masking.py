@@ -14,6 +14,7 @@ What counts, most specific first (a span taken by one kind is not looked at agai
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterator
@@ -119,3 +120,9 @@ class Masker:
             parts += [text[last:start], PLACEHOLDERS[kind]]
             last = end
         return "".join(parts) + text[last:]
+
+
+@functools.cache
+def default_masker() -> Masker:
+    """One Masker of US phone numbers per process (its libraries imported and patterns built once)."""
+    return Masker()

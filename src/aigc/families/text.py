@@ -47,6 +47,27 @@ class TextFamily(Family):
         has no chat template."""
         raise UserError("this model has no chat template; use /v1/completions")
 
+    def fitted_chat_prompt(self, model: nn.Module, config, messages: list[dict], most: int) -> tuple[str, int]:
+        """(the chat prompt of a conversation, how many of its messages were dropped to fit): its oldest messages
+        (never a system message, nor the newest) are dropped whole while the prompt is over `most` tokens or
+        leaves the reply less than a quarter of the model's context; UserError when what is kept is still over
+        `most` or the context - a message is never cut."""
+        kept, room = list(messages), model.context // 4
+        while True:
+            prompt = self.chat_prompt(config, kept)
+            tokens = len(self.tokenizer(model).encode(prompt))
+            droppable = [i for i, m in enumerate(kept[:-1]) if m["role"] not in ("system", "developer")]
+            if not droppable or (tokens <= most and tokens + room <= model.context):
+                break
+            del kept[droppable[0]]
+        if tokens > most or tokens >= model.context:
+            limit = min(most, model.context - 1)
+            raise UserError(
+                f"the newest message (with the system messages) is {tokens} tokens; this model reads at most {limit}; "
+                "shorten it"
+            )
+        return prompt, len(messages) - len(kept)
+
     def encode(self, model: nn.Module, prompt: str) -> list[int]:
         """The token ids of a prompt; UserError when it is empty, has a character the model never saw, or leaves
         no room in the context to generate."""

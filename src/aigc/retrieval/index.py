@@ -204,3 +204,17 @@ def fingerprint(checkpoint: Path) -> str:
     except (OSError, struct.error):
         return ""
     return hashlib.sha256(header + f"|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+
+
+def index_fingerprint(directory: Path) -> str:
+    """A digest of an index directory's manifest and the size and modification time of each of its files, which
+    changes when it is built again; "" when it is not there."""
+    import hashlib
+
+    try:
+        files = sorted(path for path in Path(directory).rglob("*") if path.is_file())
+        stamps = [f"{path.relative_to(directory)}|{path.stat().st_size}|{path.stat().st_mtime_ns}" for path in files]
+        manifest = (Path(directory) / "index.json").read_bytes()
+    except OSError:
+        return ""
+    return hashlib.sha256(manifest + "\n".join(stamps).encode()).hexdigest()

@@ -5,7 +5,12 @@ JSON body, or server-sent events of text chunks ending in `data: [DONE]` (with t
 `stream_options.include_usage` is set).
 
 A chat request is a completion of the prompt the model's chat template writes for the conversation, ending at
-the template's end-of-turn token."""
+the template's end-of-turn token. A conversation over the model's context is trimmed from its oldest message,
+whole messages at a time (TextFamily.fitted_chat_prompt); one whose newest message alone is over is refused. An
+assistant (assistant.py) puts its system message of intent and retrieved pairs first. What aigc adds to OpenAI's
+fields is one object, `aigc`: the assistant's intent and retrieved pair ids, how many messages were trimmed - in
+the body, and in the first event of a stream. With --mask-prompts, customer data in the messages and prompts is
+replaced by placeholders before the model (or the assistant) reads it."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from aigc.core.errors import ConfigError, UserError
+from aigc.data.masking import default_masker
 from aigc.families.registry import sample_setting_names, with_sample
 from aigc.serving.schemas import MAX_SEED, sample_fields, served_model
 from aigc.serving.service import Job, ServedModel
@@ -121,6 +127,8 @@ def to_job(
 def completion_job(request: BaseModel, models: dict[str, ServedModel], settings: ServeSettings, on_text=None) -> Job:
     served = served_model(request, models, "text")
     prompts = [request.prompt] if isinstance(request.prompt, str) else list(request.prompt)
+    if settings.mask_prompts:
+        prompts = [default_masker().mask(prompt) for prompt in prompts]
     return to_job(request, served, prompts, settings, request.logprobs, on_text)
 
 
@@ -130,12 +138,23 @@ def chat_job(request: BaseModel, models: dict[str, ServedModel], settings: Serve
         if request.max_tokens is not None and request.max_tokens != request.max_completion_tokens:
             raise UserError("max_tokens and max_completion_tokens differ; give one of them")
         request = request.model_copy(update={"max_tokens": request.max_completion_tokens})
-    messages = [message.model_dump() for message in request.messages]
-    prompt = served.family.chat_prompt(served.config, messages)
     logprobs = (request.top_logprobs or 0) if request.logprobs else None
     if request.top_logprobs is not None and not request.logprobs:
         raise UserError("top_logprobs needs logprobs: true")
-    return to_job(request, served, [prompt], settings, logprobs, on_text)
+    messages = [message.model_dump() for message in request.messages]
+    if settings.mask_prompts:
+        messages = [{**message, "content": default_masker().mask(message["content"])} for message in messages]
+    extension = {}
+    if served.assistant is not None:
+        messages, context = served.assistant.prompt(messages)
+        extension["assistant"] = context.extension()
+    most = settings.max_prompt_tokens
+    prompt, dropped = served.family.fitted_chat_prompt(served.model, served.config, messages, most)
+    if dropped:
+        extension["trimmed_messages"] = dropped
+    job = to_job(request, served, [prompt], settings, logprobs, on_text)
+    job.extension = extension
+    return job
 
 
 def ignore(k: int, text: str) -> None:
@@ -166,7 +185,8 @@ class Reply:
 
     def body(self, completions) -> dict:
         choices = [self.choice(k, c) for k, c in enumerate(completions)]
-        return {**self.head(self.object), "choices": choices, "usage": self.usage(completions)}
+        body = {**self.head(self.object), "choices": choices, "usage": self.usage(completions)}
+        return body | ({"aigc": self.job.extension} if self.job.extension else {})
 
     def choice(self, index: int, completion) -> dict:
         text, logprobs = completion.text, None
@@ -212,7 +232,7 @@ class ChatReply(Reply):
 
     def opening(self) -> str:
         """The first events: each choice's role, as OpenAI sends it before any content."""
-        head = self.head(self.chunk_object)
+        head = self.head(self.chunk_object) | ({"aigc": self.job.extension} if self.job.extension else {})
         role = [{"index": k, "delta": {"role": "assistant"}, "finish_reason": None} for k in range(len(self.job.seeds))]
         return "".join(event({**head, "choices": [choice]}) for choice in role)
 

@@ -8,7 +8,7 @@ import json
 import logging
 import time
 
-from aigc.data.masking import Masker
+from aigc.data.masking import Masker, default_masker
 
 # fields the service itself writes (what route, what status, which model, how many): never a client's words,
 # logged as they are (the caller is masked: without API keys it is the client's address)
@@ -19,10 +19,7 @@ SERVER_FIELDS = frozenset({"method", "route", "status", "ms", "model", "models",
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, process id, message and the record's `fields`, masked."""
 
-    masker: Masker | None = None  # one for every line, made with the first
-
     def format(self, record: logging.LogRecord) -> str:
-        JsonFormatter.masker = JsonFormatter.masker or Masker()
         fields = getattr(record, "fields", {})
         told = {"message": record.getMessage(), **{k: v for k, v in fields.items() if k not in SERVER_FIELDS}}
         if record.exc_info:
@@ -32,7 +29,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "pid": record.process,  # which worker, when uvicorn runs several
-            **masked(told, JsonFormatter.masker),  # what the record says, the client's words among it
+            **masked(told, default_masker()),  # what the record says, the client's words among it
             **{k: v for k, v in fields.items() if k in SERVER_FIELDS},
         }
         return json.dumps(line, default=str)

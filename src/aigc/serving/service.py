@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from aigc.assistant import Assistant, is_assistant
+from aigc.assistant import load as load_assistant
 from aigc.core.config import describe_fields
 from aigc.families.family import Family
 from aigc.families.registry import family_of, load_ensemble, load_model
@@ -37,6 +39,7 @@ class ServedModel:
     config: object  # the run config (an ensemble's: its first member's)
     path: Path  # the checkpoint file (an ensemble's: its first member's)
     ensemble: bool = False  # several runs served as one model
+    assistant: Assistant | None = None  # a customer-service assistant, its generator being `model`
 
     @property
     def report(self) -> Path | None:
@@ -63,6 +66,7 @@ class ServedModel:
             "settings": describe_fields(type(self.config.sample)),
             "checkpoint": self.path.name,  # the training step
             "report": self.report is not None,
+            **({"assistant": self.assistant.info()} if self.assistant else {}),
         }
 
     def listing(self) -> dict:
@@ -86,6 +90,7 @@ class Job:
     first_output: float | None = None  # text: when the first token was drawn
     cancelled: bool = False  # text: the client went away; its completions leave the batch at the next step
     encoded: dict[str, list[int]] | None = None  # text: each prompt's token ids, tokenised (and checked) once
+    extension: dict = field(default_factory=dict)  # text: what the response adds to OpenAI's fields, as `aigc`
     result: Future = field(default_factory=Future)  # -> images uint8 [len(seeds), C, H, W], or Completions
 
 
@@ -262,14 +267,21 @@ class Service:
     def _load(self) -> None:
         for name, path in self.checkpoints.items():
             start = time.perf_counter()
-            ensemble = isinstance(path, list)
-            model, config = load_ensemble(path, self.device) if ensemble else load_model(path, self.device)
-            served = ServedModel(name, model, config, Path(path[0] if ensemble else path), ensemble)
+            served = self._served(name, path)
             if isinstance(served.family, TextFamily):
                 self.text.start(served)
             self.models[name] = served
             self.metrics.load_seconds.labels(name).set(time.perf_counter() - start)
         self.metrics.workers_ready.set(1)
+
+    def _served(self, name: str, path: Path | list[Path]) -> ServedModel:
+        """The model served as `name`: a run's, an ensemble's, or an assistant's generator with the assistant."""
+        if isinstance(path, list):
+            return ServedModel(name, *load_ensemble(path, self.device), Path(path[0]), ensemble=True)
+        if is_assistant(path):
+            helper, model, config, generator = load_assistant(path, self.device)
+            return ServedModel(name, model, config, generator, assistant=helper)
+        return ServedModel(name, *load_model(path, self.device), Path(path))
 
     def _take_batch(self) -> list[Job]:
         """The oldest job and every queued job it can share a generate() call with, up to max_batch outputs."""

@@ -45,6 +45,9 @@ class ServeSettings(BaseSettings):
     max_prompt_tokens: int = Field(2048, ge=1, description="longest prompt, in the model's tokens")
     max_texts: int = Field(256, ge=1, description="most texts per classification request")
     max_text_chars: int = Field(4096, ge=1, description="longest text to classify, in characters")
+    mask_prompts: bool = Field(
+        False, description="replace customer data (e-mails, cards, phones...) with placeholders before a model reads it"
+    )
     max_body_bytes: int = Field(16384, ge=256, description="largest request body")
     rate: float = Field(120.0, gt=0, description="requests per minute per API key (or per client without keys)")
     burst: int = Field(20, ge=1, description="requests a key may send at once before the rate applies")

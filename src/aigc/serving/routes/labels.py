@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from aigc.core.errors import UserError
+from aigc.data.masking import default_masker
 from aigc.families.registry import sample_setting_names, with_sample
 from aigc.serving.dependencies import Caller, MetricsDep, ServiceDep, SettingsDep, parsed, request_body
 from aigc.serving.errors import REFUSALS
@@ -37,6 +38,8 @@ def to_job(request: BaseModel, models: dict, settings: ServeSettings) -> Job:
     texts = [request.input] if isinstance(request.input, str) else list(request.input)
     if not 1 <= len(texts) <= settings.max_texts:
         raise UserError(f"input: {len(texts)} texts; this server labels 1 to {settings.max_texts} per request")
+    if settings.mask_prompts:
+        texts = [default_masker().mask(text) for text in texts]
     served = served_model(request, models, "labels")
     given = {name: getattr(request, name) for name in sample_setting_names("labels")}
     sample = with_sample(served.config, {k: v for k, v in given.items() if v is not None}).sample

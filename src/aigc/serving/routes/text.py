@@ -55,10 +55,12 @@ async def text_reply(
         loop.call_soon_threadsafe(events.put_nowait, (k, text))
 
     models = service.loaded()
-    job = to_job(body, models, settings, on_text if body.stream else None)
+    # off the event loop: tokenising, and an assistant's retrieval and intent model, take milliseconds of CPU
+    job = await asyncio.to_thread(to_job, body, models, settings, on_text if body.stream else None)
     service.check(job)
     reply = reply_type(job, models[job.model], body)
-    request.state.fields = {"model": job.model, "completions": len(job.seeds)}
+    request.state.fields = {"model": job.model, "completions": len(job.seeds), **job.extension}
+    service.metrics.count_assistant(job.model, job.extension.get("assistant"))
     done = asyncio.wrap_future(service.submit(job))
     if not body.stream:
         return JSONResponse(await asyncio.to_thread(reply.body, await done))
