@@ -30,6 +30,11 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
                                                 # (--reuters-minutes 10): every weight, LoRA, FGM, their
                                                 # ensemble; accuracy, macro-F1, ECE, perturbed accuracy;
                                                 # the monitor's messages/s
+  python benchmarks/run.py --assistant-minutes 5 # plus the customer-service assistant on Bitext's test split:
+                                                # pre-train (gutenberg, --assistant-pretrain-minutes 10), an
+                                                # index (BM25, fused), an intent classifier (3 min), generators
+                                                # with and without retrieval (5 min each); intent accuracy,
+                                                # chrF, ROUGE-L, placeholders, replies/s, latency, examples
   python benchmarks/run.py --no-throughput ...  # only the comparisons asked for
 """
 
@@ -42,6 +47,7 @@ from pathlib import Path
 
 import torch
 
+from assistant import bench_assistant
 from compression import bench_compression
 from data_parallel import bench_data_parallel
 from finetune import bench_finetune
@@ -91,6 +97,9 @@ def arguments() -> argparse.ArgumentParser:
         "--sentiment-minutes", type=float, default=0, help="also train PhraseBank and banking77 classifiers"
     )
     parser.add_argument("--reuters-minutes", type=float, default=10, help="pre-training of --sentiment-minutes")
+    parser.add_argument("--assistant-minutes", type=float, default=0, help="also train and score the assistant")
+    parser.add_argument("--assistant-pretrain-minutes", type=float, default=10, help="its pre-training")
+    parser.add_argument("--assistant-classifier-minutes", type=float, default=3, help="its intent classifier")
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput and scaling tables")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))
     return parser
@@ -142,6 +151,9 @@ def main() -> None:
         write("text2image", bench_text2image(budgets, args.data_dir, args.t2i_n))
     if args.sentiment_minutes:
         write("sentiment", bench_sentiment(args.reuters_minutes, args.sentiment_minutes, args.data_dir))
+    if args.assistant_minutes:
+        minutes = (args.assistant_pretrain_minutes, args.assistant_minutes, args.assistant_classifier_minutes)
+        write("assistant", bench_assistant(*minutes, args.data_dir))
     print(f"results in {RESULTS}/; python benchmarks/tables.py rewrites docs/benchmarks.md's tables from them")
 
 

@@ -167,3 +167,16 @@ def test_ask_answers_from_the_command_line_and_says_what_it_found(parts, tmp_pat
         assert aigc(bad) == 2
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and message in error
+
+
+def test_a_long_retrieved_answer_is_cut_at_its_last_line_end_within_the_limit():
+    from aigc.data.support import Pair
+    from aigc.retrieval.index import Hit
+
+    lines = [f"{i}. Open the page and choose the order you want." for i in range(40)]
+    long = Pair(1, "how do I cancel", "\n".join(lines), "cancel_order")
+    message = assistant.system_message("cancel_order", [Hit(long, 1.0, 1, {"bm25": 1.0})])
+    shown = message.split("Its answer: ", 1)[1]
+    assert len(shown) <= assistant.ANSWER_CHARS and long.answer.startswith(shown) and shown.endswith("you want.")
+    short = Pair(2, "how do I track", "Open {{Order History}}.", "track_order")
+    assert assistant.system_message("", [Hit(short, 1.0, 1, {})]).endswith("Its answer: Open {{Order History}}.")

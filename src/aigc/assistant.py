@@ -8,6 +8,8 @@ the conversation:
     Similar request: how do I cancel order 57
     Its answer: Sure. 1. Open {{Order History}}. ...
 
+(a long answer cut at its last line end within ANSWER_CHARS characters).
+
 `training_rows` writes each indexed pair as such a conversation, its context retrieved from the other pairs
 (never itself), so the generator learns from exactly what it is given when served; `aigc assistant data` saves
 them for `aigc train lm --data chat:FILE`.
@@ -30,6 +32,9 @@ FILE = "assistant.json"
 FORMAT = 1
 NEIGHBOURS = "neighbours"  # the intent source when no classifier is given: the nearest retrieved pair's intent
 CANDIDATES = 50  # the best-matching pairs among which the intent chooses those placed in the prompt
+# of a retrieved answer in the prompt: Bitext's replies are 660 characters on average, 2,300 at most; 800 (about 200
+# BPE tokens) keeps most whole and leaves a context of 512 tokens room for the request and the reply
+ANSWER_CHARS = 800
 
 
 @dataclass(frozen=True)
@@ -54,8 +59,17 @@ class Context:
 def system_message(intent: str, hits: list[Hit]) -> str:
     lines = [f"Intent: {intent}"] if intent else []
     for hit in hits:
-        lines += [f"Similar request: {hit.pair.question}", f"Its answer: {hit.pair.answer}"]
+        lines += [f"Similar request: {hit.pair.question}", f"Its answer: {shortened(hit.pair.answer)}"]
     return "\n".join(lines)
+
+
+def shortened(answer: str) -> str:
+    """A retrieved answer as the prompt holds it: whole up to ANSWER_CHARS characters, else its lines up to the
+    last that ends within them (at least the first line, cut at a word), so the reply still has room."""
+    if len(answer) <= ANSWER_CHARS:
+        return answer
+    kept = answer[:ANSWER_CHARS]
+    return kept[: kept.rfind("\n")].rstrip() if "\n" in kept else kept[: kept.rfind(" ")].rstrip()
 
 
 def with_intent_first(hits: list[Hit], intent: str) -> list[Hit]:

@@ -22,8 +22,9 @@ CARD, EMAIL = "4111 1111 1111 1111", "jane.doe@example.com"
 def support(assistant_parts):
     out = assistant_parts / "support"
     if not out.exists():
-        argv = ["assistant", "create", "--generator", str(assistant_parts / "gen"), "--index",
-                str(assistant_parts / "index"), "--intents", str(assistant_parts / "intents"), "--out", str(out)]  # fmt: skip
+        parts = {name: str(assistant_parts / name) for name in ("gen", "index", "intents")}
+        argv = ["assistant", "create", "--generator", parts["gen"], "--index", parts["index"], "--intents",
+                parts["intents"], "--out", str(out)]  # fmt: skip
         assert aigc(argv) == 0
     return out
 
