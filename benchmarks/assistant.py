@@ -13,7 +13,8 @@ only (the nearest pair's reply; the pair the classifier's intent chooses), the g
 with retrieval (the assistant); replies/s when all test requests are answered at once (one batch of the text
 engine), and latency per reply and to the first token answering one request at a time, in process (no HTTP).
 Six exchanges chosen by seed are kept for the docs. Replies are drawn with the generators' own sampling
-defaults (temperature 0.8, top-k 200), seed = the request's position, at most MAX_TOKENS tokens."""
+defaults (temperature 0.8, top-k 200), seed = the request's position, at most MAX_TOKENS tokens and never past
+the context (as the chat route ends a reply)."""
 
 from __future__ import annotations
 
@@ -64,28 +65,39 @@ def build(data_dir: str, pretrain_minutes: float, minutes: float, classifier_min
     return steps
 
 
-def answered(family, model, config, prompts: list[str]) -> tuple[list[str], float]:
-    """The replies to `prompts` drawn at once (seed i for prompt i), and the seconds it took."""
+def decoded(family, model, config, prompts: list[str], on_text=None) -> list:
+    """The replies to `prompts` (seed i for prompt i), submitted at once to one text engine, each ending at
+    MAX_TOKENS or where the context does, as the chat route ends them."""
     from aigc.families.registry import with_sample
 
-    sample = with_sample(config, {"max_tokens": MAX_TOKENS}).sample
+    replies: list = [None] * len(prompts)
+    requests = []
+    for k, prompt in enumerate(prompts):
+        room = CONTEXT - len(family.encode(model, prompt))
+        sample = with_sample(config, {"max_tokens": min(MAX_TOKENS, room)}).sample
+        requests += family.requests(
+            model, [k], [prompt], sample, on_text, lambda i, reply, k=k: replies.__setitem__(k, reply)
+        )
+    model.eval()
+    family.engine(model, min(64, len(prompts))).complete(requests)
+    return replies
+
+
+def answered(family, model, config, prompts: list[str]) -> tuple[list[str], float]:
+    """The replies to `prompts` drawn at once, and the seconds it took."""
     started = time.perf_counter()
-    replies = family.generate(model, list(range(len(prompts))), prompts, sample)
+    replies = decoded(family, model, config, prompts)
     return [reply.text for reply in replies], time.perf_counter() - started
 
 
 def one_at_a_time(family, model, config, prompt_of, questions: list[str]) -> dict:
     """Median seconds per reply and to its first token, answering one request after another (prompt_of(question)
     -> prompt is timed too: an assistant's retrieval and intent)."""
-    from aigc.families.registry import with_sample
-
-    sample = with_sample(config, {"max_tokens": MAX_TOKENS}).sample
     whole, first = [], []
-    for seed, question in enumerate(questions):
+    for question in questions:
         started, heard = time.perf_counter(), []
-        prompt = prompt_of(question)
-        family.generate(
-            model, [seed], [prompt], sample, on_text=lambda k, text, heard=heard: heard.append(time.perf_counter())
+        decoded(
+            family, model, config, [prompt_of(question)], lambda k, text, heard=heard: heard.append(time.perf_counter())
         )
         whole.append(time.perf_counter() - started)
         first.append(heard[0] - started if heard else whole[-1])
@@ -104,6 +116,7 @@ def evaluate(data_dir: str) -> dict:
     from aigc import assistant
     from aigc.data.support import read_pairs
     from aigc.families.registry import family_of, load_model
+    from aigc.families.text import fitted_chat_prompt
     from aigc.retrieval.index import Index
 
     root = RUNS / "bench-assistant"
@@ -124,10 +137,10 @@ def evaluate(data_dir: str) -> dict:
 
     def assistant_prompt(question: str) -> str:  # as the chat route writes it
         messages = helper.prompt([{"role": "user", "content": question}])[0]
-        return rag.fitted_chat_prompt(rag_model, rag_config, messages, CONTEXT)[0]
+        return fitted_chat_prompt(rag, rag_model, rag_config, messages, CONTEXT)[0]
 
     def plain_prompt(question: str) -> str:
-        return plain.fitted_chat_prompt(plain_model, plain_config, [{"role": "user", "content": question}], CONTEXT)[0]
+        return fitted_chat_prompt(plain, plain_model, plain_config, [{"role": "user", "content": question}], CONTEXT)[0]
 
     rag_prompts, plain_prompts = [assistant_prompt(q) for q in questions], [plain_prompt(q) for q in questions]
     plain_replies, plain_seconds = answered(plain, plain_model, plain_config, plain_prompts)
@@ -149,13 +162,7 @@ def evaluate(data_dir: str) -> dict:
             "generator + retrieval (the assistant)": system(rag_replies, references, rag_seconds),
         },
         "one_at_a_time": {
-            "generator alone": one_at_a_time(
-                plain,
-                plain_model,
-                plain_config,
-                lambda q: plain.chat_prompt(plain_config, [{"role": "user", "content": q}]),
-                sample,
-            ),  # fmt: skip
+            "generator alone": one_at_a_time(plain, plain_model, plain_config, plain_prompt, sample),
             "generator + retrieval (the assistant)": one_at_a_time(
                 rag, rag_model, rag_config, assistant_prompt, sample
             ),

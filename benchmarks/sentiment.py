@@ -30,7 +30,10 @@ ANCHORS = {
     "ULMFit": {"all": (0.83, 0.79), "allagree": None},
     "LSTM": {"all": (0.71, 0.64), "allagree": None},
 }
-BANKING_ANCHORS = {"BERT-large, fine-tuned (Casanueva et al. 2020)": 0.937}
+BANKING_ANCHORS = {
+    "BERT-large, fine-tuned (Casanueva et al. 2020)": 0.937,
+    "USE + ConveRT (Casanueva et al. 2020)": 0.934,
+}
 PRETRAIN = ["--tokenizer", "bpe", "--vocab-size", "4096", "--context", "128"]
 PERTURBATIONS = ("typos-5", "typos-10", "case", "numbers")
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).parents[1]
-PAGES = (ROOT / "docs" / "benchmarks.md", ROOT / "README.md")
+PAGES = (ROOT / "docs" / "benchmarks.md", ROOT / "README.md", ROOT / "docs" / "customer-service.md")
 BLOCK = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end table -->)", re.DOTALL)
 
 Results = Mapping[str, dict]
@@ -836,6 +836,74 @@ def monitor(results: Results) -> str:
     )  # fmt: skip
 
 
+def assistant_command(data: dict) -> str:
+    """The command that made results/assistant.json, from the budgets it stores."""
+    return (
+        f"python benchmarks/run.py --no-throughput --assistant-minutes {data['generator_minutes']:g} "
+        f"--assistant-pretrain-minutes {data['pretrain']['minutes']:g} "
+        f"--assistant-classifier-minutes {data['classifier_minutes']:g}"
+    )
+
+
+def assistant_intents(results: Results) -> str:
+    """Intent accuracy on Bitext's test split (retrieval and the classifier), then banking77's from the sentiment
+    run beside its published anchors."""
+    data, banking = results["assistant"], results["sentiment"]["banking77"]
+    rows = [[f"Bitext ({data['test_requests']} test requests, 27 intents)", name, fixed(accuracy, 3)]
+            for name, accuracy in data["intent_accuracy"].items()]  # fmt: skip
+    for name, run in banking.items():
+        if name != "baselines" and isinstance(run, dict) and "test" in run:
+            rows.append(["banking77 (3,080 test requests, 77 intents)", name, fixed(run["test"]["accuracy"], 3)])
+    tfidf = banking["baselines"]["TF-IDF + logistic regression"]["test"]["accuracy"]
+    rows.append(["banking77 (3,080 test requests, 77 intents)", "TF-IDF + logistic regression", fixed(tfidf, 3)])
+    rows += [["banking77, reported", name, fixed(accuracy, 3)]
+             for name, accuracy in results["sentiment"]["banking77_anchors"].items()]  # fmt: skip
+    return table(["test split", "intent from", "accuracy"], rows)
+
+
+def assistant_replies(results: Results) -> str:
+    """Reply quality, speed and latency of retrieval alone, the generator alone and the assistant."""
+    data = results["assistant"]
+    rows = []
+    for name, scores in data["replies"].items():
+        speed = fixed(scores["replies_per_s"], 1) if "replies_per_s" in scores else "-"
+        alone = data["one_at_a_time"].get(name)
+        latency = pair(fixed(alone["seconds_per_reply"], 2), fixed(alone["first_token_seconds"], 3)) if alone else "-"
+        rows.append([name, fixed(scores["chrf"], 1), fixed(scores["rouge_l"], 3), fixed(scores["well_formed"], 3),
+                     speed, latency])  # fmt: skip
+    header = ["", "chrF", "ROUGE-L", "well-formed placeholders", "replies/s, all at once",
+              "s per reply / to first token, one at a time"]  # fmt: skip
+    return table(header, rows)
+
+
+def assistant_training(results: Results) -> str:
+    """What each part of the assistant trained on, for how long, in how much memory."""
+    data = results["assistant"]
+    minutes = {"pretrain": data["pretrain"]["minutes"], "classifier": data["classifier_minutes"]}
+    rows = []
+    for name, step in data["training"].items():
+        seen = f"{mega(step['tokens'])} tokens" if "tokens" in step else f"{thousands(step['texts'])} texts"
+        spent = minutes.get(name, data["generator_minutes"])
+        rows.append([name, f"{spent:g}", seen, f"{thousands(step['peak_rss_mib'])} MiB"])
+    return table(["part", "minutes", "seen", "peak memory"], rows)
+
+
+def assistant_examples(results: Results) -> str:
+    """The example exchanges chosen by seed: the request, its reference reply and each system's."""
+    parts = []
+    for number, example in enumerate(results["assistant"]["examples"], 1):
+        found = ", ".join(f"#{i}" for i in example["retrieved"])
+        parts.append(
+            f'**{number}. "{example["request"]}"** (pair #{example["id"]}, intent `{example["intent"]}`; the '
+            f"assistant's intent `{example['assistant_intent']}`, retrieved {found})\n"
+        )
+        for label, key in (("reference", "reference"), ("retrieval only (nearest pair)", "nearest_pair_reply"),
+                           ("generator alone", "generator_alone"), ("the assistant", "assistant")):  # fmt: skip
+            text = example[key].replace("\r\n", "\n").strip() or "(nothing)"
+            parts.append(f"{label}:\n\n```text\n{text}\n```\n")
+    return "\n".join(parts)
+
+
 TABLES: dict[str, Callable[[Results], str]] = {
     "headline": headline,
     "time-to-quality": time_to_quality,
@@ -865,6 +933,10 @@ TABLES: dict[str, Callable[[Results], str]] = {
     "sentiment-checkpoints": sentiment_checkpoints,
     "banking77": banking77,
     "monitor": monitor,
+    "assistant-intents": assistant_intents,
+    "assistant-replies": assistant_replies,
+    "assistant-training": assistant_training,
+    "assistant-examples": assistant_examples,
 }
 
 

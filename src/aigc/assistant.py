@@ -30,11 +30,12 @@ from aigc.retrieval.index import Hit, Index, fingerprint, index_fingerprint
 
 FILE = "assistant.json"
 FORMAT = 1
-NEIGHBOURS = "neighbours"  # the intent source when no classifier is given: the nearest retrieved pair's intent
+CLASSIFIER, NEIGHBOURS = "classifier", "neighbours"  # where an intent comes from: a classifier run, or the nearest pair
 CANDIDATES = 50  # the best-matching pairs among which the intent chooses those placed in the prompt
-# of a retrieved answer in the prompt: Bitext's replies are 660 characters on average, 2,300 at most; 800 (about 200
-# BPE tokens) keeps most whole and leaves a context of 512 tokens room for the request and the reply
-ANSWER_CHARS = 800
+# of a retrieved answer in the prompt: Bitext's replies are 660 characters (about 170 BPE tokens) on average, 2,300
+# at most; 400 (its opening lines) leaves a context of 512 tokens room for the request and a reply of average length
+# and more (at 800, replies ran past the context: measured in docs/benchmarks.md#customer-service)
+ANSWER_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Context:
     pairs placed in the prompt, best first."""
 
     intent: str
-    source: str  # "classifier" or NEIGHBOURS
+    source: str  # CLASSIFIER or NEIGHBOURS
     hits: list[Hit]
 
     def extension(self) -> dict:
@@ -65,11 +66,21 @@ def system_message(intent: str, hits: list[Hit]) -> str:
 
 def shortened(answer: str) -> str:
     """A retrieved answer as the prompt holds it: whole up to ANSWER_CHARS characters, else its lines up to the
-    last that ends within them (at least the first line, cut at a word), so the reply still has room."""
+    last that ends within them (without a line end there, its words), so the reply still has room."""
     if len(answer) <= ANSWER_CHARS:
         return answer
     kept = answer[:ANSWER_CHARS]
-    return kept[: kept.rfind("\n")].rstrip() if "\n" in kept else kept[: kept.rfind(" ")].rstrip()
+    for end in (kept.rfind("\n"), kept.rfind(" "), ANSWER_CHARS):
+        if kept[:end].strip():
+            return kept[:end].rstrip()
+    return kept
+
+
+def prompted(messages: list[dict], intent: str, hits: list[Hit]) -> list[dict]:
+    """The conversation as the generator reads it: the system message of intent and retrieved pairs first (none
+    when there is neither)."""
+    system = system_message(intent, hits)
+    return [{"role": "system", "content": system}, *messages] if system else list(messages)
 
 
 def with_intent_first(hits: list[Hit], intent: str) -> list[Hit]:
@@ -78,21 +89,22 @@ def with_intent_first(hits: list[Hit], intent: str) -> list[Hit]:
     return sorted(hits, key=lambda hit: hit.pair.intent != intent)
 
 
+def check_answers(answers: int) -> None:
+    if answers < 0:
+        raise UserError(f"--answers {answers}: give 0 or more (the retrieved pairs placed in the prompt)")
+
+
 def training_rows(index: Index, answers: int) -> list[dict]:
     """Each indexed pair as a chat row: its question after the system message of its own intent and the
     `answers` best other pairs, and its answer to learn."""
+    check_answers(answers)
     pairs = index.pairs
     found = index.query([pair.question for pair in pairs], max(CANDIDATES, answers) + 1)
     rows = []
     for pair, hits in zip(pairs, found, strict=True):
         others = with_intent_first([hit for hit in hits if hit.pair.id != pair.id], pair.intent)[:answers]
-        rows.append(
-            {"messages": [
-                {"role": "system", "content": system_message(pair.intent, others)},
-                {"role": "user", "content": pair.question},
-                {"role": "assistant", "content": pair.answer},
-            ]}
-        )  # fmt: skip
+        asked = [{"role": "user", "content": pair.question}, {"role": "assistant", "content": pair.answer}]
+        rows.append({"messages": prompted(asked, pair.intent, others)})
     return rows
 
 
@@ -114,7 +126,7 @@ class Assistant:
             probabilities = family.classify(model, questions, config.sample)
             labels = family.labels(model)
             intents = [labels[i] for i in probabilities.argmax(-1).tolist()]
-            source = "classifier"
+            source = CLASSIFIER
         return [
             Context(intent, source, with_intent_first(hits, intent)[: self.answers])
             for intent, hits in zip(intents, found, strict=True)
@@ -127,12 +139,11 @@ class Assistant:
         if not question.strip():
             raise UserError("the conversation has no customer message; end it with a non-empty user message")
         context = self.contexts([question])[0]
-        system = {"role": "system", "content": system_message(context.intent, context.hits)}
-        return [system, *messages], context
+        return prompted(messages, context.intent, context.hits), context
 
     def info(self) -> dict:
         """What GET /v1/models says of it."""
-        source = NEIGHBOURS if self.intents is None else "classifier"
+        source = NEIGHBOURS if self.intents is None else CLASSIFIER
         return {"index": self.index.source, "pairs": len(self.index.pairs), "answers": self.answers,
                 "intent_source": source}  # fmt: skip
 
@@ -142,8 +153,7 @@ def create(out: Path, generator: Path, index: Path, intents: Path | None, answer
     intent classifier run, after checking that they fit together; the manifest written."""
     from aigc.families.registry import checkpoint_path
 
-    if answers < 0:
-        raise UserError(f"--answers {answers}: give 0 or more (the retrieved pairs placed in the prompt)")
+    check_answers(answers)
     parts = {"generator": generator, "index": index, **({"intents": intents} if intents else {})}
     for role, path in parts.items():
         if not path.exists():
@@ -228,14 +238,14 @@ def load_intents(path: Path, index: Index, device: str):
     model, config = load_model(path, device)
     family = family_of(config)
     if family.modality != "labels":
-        raise UserError(f"--intents {path} is a {family.name} run; give a classifier run (aigc train classifier)")
+        raise UserError(f"intent model {path} is a {family.name} run; give a classifier run (aigc train classifier)")
     intents = {pair.intent for pair in index.pairs if pair.intent}
     if not intents:
-        raise UserError(f"the index {index.source} has no intents to classify; leave out --intents")
+        raise UserError(f"the index {index.source} has no intents to classify; create the assistant without --intents")
     missing = sorted(intents - set(family.labels(model)))
     if missing:
         raise UserError(
-            f"--intents {path} does not know the intents {', '.join(missing[:5])} of the index {index.source}; "
+            f"intent model {path} does not know the intents {', '.join(missing[:5])} of the index {index.source}; "
             "it was trained on other labels: train it on the index's data"
         )
     return family, model, config

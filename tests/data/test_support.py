@@ -25,6 +25,18 @@ def test_pairs_are_read_from_csv_and_json_lines_by_the_columns_named(tmp_path):
     assert sum(map(len, plain.values())) == 30
 
 
+def test_an_intent_column_is_taken_when_the_file_has_one_and_null_is_none(tmp_path):
+    (tmp_path / "faq.csv").write_text("question,answer,intent\n" + "".join(f"q{i},a{i},only\n" for i in range(30)))
+    pairs = read_pairs(f"csv:{tmp_path / 'faq.csv'}")
+    assert {p.intent for split in pairs.values() for p in split} == {"only"}  # one intent is fine for pairs
+    rows = [{"question": f"q{i}", "answer": f"a{i}", "intent": None if i % 2 else 7} for i in range(30)]
+    (tmp_path / "faq.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    pairs = read_pairs(f"jsonl:{tmp_path / 'faq.jsonl'}")
+    assert {p.id: p.intent for split in pairs.values() for p in split} == {i: "" if i % 2 else "7" for i in range(30)}
+    with pytest.raises(UserError, match="--question-column and --answer-column both name the column 'question'"):
+        read_pairs(f"csv:{tmp_path / 'faq.csv'}", columns=Columns("question", "question"))
+
+
 @pytest.mark.parametrize(
     "content, columns, message",
     [

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aigc.cli import main as aigc
+from aigc.core.errors import UserError
 from aigc.serving import completions
 from aigc.serving.app import create_app
 from aigc.serving.settings import load_settings
@@ -67,7 +68,8 @@ def test_a_reply_says_the_intent_and_the_retrieved_pairs_in_body_stream_metrics_
     assert streamed == body["choices"][0]["message"]["content"]
     metrics = served.get("/metrics").text
     assert f'aigc_assistant_intents_total{{intent="{found["intent"]}",model="support"}} 2.0' in metrics
-    assert 'aigc_assistant_retrieved_pairs_total{intent="' in metrics
+    retrieved = found["retrieved_intents"][0]
+    assert f'aigc_assistant_retrieved_pairs_total{{intent="{retrieved}",model="support"}} 2.0' in metrics
     info = served.get("/v1/models").json()["data"][0]
     assert info["chat"] and info["assistant"] == {"index": "bitext/train", "pairs": 72, "answers": 1,
                                                   "intent_source": "classifier"}  # fmt: skip
@@ -78,7 +80,7 @@ def test_what_the_assistant_cannot_answer_is_a_422_naming_it(served):
     for asked, message in [
         (no_user, "the conversation has no customer message"),
         (chat("   "), "the conversation has no customer message"),
-        (chat("how do I " * 200), "the newest message (with the system messages) is"),
+        (chat("how do I " * 200), "the conversation's system messages and newest messages are"),
     ]:
         reply = served.post("/v1/chat/completions", json=asked)
         assert reply.status_code == 422 and message in reply.json()["detail"]
@@ -100,6 +102,26 @@ def test_a_long_conversation_loses_its_oldest_messages_whole(served):
     assert again["choices"][0]["message"] == body["choices"][0]["message"]
 
 
+def test_the_message_a_reply_answers_is_kept_when_the_conversation_ends_in_a_reply(served):
+    from aigc.families.registry import family_of
+    from aigc.families.text import fitted_chat_prompt
+
+    service = served.app.state.service.loaded()["support"]
+    family, model, config = family_of(service.config), service.model, service.config
+    long = {"role": "assistant", "content": "Sure. Open the order history, choose order 1."}
+    question = {"role": "user", "content": "how do I track order no. 9"}
+    messages = [{"role": "system", "content": "be brief"}, long, long, question, long]
+    kept = [messages[0], question, long]  # the system message, the last user message and the newest stay
+    most = len(family.tokenizer(model).encode(family.chat_prompt(config, kept)))
+    assert fitted_chat_prompt(family, model, config, messages, most) == (family.chat_prompt(config, kept), 2)
+    one_gone = family.chat_prompt(config, messages[:1] + messages[2:])
+    fewer = len(family.tokenizer(model).encode(one_gone))
+    assert fitted_chat_prompt(family, model, config, messages, fewer) == (one_gone, 1)  # no more than must go
+    assert fitted_chat_prompt(family, model, config, messages, 10_000) == (family.chat_prompt(config, messages), 0)
+    with pytest.raises(UserError, match=f"are {most} tokens whole; this model reads at most {most - 1}"):
+        fitted_chat_prompt(family, model, config, messages, most - 1)
+
+
 def test_masked_prompts_reach_the_model_as_placeholders(served, support):
     masking = serve(support, mask_prompts=True)
     try:
@@ -110,6 +132,9 @@ def test_masked_prompts_reach_the_model_as_placeholders(served, support):
         assert "card {{Card Number}}, mail {{Email}}; refund no. 3" in prompt and CARD not in prompt
         plain = completions.chat_job(request, served.app.state.service.loaded(), served.app.state.settings)
         assert CARD in plain.conditions[0]  # unmasked unless asked for
+        long = completions.chat_model(["support"], settings)(**chat("refund no. 3", max_tokens=1000))
+        job = completions.chat_job(long, models, settings)
+        assert job.sample.max_tokens == 256 - len(job.encoded[job.conditions[0]])  # the reply ends at the context
         reply = masking.post("/v1/chat/completions", json=chat(f"card {CARD}"))
         assert reply.status_code == 200
     finally:

@@ -3,6 +3,7 @@ alone, the server's limits as 422s naming the field, the model's own route named
 labels given counted in /metrics."""
 
 import dataclasses
+import shutil
 import time
 
 import pytest
@@ -129,6 +130,12 @@ def test_serve_names_an_ensemble_and_takes_only_classifiers(classifier_run, othe
         served_checkpoints([f"risk={classifier_run}+{lm_run}"])
     with pytest.raises(UserError, match="does not exist"):
         served_checkpoints([f"risk={classifier_run}+{classifier_run}-missing"])
+    plus = tmp_path / "a+b"  # a "+" inside a member's own path is part of its name
+    shutil.copytree(other_classifier, plus)
+    assert served_checkpoints([f"risk={plus}+{classifier_run}"])["risk"] == [
+        latest_checkpoint(plus),
+        latest_checkpoint(classifier_run),
+    ]
     other = tmp_path / "other.csv"
     other.write_text(write_reviews(tmp_path / "reviews.csv").read_text().replace("good", "fine"))
     train(tiny_classifier(other), tmp_path / "fine", progress=False)

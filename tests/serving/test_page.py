@@ -132,6 +132,31 @@ def test_the_page_holds_a_conversation_with_a_chat_model(browser, artifacts, cha
         assert page.locator("#chat p").count() == 0
 
 
+def test_the_page_shows_what_an_assistant_found_under_its_reply(browser, artifacts, assistant_parts, tmp_path):
+    from aigc.cli import main as aigc
+
+    parts = {name: str(assistant_parts / name) for name in ("gen", "index", "intents")}
+    argv = ["assistant", "create", "--generator", parts["gen"], "--index", parts["index"], "--intents",
+            parts["intents"], "--out", str(tmp_path / "support")]  # fmt: skip
+    assert aigc(argv) == 0
+    with Server(f"support={tmp_path / 'support'}") as server:  # as `aigc serve` loads it, in its worker
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        page.wait_for_function("document.querySelectorAll('#model option').length === 1")
+        assert page.inner_text("#generate") == "Send"
+        page.fill("#max_tokens", "6")
+        page.fill("#seed", "3")
+        page.fill("#prompt", "how do I cancel order no. 7")
+        page.click("#generate")
+        page.wait_for_function("document.querySelector('#status').textContent.includes('tokens in')")
+        body = {"messages": [{"role": "user", "content": "how do I cancel order no. 7"}], "max_tokens": 6, "seed": 3}
+        found = server.call("POST", "/v1/chat/completions", body).json()["aigc"]["assistant"]
+        retrieved = ", ".join(f"#{i}" for i in found["retrieved"])
+        note = f"intent {found['intent']} (classifier); retrieved {retrieved}"
+        assert page.locator("#chat .note").inner_text() == note
+        page.screenshot(path=artifacts / "serve-page-assistant.png", full_page=True)
+
+
 def answer(server, body) -> str:
     return server.call("POST", "/v1/chat/completions", body).json()["choices"][0]["message"]["content"]
 

@@ -42,11 +42,8 @@ def register(commands) -> None:
 
 def run(args) -> int:
     from aigc import assistant
-    from aigc.core.errors import UserError
     from aigc.retrieval.index import Index
 
-    if getattr(args, "answers", 0) < 0:
-        raise UserError(f"--answers {args.answers}: give 0 or more")
     if args.action == "data":
         rows = assistant.training_rows(Index.load(args.index), args.answers)
         write_rows(rows, args.out)

@@ -100,7 +100,7 @@ def served_checkpoints(specs: list[str]) -> dict[str, Path | list[Path]]:
     checkpoints: dict[str, Path | list[Path]] = {}
     for spec in specs:
         name, _, paths = spec.rpartition("=")
-        parts = [paths] if Path(paths).exists() else paths.split("+")
+        parts = members(paths)
         found = [served_checkpoint(Path(path)) for path in parts]
         if len(found) > 1 and not name:
             raise UserError(f"{spec}: name the ensemble, as NAME={paths}")
@@ -111,6 +111,19 @@ def served_checkpoints(specs: list[str]) -> dict[str, Path | list[Path]]:
             raise UserError(f"two models are named {name!r}; name them apart with NAME=PATH")
         checkpoints[name] = found if len(found) > 1 else found[0]
     return checkpoints
+
+
+def members(paths: str) -> list[str]:
+    """The paths of `PATH+PATH+...`: split at each "+" that does not lie inside an existing path's name."""
+    parts, pending = [], ""
+    for piece in paths.split("+"):
+        pending = f"{pending}+{piece}" if pending else piece
+        if Path(pending).exists():
+            parts.append(pending)
+            pending = ""
+    if pending:  # no path exists there: split it as written (the missing one is named when it is read)
+        parts += pending.split("+")
+    return parts
 
 
 def check_members(parts: list[str], checkpoints: list[Path]) -> None:

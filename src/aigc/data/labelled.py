@@ -223,7 +223,17 @@ def read_jsonl(path: Path, config: LabelledDataConfig) -> Rows:
 
 
 def label_columns(config: LabelledDataConfig) -> dict[str, str]:
-    return {config.text_column: "--text-column", config.label_column: "--label-column"}
+    return distinct_columns([(config.text_column, "--text-column"), (config.label_column, "--label-column")])
+
+
+def distinct_columns(named: list[tuple[str, str]]) -> dict[str, str]:
+    """{column: the flag that names it}; UserError when two flags name the same column."""
+    columns: dict[str, str] = {}
+    for column, flag in named:
+        if column in columns:
+            raise UserError(f"{columns[column]} and {flag} both name the column {column!r}; give each its own")
+        columns[column] = flag
+    return columns
 
 
 def labelled_rows(table: Table) -> Rows:
@@ -273,16 +283,15 @@ def csv_fields(
                 f"{path}: no column {wanted!r} in its header ({', '.join(map(repr, named))}); "
                 f"{delimiter_hint(header, delimiter) or f'pass {flag} NAME'}"
             )
-    at = [named[column] for column in columns]
-    extra = [named[optional]] if optional in named else []
+    at = [named[column] for column in columns] + ([named.get(optional)] if optional else [])
     rows, places = [], []
     for row in reader:
         if not row:
             continue  # a blank line
         place = f"{path}:{reader.line_num}"
-        if len(row) <= max(at + extra):
+        if len(row) <= max(i for i in at if i is not None):
             raise UserError(f"{place}: {len(row)} fields where the header has {len(header)}; a quote left open?")
-        rows.append([row[i] for i in at] + ([row[extra[0]]] if extra else ([""] if optional else [])))
+        rows.append(["" if i is None else row[i] for i in at])
         places.append(place)
     return rows, places
 
@@ -311,9 +320,8 @@ def jsonl_fields(path: Path, columns: dict[str, str], optional: str) -> tuple[li
         ):
             wanted = f"a text {first!r}" + "".join(f" and a {other!r}" for other in others)
             raise UserError(f"{place}: expected an object with {wanted}; pass {'/'.join(columns.values())} NAME")
-        rows.append(
-            [row[first], *(str(row[other]) for other in others)] + ([str(row.get(optional, ""))] if optional else [])
-        )
+        given = [] if not optional else ["" if row.get(optional) is None else str(row[optional])]
+        rows.append([row[first], *(str(row[other]) for other in others), *given])
         places.append(place)
     return rows, places
 
@@ -330,20 +338,20 @@ def split_user_rows(rows: Rows) -> LabelledData:
     return LabelledData(splits, tuple(sorted(set(rows.labels))))
 
 
-def split_indices(rows: Rows) -> dict[str, list[int]]:
+def split_indices(rows: Rows, classes: bool = True) -> dict[str, list[int]]:
     """The rows of each split of a user's file (and of Bitext's): 80% train, 10% validation, 10% test by
-    `random_state=SEED`, stratified when every label has STRATIFY_MIN rows (rows all labelled "" have no labels);
-    UserError when there are too few rows, or labels but only one."""
+    `random_state=SEED`, stratified when every label has STRATIFY_MIN rows; UserError when there are too few
+    rows, or (`classes`: the labels are a classifier's classes) fewer than two labels."""
     from collections import Counter
 
     from sklearn.model_selection import train_test_split
 
     counts, source = Counter(rows.labels), rows.places[0].rsplit(":", 1)[0]
-    if len(counts) < 2 and rows.labels[0]:
+    if len(counts) < 2 and classes:
         raise UserError(f"{source}: every row has the label {rows.labels[0]!r}; give rows of two labels or more")
     if len(rows) < MIN_ROWS:
         raise UserError(f"{source}: {len(rows)} rows; give at least {MIN_ROWS} (a tenth of them is the test split)")
-    stratified = min(counts.values()) >= STRATIFY_MIN
+    stratified = len(counts) > 1 and min(counts.values()) >= STRATIFY_MIN
     by = (lambda chosen: [rows.labels[i] for i in chosen]) if stratified else (lambda chosen: None)
     everything = list(range(len(rows)))
     train, rest = train_test_split(everything, test_size=0.2, random_state=SEED, stratify=by(everything))

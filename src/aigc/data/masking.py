@@ -124,5 +124,5 @@ class Masker:
 
 @functools.cache
 def default_masker() -> Masker:
-    """One Masker of US phone numbers per process (its libraries imported and patterns built once)."""
+    """The Masker of US phone numbers, one per process (made once, on first use)."""
     return Masker()

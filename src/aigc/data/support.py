@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aigc.core.errors import UserError
-from aigc.data.labelled import BITEXT, Rows, checked_text, find, read_table, split_indices
+from aigc.data.labelled import BITEXT, Rows, checked_text, distinct_columns, find, read_table, split_indices
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,8 @@ def read_pairs(name: str, data_dir: str | None = None, columns: Columns = Column
 
 def read_file(kind: str, path: Path, columns: Columns) -> list[tuple[Pair, str]]:
     """Each row's pair, with where it came from (`file:line`)."""
-    wanted = {columns.question: "--question-column", columns.answer: "--answer-column"}
-    if columns.intent is not None:
-        wanted[columns.intent] = "--intent-column"
+    named = [(columns.question, "--question-column"), (columns.answer, "--answer-column")]
+    wanted = distinct_columns(named + ([(columns.intent, "--intent-column")] if columns.intent is not None else []))
     table = read_table(kind, path, wanted, columns.delimiter, optional="" if columns.intent else "intent")
     questions, answers, intents = table.fields
     return [
@@ -70,4 +69,4 @@ def split_pairs(placed: list[tuple[Pair, str]]) -> dict[str, list[Pair]]:
     """The pairs of each split: split_indices' 80/10/10, stratified by intent where it can be."""
     pairs, places = zip(*placed, strict=True)
     rows = Rows(tuple(p.question for p in pairs), tuple(p.intent for p in pairs), places)
-    return {split: [pairs[i] for i in chosen] for split, chosen in split_indices(rows).items()}
+    return {split: [pairs[i] for i in chosen] for split, chosen in split_indices(rows, classes=False).items()}

@@ -41,12 +41,15 @@ def rouge_l(replies: Sequence[str], references: Sequence[str]) -> float:
 
 def well_formed(reply: str) -> bool:
     """Whether every brace of `reply` belongs to a well-formed placeholder."""
-    return "{" not in PLACEHOLDER.sub("", reply) and "}" not in PLACEHOLDER.sub("", reply)
+    rest = PLACEHOLDER.sub("", reply)
+    return "{" not in rest and "}" not in rest
 
 
 def reply_scores(replies: Sequence[str], references: Sequence[str]) -> dict[str, float]:
     """chrF, ROUGE-L and the share of well-formed replies, as `aigc` reports them."""
-    if len(replies) != len(references) or not replies:
+    if not references:
+        raise UserError("no references to score replies against; give at least one")
+    if len(replies) != len(references):
         raise UserError(f"{len(replies)} replies for {len(references)} references; give one reply for each")
     return {
         "chrf": chrf(replies, references),

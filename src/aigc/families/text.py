@@ -47,27 +47,6 @@ class TextFamily(Family):
         has no chat template."""
         raise UserError("this model has no chat template; use /v1/completions")
 
-    def fitted_chat_prompt(self, model: nn.Module, config, messages: list[dict], most: int) -> tuple[str, int]:
-        """(the chat prompt of a conversation, how many of its messages were dropped to fit): its oldest messages
-        (never a system message, nor the newest) are dropped whole while the prompt is over `most` tokens or
-        leaves the reply less than a quarter of the model's context; UserError when what is kept is still over
-        `most` or the context - a message is never cut."""
-        kept, room = list(messages), model.context // 4
-        while True:
-            prompt = self.chat_prompt(config, kept)
-            tokens = len(self.tokenizer(model).encode(prompt))
-            droppable = [i for i, m in enumerate(kept[:-1]) if m["role"] not in ("system", "developer")]
-            if not droppable or (tokens <= most and tokens + room <= model.context):
-                break
-            del kept[droppable[0]]
-        if tokens > most or tokens >= model.context:
-            limit = min(most, model.context - 1)
-            raise UserError(
-                f"the newest message (with the system messages) is {tokens} tokens; this model reads at most {limit}; "
-                "shorten it"
-            )
-        return prompt, len(messages) - len(kept)
-
     def encode(self, model: nn.Module, prompt: str) -> list[int]:
         """The token ids of a prompt; UserError when it is empty, has a character the model never saw, or leaves
         no room in the context to generate."""
@@ -188,3 +167,38 @@ class TextFamily(Family):
         stem.with_suffix(".txt").write_text(
             "".join(f"--- seed {s} ---{SNAPSHOT_PROMPT}{c.text}\n" for s, c in zip(seeds, drawn, strict=True))
         )
+
+
+def fitted_chat_prompt(
+    family: TextFamily, model: nn.Module, config, messages: list[dict], most: int
+) -> tuple[str, int]:
+    """(the chat prompt `family` writes of a conversation, how many of its messages were dropped to fit): its
+    oldest messages are dropped whole - never a system message, the last user message or the newest - as few as
+    leave the prompt within `most` tokens and the reply a quarter of the model's context; UserError when what is
+    kept is still over `most` or the context: a message is never cut."""
+    last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=len(messages) - 1)
+    droppable = [i for i, m in enumerate(messages[:-1]) if m["role"] not in ("system", "developer") and i != last_user]
+
+    def without(first: int) -> tuple[str, int]:
+        """The prompt without the `first` droppable messages, and its length in tokens."""
+        gone = set(droppable[:first])
+        prompt = family.chat_prompt(config, [m for i, m in enumerate(messages) if i not in gone])
+        return prompt, len(family.tokenizer(model).encode(prompt))
+
+    def fits(tokens: int) -> bool:
+        return tokens <= most and tokens + model.context // 4 <= model.context
+
+    dropped, (prompt, tokens) = 0, without(0)
+    if not fits(tokens):  # the fewest to drop, by bisection: the prompt only shortens as more are dropped
+        low, high = 1, len(droppable)
+        while low < high:
+            middle = (low + high) // 2
+            low, high = (low, middle) if fits(without(middle)[1]) else (middle + 1, high)
+        dropped = min(low, len(droppable))
+        prompt, tokens = without(dropped)
+    if tokens > most or tokens >= model.context:
+        raise UserError(
+            f"the conversation's system messages and newest messages are {tokens} tokens whole; this model reads "
+            f"at most {min(most, model.context - 1)}; shorten them"
+        )
+    return prompt, dropped

@@ -6,14 +6,17 @@ JSON body, or server-sent events of text chunks ending in `data: [DONE]` (with t
 
 A chat request is a completion of the prompt the model's chat template writes for the conversation, ending at
 the template's end-of-turn token. A conversation over the model's context is trimmed from its oldest message,
-whole messages at a time (TextFamily.fitted_chat_prompt); one whose newest message alone is over is refused. An
+whole messages at a time (families/text.py:fitted_chat_prompt); one whose newest message alone is over is refused;
+a reply ends where the context does (finish_reason "length"), never pushing the conversation's start out of view. An
 assistant (assistant.py) puts its system message of intent and retrieved pairs first. What aigc adds to OpenAI's
 fields is one object, `aigc`: the assistant's intent and retrieved pair ids, how many messages were trimmed - in
-the body, and in the first event of a stream. With --mask-prompts, customer data in the messages and prompts is
+the body, and in a stream's first event of each choice. /v1/completions on an assistant is its generator's, the
+prompt as given. With --mask-prompts, customer data in the messages and prompts is
 replaced by placeholders before the model (or the assistant) reads it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import time
@@ -24,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from aigc.core.errors import ConfigError, UserError
 from aigc.data.masking import default_masker
 from aigc.families.registry import sample_setting_names, with_sample
+from aigc.families.text import fitted_chat_prompt
 from aigc.serving.schemas import MAX_SEED, sample_fields, served_model
 from aigc.serving.service import Job, ServedModel
 from aigc.serving.settings import ServeSettings
@@ -148,11 +152,22 @@ def chat_job(request: BaseModel, models: dict[str, ServedModel], settings: Serve
     if served.assistant is not None:
         messages, context = served.assistant.prompt(messages)
         extension["assistant"] = context.extension()
-    most = settings.max_prompt_tokens
-    prompt, dropped = served.family.fitted_chat_prompt(served.model, served.config, messages, most)
+    try:
+        prompt, dropped = fitted_chat_prompt(
+            served.family, served.model, served.config, messages, settings.max_prompt_tokens
+        )
+    except UserError as error:
+        if served.assistant is None:
+            raise
+        raise UserError(
+            f"{error} (the assistant's retrieved answers are among them: aigc assistant create --answers)"
+        ) from None
     if dropped:
         extension["trimmed_messages"] = dropped
     job = to_job(request, served, [prompt], settings, logprobs, on_text)
+    # the reply ends at the context ("length"), where the engine would otherwise crop the conversation's start
+    room = served.family.info(served.model, served.config)["context"] - len(job.encoded[prompt])
+    job.sample = dataclasses.replace(job.sample, max_tokens=min(job.sample.max_tokens, room))
     job.extension = extension
     return job
 
@@ -177,6 +192,10 @@ class Reply:
     def head(self, object: str) -> dict:
         return {"id": self.id, "object": object, "created": self.created, "model": self.job.model}
 
+    def extension(self) -> dict:
+        """What aigc adds to OpenAI's fields, as `aigc` (nothing when there is nothing to add)."""
+        return {"aigc": self.job.extension} if self.job.extension else {}
+
     def usage(self, completions) -> dict:
         prompt_tokens = sum(len(self.job.encoded[prompt]) for prompt in self.prompts)
         completion_tokens = sum(c.tokens for c in completions)
@@ -186,7 +205,7 @@ class Reply:
     def body(self, completions) -> dict:
         choices = [self.choice(k, c) for k, c in enumerate(completions)]
         body = {**self.head(self.object), "choices": choices, "usage": self.usage(completions)}
-        return body | ({"aigc": self.job.extension} if self.job.extension else {})
+        return body | self.extension()
 
     def choice(self, index: int, completion) -> dict:
         text, logprobs = completion.text, None
@@ -232,7 +251,7 @@ class ChatReply(Reply):
 
     def opening(self) -> str:
         """The first events: each choice's role, as OpenAI sends it before any content."""
-        head = self.head(self.chunk_object) | ({"aigc": self.job.extension} if self.job.extension else {})
+        head = self.head(self.chunk_object) | self.extension()
         role = [{"index": k, "delta": {"role": "assistant"}, "finish_reason": None} for k in range(len(self.job.seeds))]
         return "".join(event({**head, "choices": [choice]}) for choice in role)
 

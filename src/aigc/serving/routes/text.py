@@ -60,8 +60,8 @@ async def text_reply(
     service.check(job)
     reply = reply_type(job, models[job.model], body)
     request.state.fields = {"model": job.model, "completions": len(job.seeds), **job.extension}
-    service.metrics.count_assistant(job.model, job.extension.get("assistant"))
     done = asyncio.wrap_future(service.submit(job))
+    service.metrics.count_assistant(job.model, job.extension.get("assistant"))  # once it is taken, not refused
     if not body.stream:
         return JSONResponse(await asyncio.to_thread(reply.body, await done))
     return StreamingResponse(stream(reply, events, done), media_type="text/event-stream")
