@@ -706,6 +706,7 @@ def headline(results: Results) -> str:
             link("the language-model service", "the-language-model-service-under-load"),
         ],
         sentiment_headline(results["sentiment"]),
+        assistant_headline(results["assistant"]),
     ]
     return table(["measured (2 CPU cores, one run each)", "aigc", "against", "the whole table"], rows)
 
@@ -731,6 +732,25 @@ def sentiment_headline(data: dict) -> list[str]:
 
 
 SENTIMENT_HEADLINE = "aigc on the Reuters LM, every weight"
+
+
+def assistant_headline(data: dict) -> list[str]:
+    replies = data["replies"]
+    assistant, retrieval = (
+        replies["generator + retrieval (the assistant)"],
+        replies["retrieval only: the classifier's intent chooses"],
+    )
+    plain = replies["generator alone"]
+    return [
+        f"customer-service assistant, Bitext's {data['test_requests']} held-out requests: intent accuracy; reply "
+        "chrF / ROUGE-L",
+        f"**{fixed(data['intent_accuracy']['classifier'], 3)}** (the classifier); the assistant "
+        f"{pair(fixed(assistant['chrf'], 1), fixed(assistant['rouge_l'], 3))}, the generator alone "
+        f"{pair(fixed(plain['chrf'], 1), fixed(plain['rouge_l'], 3))}",
+        f"the nearest pair's intent (BM25): {fixed(data['intent_accuracy']['nearest pair (BM25)'], 3)}; its stored "
+        f"reply: **{pair(fixed(retrieval['chrf'], 1), fixed(retrieval['rouge_l'], 3))}**",
+        link("customer service", "customer-service"),
+    ]
 
 
 def scores_cell(scores: dict, strong: bool = False) -> str:
