@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aigc.core.errors import UserError
+from aigc.core.io import read_manifest
 from aigc.retrieval.index import Hit, Index, fingerprint, index_fingerprint
 
 FILE = "assistant.json"
@@ -186,14 +187,7 @@ def load(directory: Path, device: str = "cpu"):
 def manifest_of(directory: Path) -> dict:
     """The manifest of an assistant directory; UserError when it is unreadable or a part it names is gone or has
     changed since it was created."""
-    try:
-        manifest = json.loads((directory / FILE).read_text())
-    except (OSError, ValueError):
-        raise UserError(
-            f"{directory}/{FILE} is not readable JSON; create it again with aigc assistant create"
-        ) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise UserError(f"{directory}/{FILE} is not of format {FORMAT}; create it again with this aigc")
+    manifest = read_manifest(directory, FILE, FORMAT, "an assistant", "create it with aigc assistant create")
     for role in ("generator", "intents", "index"):
         if role not in manifest:
             continue

@@ -66,7 +66,7 @@ def test_index_build_and_query_from_the_command_line(bitext, tmp_path, capsys):
     [
         (None, ["query", "{tmp}/none", "--text", "refund"], "none is not a search index (no readable index.json)"),
         ("bm25", ["query", "{tmp}/index", "--text", "refund"], "the index is incomplete or damaged"),
-        ("format", ["query", "{tmp}/index", "--text", "refund"], "not of format 1; build the index again"),
+        ("format", ["query", "{tmp}/index", "--text", "refund"], "not of format 1, which this aigc reads; build it"),
         (None, ["query", "{tmp}/index", "--text", "refund", "--k", "0"], "--k 0: give 1 or more"),
         (None, ["query", "{tmp}/index", "--text", " "], "--text is empty"),
         (None, ["build", "--data", "bitext", "--data-dir", "{tmp}/data", "--split", "dev", "--out", "{tmp}/x"],

@@ -1,4 +1,4 @@
-"""Crash-safe file writes and hashing."""
+"""Crash-safe file writes, hashing, and reading the versioned JSON manifest of a directory aigc wrote."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from aigc.core.errors import UserError
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
@@ -64,3 +66,17 @@ def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def read_manifest(directory: Path, name: str, version: int, what: str, remedy: str) -> dict:
+    """The JSON object in `directory/name`, whose "format" must be `version`; UserError saying `remedy` when the
+    directory is not `what` (no readable object there) or was written in another format."""
+    import json
+
+    try:
+        manifest = json.loads((Path(directory) / name).read_text())
+    except (OSError, ValueError):
+        raise UserError(f"{directory} is not {what} (no readable {name}); {remedy}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != version:
+        raise UserError(f"{directory}/{name} is not of format {version}, which this aigc reads; {remedy}")
+    return manifest

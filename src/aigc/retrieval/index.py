@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from aigc.core.errors import UserError
+from aigc.core.io import read_manifest
 from aigc.data.support import Pair
 
 FORMAT = 1  # of index.json: a directory of another format is refused, not misread
@@ -88,14 +89,7 @@ class Index:
     def load(cls, path: Path) -> Index:
         """The index in directory `path`, with its encoder when it has one; UserError when it is not an index,
         is not whole, or its encoder is gone."""
-        try:
-            manifest = json.loads((path / "index.json").read_text())
-        except (OSError, ValueError):
-            raise UserError(
-                f"{path} is not a search index (no readable index.json); make one with aigc index build"
-            ) from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise UserError(f"{path}/index.json is not of format {FORMAT}; build the index again with this aigc")
+        manifest = read_manifest(path, "index.json", FORMAT, "a search index", "build it with aigc index build")
         try:
             lines = (path / "pairs.jsonl").read_text(encoding="utf-8").splitlines()
             pairs = [Pair(**json.loads(line)) for line in lines]
