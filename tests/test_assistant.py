@@ -158,7 +158,7 @@ def test_ask_answers_from_the_command_line_and_says_what_it_found(parts, tmp_pat
     assert all(isinstance(line["reply"], str) for line in lines)
     assert aigc(argv) == 0 and [json.loads(line) for line in capsys.readouterr().out.splitlines()] == lines
     for bad, message in [
-        (["assistant", "ask", str(parts), "--text", "x"], "is not an assistant (no assistant.json)"),
+        (["assistant", "ask", str(parts), "--text", "x"], "is not an assistant (no readable assistant.json)"),
         (["assistant", "ask", str(tmp_path / "support"), "--text", " "], "--text is empty"),
         (["assistant", "data", str(parts / "gen"), "--out", str(tmp_path / "x.jsonl")], "is not a search index"),
         (["assistant", "create", "--generator", str(tmp_path / "nope"), "--index", str(parts / "index"), "--out",

@@ -76,21 +76,17 @@ def ask(args) -> int:
     from aigc.core.errors import UserError
     from aigc.families.registry import family_of, with_sample
 
-    if not assistant.is_assistant(args.assistant):
-        raise UserError(
-            f"{args.assistant} is not an assistant (no {assistant.FILE}); make one with aigc assistant create"
-        )
     if not all(text.strip() for text in args.text):
         raise UserError("--text is empty; give the customer's message")
     helper, model, config, _ = assistant.load(args.assistant)
     family = family_of(config)
     if args.max_tokens is not None:
         config = with_sample(config, {"max_tokens": args.max_tokens})
-    prompts, contexts = [], []
-    for text in args.text:
-        messages, context = helper.prompt([{"role": "user", "content": text}])
-        prompts.append(family.chat_prompt(config, messages))
-        contexts.append(context)
+    contexts = helper.contexts(args.text)  # retrieved and classified together
+    prompts = [
+        family.chat_prompt(config, assistant.prompted([{"role": "user", "content": text}], c.intent, c.hits))
+        for text, c in zip(args.text, contexts, strict=True)
+    ]
     seeds = [args.seed + i for i in range(len(prompts))]
     replies = family.generate(model, seeds, prompts, config.sample)
     for text, context, reply in zip(args.text, contexts, replies, strict=True):
