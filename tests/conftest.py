@@ -13,12 +13,15 @@ from tests.training.test_checkpoint import TINY
 
 from aigc.data.datasets import DataConfig
 from aigc.data.labelled import LabelledDataConfig
+from aigc.data.ratings import RatingsConfig
 from aigc.data.text import TextDataConfig
 from aigc.families.classifier.config import TRAIN as CLASSIFIER_TRAIN
 from aigc.families.classifier.config import ClassifierRunConfig
 from aigc.families.gan.config import gan_recipe
 from aigc.families.lm.config import TRAIN as LM_TRAIN
 from aigc.families.lm.config import LMRunConfig, LMSampleConfig
+from aigc.families.recommender.config import TRAIN as RECOMMENDER_TRAIN
+from aigc.families.recommender.config import ItemsConfig, RecommenderRunConfig
 from aigc.models.transformer import TransformerConfig
 from aigc.runs import train
 
@@ -268,3 +271,53 @@ def assistant_parts(tmp_path_factory):
         aigc(["train", "classifier", "--data", "bitext", *data, *TINY_CLASSIFIER, "--out", str(root / "intents")]) == 0
     )
     return root
+
+
+GENRES = ("Action", "Comedy", "Drama")
+
+
+def write_movielens(root: Path, users: int = 24) -> Path:
+    """A folder in MovieLens's form: 30 movies, ten of each genre; user u likes (4 or 5 stars) eight movies of
+    genre u % 3 in order - movie i then i + 1, from a start of its own - and rates two of another genre 2 stars.
+    Two movies share the title "Twin" (1990 and 2000); some movies have tags."""
+    root.mkdir(parents=True, exist_ok=True)
+    movies = ["movieId,title,genres"]
+    for i in range(30):
+        genre = GENRES[i // 10]
+        title = f"Twin ({1990 + 10 * (i % 2)})" if i in (28, 29) else f"{genre} Film {i} ({2000 + i})"
+        movies.append(f'{100 + i},"{title}",{genre}|Film')
+    ratings, time = ["userId,movieId,rating,timestamp"], 1_000_000
+    for user in range(1, users + 1):
+        genre = user % 3
+        for step in range(8):
+            time += 60
+            movie = 100 + 10 * genre + (user + step) % 10
+            ratings.append(f"{user},{movie},{4.0 + step % 2},{time}")
+        for other in range(2):
+            time += 60
+            ratings.append(f"{user},{100 + 10 * ((genre + 1) % 3) + other},2.0,{time}")
+    tags = ["userId,movieId,tag,timestamp", "1,100,explosions,1", "2,100,Explosions,2", "3,100,car chase,3"]
+    tags += ["4,110,funny,4", "5,120,slow,5"]
+    for name, lines in (("movies.csv", movies), ("ratings.csv", ratings), ("tags.csv", tags)):
+        (root / name).write_text("\n".join(lines) + "\n")
+    return root
+
+
+def tiny_recommender(folder: Path, text_model: str = "", **items) -> RecommenderRunConfig:
+    """A 1-layer, 16-wide recommender of `write_movielens`'s likes, 40 steps of 8 histories."""
+    return RecommenderRunConfig(
+        data=RatingsConfig(name=f"movielens:{folder}"),
+        model=TransformerConfig(width=16, layers=1, heads=2, context=8, dropout=0.0),
+        items=ItemsConfig(text_model=text_model, **items),
+        train=dataclasses.replace(
+            RECOMMENDER_TRAIN, batch=8, budget=8 * 40, lr=1e-2, warmup=16, eval_every=8 * 20, snapshot_every=8 * 40
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def recommender_run(tmp_path_factory, lm_run):
+    """A recommender of the tiny MovieLens folder with item ids and the text vectors of `lm_run`."""
+    root = tmp_path_factory.mktemp("recommender")
+    train(tiny_recommender(write_movielens(root / "movielens"), str(lm_run)), root / "run", progress=False)
+    return root / "run"

@@ -25,13 +25,17 @@ def build_parser() -> argparse.ArgumentParser:
         index,
         keys,
         monitor,
+        recommend,
         report,
         sample,
         serve,
         train,
     )
 
-    description = "Train, sample, evaluate, export and serve generative models: images and text, and text classifiers."
+    description = (
+        "Train, sample, evaluate, export and serve generative models: images and text, text classifiers and "
+        "recommenders."
+    )
     parser = Parser(prog="aigc", description=description)
     parser.add_argument("--version", action="version", version=f"aigc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -40,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         train,
         sample,
         classify,
+        recommend,
         monitor,
         index,
         assistant,

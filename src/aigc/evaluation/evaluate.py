@@ -45,6 +45,7 @@ from aigc.evaluation.features import (
 )
 from aigc.evaluation.language import TEXT_METRICS, TextInLoopEvaluator, evaluate_language_model
 from aigc.evaluation.prompted import PROMPTED_METRICS, PromptedInLoopEvaluator, evaluate_prompted
+from aigc.evaluation.ranking import RANKING_METRICS, RankingInLoopEvaluator, evaluate_recommender
 from aigc.evaluation.reconstruction import (
     RECONSTRUCTED_IMAGES,
     RECONSTRUCTION_METRICS,
@@ -56,7 +57,12 @@ IMAGE_METRIC_NAMES = ("fid", "kid", "pr", "coverage", "is")
 FEATURE_METRICS = ("fid", "kid", "pr")  # what the second extractor's features score too, as fid_2, kid_2, ...
 METRICS = tuple(
     dict.fromkeys(
-        IMAGE_METRIC_NAMES + TEXT_METRICS + PROMPTED_METRICS + RECONSTRUCTION_METRICS + CLASSIFICATION_METRICS
+        IMAGE_METRIC_NAMES
+        + TEXT_METRICS
+        + PROMPTED_METRICS
+        + RECONSTRUCTION_METRICS
+        + CLASSIFICATION_METRICS
+        + RANKING_METRICS
     )
 )
 DEFAULT_IMAGES = 10_000
@@ -437,6 +443,12 @@ JUDGINGS = {
             model, run, config.n or PROMPTED_IMAGES, config.seed, names, progress
         ),
         PromptedInLoopEvaluator,
+    ),
+    "rankings": Judging(  # judged by the rank of each user's next liked item
+        RANKING_METRICS,
+        "a recommender",
+        lambda model, run, config, names, progress: evaluate_recommender(model, run, config, names),
+        RankingInLoopEvaluator,
     ),
 }
 

@@ -26,6 +26,7 @@ from aigc.families.family import FORMAT_VERSION, Family
 from aigc.families.gan.family import GANFamily
 from aigc.families.labelling import Ensemble, check_member
 from aigc.families.lm.family import LMFamily
+from aigc.families.recommender.family import RecommenderFamily
 from aigc.families.text2image.family import Text2ImageFamily
 from aigc.models.compression import load_compressed
 from aigc.training.config import upgrade_train
@@ -39,6 +40,7 @@ FAMILIES: dict[str, Family] = {
         Text2ImageFamily(),
         AutoencoderFamily(),
         ClassifierFamily(),
+        RecommenderFamily(),
     )
 }
 

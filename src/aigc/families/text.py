@@ -64,25 +64,9 @@ class TextFamily(Family):
         for prompt in prompts or ():
             self.encode(model, prompt)
 
-    @torch.no_grad()
     def embed(self, model: nn.Module, texts: list[str], batch_size: int = 32) -> torch.Tensor:
-        """One unit vector [len(texts), width] (float32, on the CPU) per text: the mean of its tokens' last-layer
-        states, each text cut to the model's context (a character the tokenizer never saw left out); a text of no
-        token the model knows gets the zero vector, which matches nothing."""
-        device, parts = next(model.parameters()).device, []
-        for first in range(0, len(texts), batch_size):
-            encoded = [
-                ids[: model.context or None]
-                for ids in self.tokenizer(model).encode_all(texts[first : first + batch_size])
-            ]
-            lengths = torch.tensor([len(ids) for ids in encoded], device=device)
-            tokens = torch.zeros(len(encoded), max(1, int(lengths.max())), dtype=torch.long, device=device)
-            for i, ids in enumerate(encoded):
-                tokens[i, : len(ids)] = torch.tensor(ids, dtype=torch.long, device=device)
-            hidden = model.hidden_states(tokens).float()
-            mean = mean_of_real(hidden, lengths)
-            parts.append(torch.nn.functional.normalize(mean, dim=-1).cpu())
-        return torch.cat(parts)
+        """One unit vector [len(texts), width] per text: `text_vectors` of the model's tokenizer."""
+        return text_vectors(model, self.tokenizer(model), texts, batch_size)
 
     def prompt_logprobs(self, model: nn.Module, prompt: str, top: int) -> list[TokenLogprob]:
         """Each prompt token's log-probability given those before it (an echo with logprobs)."""
@@ -202,3 +186,21 @@ def fitted_chat_prompt(
             f"at most {min(most, model.context - 1)}; shorten them"
         )
     return prompt, dropped
+
+
+@torch.no_grad()
+def text_vectors(model: nn.Module, tokenizer: TextTokenizer, texts: list[str], batch_size: int = 32) -> torch.Tensor:
+    """One unit vector [len(texts), width] (float32, on the CPU) per text by a causal language model: the mean of
+    its tokens' last-layer states, each text cut to the model's context (a character the tokenizer never saw left
+    out); a text of no token the model knows gets the zero vector, which matches nothing."""
+    device, parts = next(model.parameters()).device, []
+    for first in range(0, len(texts), batch_size):
+        encoded = [ids[: model.context or None] for ids in tokenizer.encode_all(texts[first : first + batch_size])]
+        lengths = torch.tensor([len(ids) for ids in encoded], device=device)
+        tokens = torch.zeros(len(encoded), max(1, int(lengths.max())), dtype=torch.long, device=device)
+        for i, ids in enumerate(encoded):
+            tokens[i, : len(ids)] = torch.tensor(ids, dtype=torch.long, device=device)
+        hidden = model.hidden_states(tokens).float()
+        mean = mean_of_real(hidden, lengths)
+        parts.append(torch.nn.functional.normalize(mean, dim=-1).cpu())
+    return torch.cat(parts)

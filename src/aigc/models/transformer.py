@@ -256,18 +256,22 @@ class Decoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor, cache: SlotRows | None = None) -> torch.Tensor:
         """The last block's normalised output [N, T, width] of `tokens` [N, T] (after the cache's positions)."""
-        new = tokens.shape[1]
+        return self.transform(self.embed_tokens(tokens), cache)
+
+    def transform(self, x: torch.Tensor, cache: SlotRows | None = None) -> torch.Tensor:
+        """The last block's normalised output [N, T, width] of inputs `x` [N, T, width] already embedded (a
+        recommender's item vectors, where a language model's are its tokens')."""
+        new = x.shape[1]
         end = new if cache is None else cache.end()
         if end > self.config.context:
             raise UserError(f"{end} tokens are more than the model's context of {self.config.context}; use fewer")
         if cache is None:
-            positions = torch.arange(new, device=tokens.device)
+            positions = torch.arange(new, device=x.device)
         else:
-            positions = cache.positions(tokens.device)
+            positions = cache.positions(x.device)
         cos, sin = rotary_tables(self.config, positions)
         if positions.ndim == 2:  # a position per sequence: (N, 1, T, head_dim) against (N, heads, T, head_dim)
             cos, sin = cos[:, None], sin[:, None]
-        x = self.embed_tokens(tokens)
         for block in self.layers:
             x = block(x, cos, sin, cache)
         return self.norm(x)

@@ -66,7 +66,12 @@ def sample_fields(modality: str) -> dict[str, tuple]:
     return fields
 
 
-ROUTES = {"images": "/v1/generate", "text": "/v1/completions", "labels": "/v1/classify"}  # by what a model makes
+ROUTES = {
+    "images": "/v1/generate",
+    "text": "/v1/completions",
+    "labels": "/v1/classify",
+    "items": "/v1/recommend",
+}  # by what a model makes
 
 
 def served_model(request: BaseModel, models: dict[str, ServedModel], modality: str) -> ServedModel:

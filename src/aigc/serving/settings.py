@@ -45,6 +45,7 @@ class ServeSettings(BaseSettings):
     max_prompt_tokens: int = Field(2048, ge=1, description="longest prompt, in the model's tokens")
     max_texts: int = Field(256, ge=1, description="most texts per classification request")
     max_text_chars: int = Field(4096, ge=1, description="longest text to classify, in characters")
+    max_history: int = Field(1000, ge=1, description="most items in a recommendation request's history")
     mask_prompts: bool = Field(
         False, description="replace customer data (e-mails, cards, phones...) with placeholders before a model reads it"
     )

@@ -178,6 +178,24 @@ UNITS: dict[str, Unit] = {
         },
         lambda texts: f"{texts:,.0f} texts",
     ),
+    "history": Unit(
+        {
+            "budget": Amount(
+                "histories", "stop after this many histories (50k: about 80 passes over 610 users)", parse=parse_count
+            ),
+            "warmup": Amount("warmup_histories", "linear learning-rate warm-up, in histories", parse=parse_count),
+            "snapshot_every": Amount(
+                "snapshot_histories", "checkpoint and sample recommendations every N histories", parse=parse_count
+            ),
+            "eval_every": Amount(
+                "eval_every",
+                "score the validation targets every N histories (keeps the best checkpoint)",
+                parse=parse_count,
+            ),
+            "eval_n": Amount("eval_users", "validation users scored per in-loop evaluation", parse=parse_count),
+        },
+        lambda histories: f"{histories:,.0f} histories",
+    ),
 }
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}

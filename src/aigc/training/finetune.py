@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from torch import nn
 
+from aigc.core.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint
 from aigc.core.config import Config
 from aigc.core.distributed import is_main
-from aigc.core.errors import ConfigError
+from aigc.core.errors import ConfigError, UserError
 from aigc.models.lora import linear_names, trainable_share, unload_lora
 
 
@@ -69,3 +71,24 @@ def without_adapters(model: nn.Module, config):
         return model, config
     finetune = dataclasses.replace(config.finetune, lora_rank=0, lora_alpha=None, lora_targets=())
     return unload_lora(model), dataclasses.replace(config, finetune=finetune)
+
+
+def language_model_checkpoint(path: Path, flag: str, directories: bool = False) -> Checkpoint:
+    """The checkpoint of `flag RUN` (a family that reads an aigc language model's weights: --init, --text-model):
+    the lm run in `path` (its newest checkpoint), or one of its checkpoint files, with its `model` weights;
+    UserError when it is something else. `directories`: the flag takes a Hugging Face directory too."""
+    if path.is_dir() and not (path / "config.json").is_file():
+        other = ", a Hugging Face directory or none" if directories else ""
+        raise UserError(f"{flag} {path}: no config.json there; give an aigc lm run{other}")
+    checkpoint = read_checkpoint(latest_checkpoint(path) if path.is_dir() else path, modules=("model",))
+    data = checkpoint.config
+    if data.get("family") != "lm":
+        raise UserError(f"{flag} {path} is a {data.get('family')} run; give a language model (lm) run")
+    if data.get("pretrained"):
+        instead = "that model's directory" if directories else "an aigc lm run of aigc's own transformer"
+        raise UserError(f"{flag} {path} fine-tunes a Hugging Face model; give {instead} instead")
+    if (data.get("finetune") or {}).get("lora_rank"):
+        raise UserError(f"{flag} {path} holds LoRA adapters; give the run it adapted, or one trained every weight")
+    if (data.get("compression") or {}).get("quantize", "none") != "none":
+        raise UserError(f"{flag} {path} is compressed; give the run it was compressed from")
+    return checkpoint

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import torch
 
-from aigc.core.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint
 from aigc.core.config import from_dict
 from aigc.core.errors import UserError
 from aigc.data.tokenizer import TextTokenizer
 from aigc.models.pretrained import PretrainedFiles, is_pretrained_dir, longest_input, pretrained_weights, transformers
 from aigc.models.pretrained import read_pretrained as read_directory
 from aigc.models.transformer import TransformerConfig
+from aigc.training.finetune import language_model_checkpoint
 
 DECODER = "model."
 # what --init decides, by part of the run config: every model field, the tokenizer of the data, the pooling
@@ -30,24 +30,6 @@ FROM_INIT = {
 KEPT = {"run": ("--context", "--dropout", "--pooling"), "directory": ("--context",)}
 
 
-def init_checkpoint(path: Path) -> Checkpoint:
-    """The checkpoint of `--init RUN`: the aigc lm run in `path` (its newest checkpoint), or one of its checkpoint
-    files; UserError when it is something a classifier cannot start from."""
-    if path.is_dir() and not (path / "config.json").is_file():
-        raise UserError(f"--init {path}: no config.json there; give an aigc lm run, a Hugging Face directory or none")
-    checkpoint = read_checkpoint(latest_checkpoint(path) if path.is_dir() else path, modules=("model",))
-    data = checkpoint.config
-    if data.get("family") != "lm":
-        raise UserError(f"--init {path} is a {data.get('family')} run; give a language model (lm) run")
-    if data.get("pretrained"):
-        raise UserError(f"--init {path} fine-tunes a Hugging Face model; give that model's directory instead")
-    if (data.get("finetune") or {}).get("lora_rank"):
-        raise UserError(f"--init {path} holds LoRA adapters; give the run it adapted, or one trained every weight")
-    if (data.get("compression") or {}).get("quantize", "none") != "none":
-        raise UserError(f"--init {path} is compressed; give the run it was compressed from")
-    return checkpoint
-
-
 def from_init(config, defaults):
     """A new run's config with the model and tokenizer of `--init`: an aigc lm run's transformer, with `--init`
     pinned to the checkpoint file read (so the weights loaded later are that checkpoint's, whatever the run writes
@@ -56,7 +38,10 @@ def from_init(config, defaults):
     `defaults`: the run config no flag changed."""
     path = Path(config.finetune.init)
     directory = is_pretrained_dir(path)
-    source = read_directory(path, task="classification") if directory else init_checkpoint(path)
+    if directory:
+        source = read_directory(path, task="classification")
+    else:
+        source = language_model_checkpoint(path, "--init", directories=True)
     changed = [
         "--" + f.name.replace("_", "-")
         for part in FROM_INIT
@@ -123,7 +108,7 @@ def load_init(model: torch.nn.Module, config) -> None:
     if config.pretrained:
         target, weights, new = model.network.base_model, pretrained_weights(path, "base"), None
     else:
-        weights = init_checkpoint(path).modules["model"]
+        weights = language_model_checkpoint(path, "--init", directories=True).modules["model"]
         target, new = model, {"temperature", "score.weight"}
         weights = {name: tensor for name, tensor in weights.items() if name.startswith(DECODER)}
     missing, unexpected = target.load_state_dict(weights, strict=False)

@@ -1,0 +1,96 @@
+"""Ratings as recommendation data: likes in time order, leave-last-out cases, items held out for cold start, item
+text, and one-line errors naming the file and line of what is wrong."""
+
+import pytest
+from conftest import write_movielens
+
+from aigc.core.errors import UserError
+from aigc.data.ratings import RatingsConfig, read_ratings
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return write_movielens(tmp_path / "ml")
+
+
+def ratings_of(folder, **options):
+    return read_ratings(RatingsConfig(name=f"movielens:{folder}", **options))
+
+
+def test_likes_are_the_ratings_at_or_above_the_threshold_oldest_first(folder):
+    ratings = ratings_of(folder, cold_items=0.0)
+    first = ratings.users.index("1")
+    ids = [ratings.catalogue.ids[i - 1] for i in ratings.liked[first]]
+    assert ids == [str(100 + 10 + (1 + step) % 10) for step in range(8)]  # user 1: comedy, from movie 112
+    assert len(ratings.rated[first]) == 10  # the two 2-star ratings are rated, not liked
+    strict = ratings_of(folder, cold_items=0.0, min_rating=5.0)
+    assert len(strict.liked[first]) == 4
+
+
+def test_ties_in_time_keep_the_file_s_order(tmp_path):
+    folder = write_movielens(tmp_path / "ml", users=1)
+    lines = (folder / "ratings.csv").read_text().splitlines()
+    same_time = [",".join(line.split(",")[:3] + ["5"]) for line in lines[1:]]
+    (folder / "ratings.csv").write_text("\n".join([lines[0], *same_time]) + "\n")
+    ratings = ratings_of(folder, cold_items=0.0)
+    ids = [ratings.catalogue.ids[i - 1] for i in ratings.liked[0]]
+    assert ids == [line.split(",")[1] for line in same_time if float(line.split(",")[2]) >= 4]
+
+
+def test_leave_last_out_cases_and_training_histories(folder):
+    ratings = ratings_of(folder, cold_items=0.0)
+    validation, test = ratings.cases("validation"), ratings.cases("test")
+    assert len(validation) == len(test) == len(ratings.users)
+    for user, history, target in zip(test.users, test.histories, test.targets, strict=True):
+        assert (*history, target) == ratings.liked[user]
+    for user, history, target in zip(validation.users, validation.histories, validation.targets, strict=True):
+        assert (*history, target) == ratings.liked[user][:-1]
+    assert ratings.training_histories() == [liked[:-2] for liked in ratings.liked]
+
+
+def test_cold_items_never_train_and_each_like_of_one_is_a_cold_case(folder):
+    ratings = ratings_of(folder, cold_items=0.2)
+    likes = {item: sum(item in liked for liked in ratings.liked) for item in range(1, 31)}
+    eligible = [item for item, count in likes.items() if count >= 5]
+    assert len(ratings.cold) == round(0.2 * len(eligible)) > 0
+    assert ratings.cold <= set(eligible)
+    trained = {item for history in ratings.training_histories() for item in history}
+    assert not trained & ratings.cold
+    cold = ratings.cases("cold")
+    assert len(cold) == sum(likes[item] for item in ratings.cold)
+    assert set(cold.targets) == ratings.cold
+    assert all(not set(history) & ratings.cold for history in cold.histories)
+    assert ratings_of(folder, cold_items=0.2).cold == ratings.cold  # a fixed seed
+
+
+def test_item_text_holds_title_genres_and_the_most_given_tags(folder):
+    catalogue = ratings_of(folder).catalogue
+    assert catalogue.texts[0] == "Action Film 0 (2000) | Action, Film | explosions, car chase"
+    assert catalogue.texts[10] == "Comedy Film 10 (2010) | Comedy, Film | funny"
+    assert catalogue.titles[28:] == ("Twin (1990)", "Twin (2000)")
+    assert ratings_of(folder, tags=0).catalogue.texts[0] == "Action Film 0 (2000) | Action, Film"
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f: (f / "ratings.csv").write_text("userId,movieId,stars\n1,100,5\n"), "no column 'rating', 'timestamp'"),
+        (lambda f: (f / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,100,five,3\n"), ":2: rating 'five'"),
+        (lambda f: (f / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,999,5,3\n"), "movie '999' is not in"),
+        (lambda f: (f / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,100,2,3\n"), "lower it"),
+        (lambda f: (f / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,100\n"), ":2: 2 fields"),
+        (lambda f: (f / "ratings.csv").unlink(), "no ratings.csv in"),
+        (lambda f: (f / "movies.csv").write_text("movieId,title\n"), "no column 'genres'"),
+        (lambda f: (f / "ratings.csv").write_bytes(b"userId,movieId,rating,timestamp\n1,\xff,5,3\n"), "not UTF-8"),
+    ],
+)
+def test_bad_files_are_named_in_one_line(folder, change, message):
+    change(folder)
+    with pytest.raises(UserError, match=message.replace("(", r"\(")) as error:
+        ratings_of(folder)
+    assert "\n" not in str(error.value)
+
+
+def test_a_data_set_name_it_does_not_know_is_refused():
+    with pytest.raises(UserError, match="choose movielens or movielens:DIR"):
+        read_ratings(RatingsConfig(name="netflix"))
