@@ -10,7 +10,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,tensorboard,report,docs,hf,assistant]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,tensorboard,report,docs,hf,assistant,bench]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) benchmarks/run.py --mnist-minutes 10 --gan-minutes 10 --ddp-minutes 2 --serve-requests 200 --compress-n 2000 --text-decoding --lm-recipes-tokens 8904704 --lm-minutes 10 --lm-serving --finetune-minutes 3 --t2i-minutes 10 --quality-minutes 10 --sentiment-minutes 5 --reuters-minutes 10 --assistant-minutes 10 --assistant-pretrain-minutes 10 --assistant-classifier-minutes 3
+	$(PY) benchmarks/run.py --mnist-minutes 10 --gan-minutes 10 --ddp-minutes 2 --serve-requests 200 --compress-n 2000 --text-decoding --lm-recipes-tokens 8904704 --lm-minutes 10 --lm-serving --finetune-minutes 3 --t2i-minutes 10 --quality-minutes 10 --sentiment-minutes 5 --reuters-minutes 10 --assistant-minutes 10 --assistant-pretrain-minutes 10 --assistant-classifier-minutes 3 --recommender-minutes 10 --recommender-pretrain-minutes 10 --recommender-text-minutes 3
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict

@@ -35,6 +35,11 @@ noisy, so absolute seconds mean little). Results go to benchmarks/results/<name>
                                                 # index (BM25, fused), an intent classifier (3 min), generators
                                                 # with and without retrieval (5 min each); intent accuracy,
                                                 # chrF, ROUGE-L, placeholders, replies/s, latency, examples
+  python benchmarks/run.py --recommender-minutes 10  # plus recommendation on MovieLens: a text model (gutenberg
+                                                # --recommender-pretrain-minutes 10, then the movies' text 3),
+                                                # aigc's recommender by ids, text and both, popularity, item-kNN,
+                                                # ALS, BPR and text-only rankings; HR/NDCG@10 full, sampled and
+                                                # cold, cold AUC, recommendations/s, examples
   python benchmarks/run.py --no-throughput ...  # only the comparisons asked for
 """
 
@@ -55,6 +60,7 @@ from gan_recipes import bench_gan
 from harness import RESULTS, RUNS, machine
 from image_quality import bench_image_quality
 from language_model import TOKEN_VARIANTS, bench_language_model, bench_lm_recipes
+from recommender import bench_recommender
 from sampling import bench_sampling
 from sentiment import bench_sentiment
 from serving import bench_serving
@@ -100,6 +106,9 @@ def arguments() -> argparse.ArgumentParser:
     parser.add_argument("--assistant-minutes", type=float, default=0, help="also train and score the assistant")
     parser.add_argument("--assistant-pretrain-minutes", type=float, default=10, help="its pre-training")
     parser.add_argument("--assistant-classifier-minutes", type=float, default=3, help="its intent classifier")
+    parser.add_argument("--recommender-minutes", type=float, default=0, help="also train and score recommenders")
+    parser.add_argument("--recommender-pretrain-minutes", type=float, default=10, help="their text model's")
+    parser.add_argument("--recommender-text-minutes", type=float, default=3, help="its fine-tuning on movie text")
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput and scaling tables")
     parser.add_argument("--data-dir", default=os.environ.get("AIGC_DATA_DIR", "../shared/data"))
     return parser
@@ -154,6 +163,9 @@ def main() -> None:
     if args.assistant_minutes:
         minutes = (args.assistant_pretrain_minutes, args.assistant_minutes, args.assistant_classifier_minutes)
         write("assistant", bench_assistant(*minutes, args.data_dir))
+    if args.recommender_minutes:
+        minutes = (args.recommender_pretrain_minutes, args.recommender_text_minutes, args.recommender_minutes)
+        write("recommender", bench_recommender(*minutes, args.data_dir))
     print(f"results in {RESULTS}/; python benchmarks/tables.py rewrites docs/benchmarks.md's tables from them")
 
 

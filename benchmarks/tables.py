@@ -28,7 +28,12 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).parents[1]
-PAGES = (ROOT / "docs" / "benchmarks.md", ROOT / "README.md", ROOT / "docs" / "customer-service.md")
+PAGES = (
+    ROOT / "docs" / "benchmarks.md",
+    ROOT / "README.md",
+    ROOT / "docs" / "customer-service.md",
+    ROOT / "docs" / "recommendation.md",
+)
 BLOCK = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end table -->)", re.DOTALL)
 
 Results = Mapping[str, dict]
@@ -707,6 +712,7 @@ def headline(results: Results) -> str:
         ],
         sentiment_headline(results["sentiment"]),
         assistant_headline(results["assistant"]),
+        *([recommender_headline(results["recommender"])] if "recommender" in results else []),
     ]
     return table(["measured (2 CPU cores, one run each)", "aigc", "against", "the whole table"], rows)
 
@@ -924,6 +930,99 @@ def assistant_examples(results: Results) -> str:
     return "\n".join(parts)
 
 
+# ---- recommendation ---------------------------------------------------------------------------------------------
+
+RECOMMENDER_MEASURES = ("hr@10", "ndcg@10", "sampled_hr@10", "sampled_ndcg@10", "cold_hr@10", "cold_ndcg@10",
+                        "cold_auc")  # fmt: skip
+
+
+def recommender_command(data: dict) -> str:
+    """The command that made results/recommender.json, from the budgets it stores."""
+    minutes = data["minutes"]
+    return (
+        f"python benchmarks/run.py --no-throughput --recommender-minutes {minutes['recommender']:g} "
+        f"--recommender-pretrain-minutes {minutes['pretrain']:g} --recommender-text-minutes {minutes['text_model']:g}"
+    )
+
+
+def recommender(results: Results) -> str:
+    """Every model's HR/NDCG@10 by the full, sampled and cold protocols and its cold AUC, the best of each column
+    in bold, then the published anchors (other data sets: for scale only)."""
+    data = results["recommender"]
+    scores = data["scores"]
+    best = {m: max(s.get(m, 0.0) for s in scores.values()) for m in RECOMMENDER_MEASURES}
+    rows = [
+        [name] + [bold(fixed(s[m], 3), s[m] == best[m]) if m in s else "-" for m in RECOMMENDER_MEASURES]
+        for name, s in scores.items()
+    ]
+    rows += [[f"reported: {name}"] + [fixed(a[m], 3) if m in a else "" for m in RECOMMENDER_MEASURES]
+             for name, a in data["anchors"].items()]  # fmt: skip
+    header = ["", "HR@10", "NDCG@10", "sampled HR@10", "sampled NDCG@10", "cold HR@10", "cold NDCG@10", "cold AUC"]
+    return table(header, rows)
+
+
+def recommender_training(results: Results) -> str:
+    """What each model trained on, for how long, in how much memory; then the recommenders' speed served."""
+    data = results["recommender"]
+    minutes = {"pretrain": data["minutes"]["pretrain"], "text model": data["minutes"]["text_model"]}
+    rows = []
+    for name, step in data["training"].items():
+        seen = f"{mega(step['tokens'])} tokens" if "tokens" in step else f"{thousands(step['histories'])} histories"
+        speed = data["scores"].get(f"aigc {name}", {}).get("serving")
+        served = (
+            pair(thousands(speed["batched_per_s"]), fixed(speed["one_at_a_time_with_reasons_per_s"], 1))
+            if speed
+            else "-"
+        )
+        spent = minutes.get(name, data["minutes"]["recommender"])
+        rows.append([name, f"{spent:g}", seen, f"{thousands(step['peak_rss_mib'])} MiB", served])
+    header = ["model", "minutes", "seen", "peak memory", "recommendations/s: all at once / one at a time with reasons"]
+    return table(header, rows)
+
+
+def recommender_tuning(results: Results) -> str:
+    """The baselines' settings chosen on validation NDCG@10, of how many tried."""
+    rows = [
+        [name, ", ".join(f"{k}={v}" for k, v in entry["chosen"].items() if k != "random_state"),
+         str(len(entry["tried"])), fixed(max(t["val_ndcg@10"] for t in entry["tried"]), 3)]
+        for name, entry in results["recommender"]["tuning"].items()
+    ]  # fmt: skip
+    return table(["baseline", "chosen", "settings tried", "validation NDCG@10"], rows)
+
+
+def recommender_examples(results: Results) -> str:
+    """Each example user's newest likes, the text-and-id model's top five with their reasons, and the cold items
+    it ranks highest for them."""
+    parts = []
+    for example in results["recommender"]["examples"]:
+        parts.append(f"**User {example['user']}**, newest likes: {'; '.join(example['newest_likes'])}\n")
+        lines = []
+        for rank, item in enumerate(example["top"], 1):
+            because = "; ".join(reason["title"] for reason in item["because"]) or "-"
+            lines.append(f"{rank}. {item['title']} ({fixed(item['score'], 2)}), because of: {because}")
+        cold = "; ".join(f"{item['title']} ({fixed(item['score'], 2)})" for item in example["top_cold"]) or "none"
+        parts.append("\n".join(lines) + f"\n\nthe cold items it ranks highest: {cold}\n")
+    return "\n".join(parts)
+
+
+def recommender_headline(data: dict) -> list[str]:
+    scores = data["scores"]
+    ours = max((name for name in scores if name.startswith("aigc")), key=lambda name: scores[name]["ndcg@10"])
+    baselines = [name for name in scores if not name.startswith(("aigc", "text only"))]
+    strongest = max(baselines, key=lambda name: scores[name]["ndcg@10"])
+    cold = max((name for name in scores if name.startswith("aigc")), key=lambda name: scores[name]["cold_hr@10"])
+    return [
+        f"recommendation on MovieLens (610 users, full-catalogue ranking), {data['minutes']['recommender']:g} "
+        "minutes: HR@10 / NDCG@10; cold items' HR@10",
+        f"{ours}: **{pair(fixed(scores[ours]['hr@10'], 3), fixed(scores[ours]['ndcg@10'], 3))}**; cold: "
+        f"{cold} {fixed(scores[cold]['cold_hr@10'], 3)}",
+        f"{strongest} (implicit, tuned): "
+        f"{pair(fixed(scores[strongest]['hr@10'], 3), fixed(scores[strongest]['ndcg@10'], 3))}; id-based models "
+        "score no cold item",
+        link("recommendation", "recommendation"),
+    ]
+
+
 TABLES: dict[str, Callable[[Results], str]] = {
     "headline": headline,
     "time-to-quality": time_to_quality,
@@ -957,6 +1056,10 @@ TABLES: dict[str, Callable[[Results], str]] = {
     "assistant-replies": assistant_replies,
     "assistant-training": assistant_training,
     "assistant-examples": assistant_examples,
+    "recommender": recommender,
+    "recommender-training": recommender_training,
+    "recommender-tuning": recommender_tuning,
+    "recommender-examples": recommender_examples,
 }
 
 

@@ -2,10 +2,10 @@
 text, and one-line errors naming the file and line of what is wrong."""
 
 import pytest
-from conftest import write_movielens
 
 from aigc.core.errors import UserError
 from aigc.data.ratings import RatingsConfig, read_ratings
+from conftest import write_movielens
 
 
 @pytest.fixture
@@ -71,21 +71,30 @@ def test_item_text_holds_title_genres_and_the_most_given_tags(folder):
     assert ratings_of(folder, tags=0).catalogue.texts[0] == "Action Film 0 (2000) | Action, Film"
 
 
+HEADER = "userId,movieId,rating,timestamp\n"
+
+
 @pytest.mark.parametrize(
-    "change, message",
+    "file, text, message",
     [
-        (lambda f: (f / "ratings.csv").write_text("userId,movieId,stars\n1,100,5\n"), "no column 'rating', 'timestamp'"),
-        (lambda f: (f / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,100,five,3\n"), ":2: rating 'five'"),
-        (lambda f: (f / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,999,5,3\n"), "movie '999' is not in"),
-        (lambda f: (f / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,100,2,3\n"), "lower it"),
-        (lambda f: (f / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,100\n"), ":2: 2 fields"),
-        (lambda f: (f / "ratings.csv").unlink(), "no ratings.csv in"),
-        (lambda f: (f / "movies.csv").write_text("movieId,title\n"), "no column 'genres'"),
-        (lambda f: (f / "ratings.csv").write_bytes(b"userId,movieId,rating,timestamp\n1,\xff,5,3\n"), "not UTF-8"),
+        ("ratings.csv", "userId,movieId,stars\n1,100,5\n", "no column 'rating', 'timestamp'"),
+        ("ratings.csv", HEADER + "1,100,five,3\n", ":2: rating 'five' is not a number"),
+        ("ratings.csv", HEADER + "1,100,5,yesterday\n", ":2: timestamp 'yesterday' is not a number"),
+        ("ratings.csv", HEADER + "1,999,5,3\n", ":2: movie '999' is not in movies.csv"),
+        ("ratings.csv", HEADER + "1,100,2,3\n", "no rating reaches --min-rating 4; lower it"),
+        ("ratings.csv", HEADER + "1,100\n", ":2: 2 fields where the header has 4"),
+        ("ratings.csv", None, "no ratings.csv in"),
+        ("movies.csv", "movieId,title\n", "no column 'genres'"),
+        ("ratings.csv", HEADER.encode() + b"1,\xff,5,3\n", "not UTF-8"),
     ],
 )
-def test_bad_files_are_named_in_one_line(folder, change, message):
-    change(folder)
+def test_bad_files_are_named_in_one_line(folder, file, text, message):
+    if text is None:
+        (folder / file).unlink()
+    elif isinstance(text, bytes):
+        (folder / file).write_bytes(text)
+    else:
+        (folder / file).write_text(text)
     with pytest.raises(UserError, match=message.replace("(", r"\(")) as error:
         ratings_of(folder)
     assert "\n" not in str(error.value)

@@ -9,7 +9,6 @@ import shutil
 
 import pytest
 import torch
-from conftest import tiny_recommender, write_movielens
 
 from aigc.cli import main
 from aigc.core.checkpoint import latest_checkpoint, read_checkpoint
@@ -20,6 +19,7 @@ from aigc.families.registry import FAMILIES, load_model
 from aigc.models.recommender import SequentialRecommender
 from aigc.models.transformer import TransformerConfig
 from aigc.runs import train
+from conftest import tiny_recommender, write_movielens
 
 FAMILY = FAMILIES["recommender"]
 

@@ -1,7 +1,8 @@
 """Text corpora for language models, held as token ids: `shakespeare` (tiny Shakespeare), `gutenberg` (ten
 public-domain books), `reuters` (Reuters-21578 financial newswire), `python-docs` (the Python documentation
-topics every CPython ships in `pydoc_data`: the embedded default, no download) and `text:PATH` (a .txt file, a
-folder of them, or a .jsonl with a "text" field).
+topics every CPython ships in `pydoc_data`: the embedded default, no download), `movielens[:DIR]` (the text of a
+recommender's items, one a line: what its text model is fine-tuned on) and `text:PATH` (a .txt file, a folder of
+them, or a .jsonl with a "text" field).
 
 `reuters` keeps its own split (ApteMod's training and test articles); every other corpus is split as nanoGPT
 splits tiny Shakespeare: the first 90% of the characters train, the last 10% validate; `gutenberg` applies that
@@ -42,7 +43,8 @@ class TextDataConfig(Config):
     name: str = field(
         default="python-docs",
         metadata={
-            "help": "shakespeare | gutenberg | reuters | python-docs | text:PATH (.txt, folder, .jsonl) | chat:PATH"
+            "help": "shakespeare | gutenberg | reuters | python-docs | movielens[:DIR] (its items' text) | "
+            "text:PATH (.txt, folder, .jsonl) | chat:PATH"
             " | bitext (conversations)",
             "flag": "--data",
         },
@@ -76,9 +78,15 @@ def read_corpus(config: TextDataConfig) -> Corpus:
     if name.startswith("text:"):
         texts = user_texts(Path(name.removeprefix("text:")), config.skip_bad_files)
         return Corpus(*split_text("\n".join(texts)))
+    if name.partition(":")[0] == "movielens":  # a recommender's catalogue: each item's text, a line each
+        from aigc.data.ratings import RatingsConfig, read_ratings  # it reads CSV files as labelled.py, which reads us
+
+        catalogue = read_ratings(RatingsConfig(name=name, data_dir=config.data_dir)).catalogue
+        return Corpus(*split_text("\n".join(catalogue.texts)))
     if name not in READERS:
         raise UserError(
-            f"unknown text data set {name!r}; choose one of {', '.join(READERS)}, bitext, text:PATH, or chat:PATH"
+            f"unknown text data set {name!r}; choose one of {', '.join(READERS)}, movielens[:DIR], bitext, "
+            "text:PATH, or chat:PATH"
         )
     return READERS[name](config)
 

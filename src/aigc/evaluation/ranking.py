@@ -9,8 +9,10 @@ Three protocols, each on its own cases (data/ratings.py):
 - cold (`cold_hr@10`, `cold_ndcg@10`): each like of an item held out of training, ranked against every item not
   in the user's history; a model that cannot score an item it never saw misses every one.
 A target's rank counts the candidates scored above it and half of those tied with it (the mean rank under
-random tie-breaking); a target the model cannot score (-inf) is a miss. `aigc eval` scores a run and, beside it,
-ranking by popularity (likes in training), the floor any recommender has to clear.
+random tie-breaking); a target the model cannot score (-inf) is a miss. The full and cold protocols also give
+the AUC (`auc`, `cold_auc`: the share of candidates the target outranks, as LightFM reports cold start).
+`aigc eval` scores a run and, beside it, ranking by popularity (likes in training), the floor any recommender has
+to clear.
 """
 
 from __future__ import annotations
@@ -40,6 +42,20 @@ def ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     tied = (scores == target).sum(1).double() - 1
     found = above + tied / 2 + 1
     return found.masked_fill(target[:, 0] == float("-inf"), math.inf)
+
+
+def auc(scores: torch.Tensor, cases: Cases) -> float:
+    """The mean over cases of the share of candidates (items not in the case's history) its target outranks, ties
+    counted half (LightFM's cold-start AUC, Kula 2015); a target the model cannot score is a coin flip, 0.5."""
+    shares = []
+    for row, history, target in zip(scores, cases.histories, cases.targets, strict=True):
+        value, excluded = row[target], len(set(history)) + 1  # the history's items and the padding score -inf
+        if value == float("-inf"):
+            shares.append(0.5)
+            continue
+        below, tied = int((row < value).sum()) - excluded, int((row == value).sum()) - 1
+        shares.append((below + tied / 2) / (len(row) - excluded - 1))
+    return sum(shares) / len(shares)
 
 
 def measures(found: torch.Tensor, k: int = K) -> dict[str, float]:
@@ -84,6 +100,7 @@ def protocol_scores(scorer: Scorer, ratings: Ratings, cases: dict[str, Cases]) -
             found = ranks(scores.gather(1, candidates), torch.zeros(len(chosen), dtype=torch.long))
         else:
             found = ranks(scores, targets)
+            report[f"{prefix}auc"] = auc(scores, chosen)
         report.update({f"{prefix}{name}": value for name, value in measures(found).items()})
         report[f"{prefix}cases"] = len(chosen)
     return report
