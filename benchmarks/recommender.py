@@ -7,7 +7,7 @@ this machine. Leave-last-out, with 10% of the movies liked 5+ times (196) held o
   then fine-tuned on the movies' text (`aigc train lm --data movielens --init`);
 
 and beside them, fitted here, tuned on the validation targets (a small grid; the configuration with the best
-validation NDCG@10 refitted on the training and validation likes and scored on test), the baselines:
+validation NDCG@10 scored on test, reading the validation like as aigc's models do), the baselines:
 popularity (aigc's), item-kNN (cosine), ALS and BPR matrix factorisation (all three from `implicit`), and two
 text-only rankings that need no training on likes: each item scored by the cosine of its text vector with the
 mean of the history's (the same language-model vectors the recommender reads), and the same with TF-IDF vectors
@@ -81,66 +81,80 @@ def user_items(ratings, histories: list[tuple[int, ...]]):
     return csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, columns)), shape=shape)
 
 
-def implicit_scores(name: str, settings: dict, matrix) -> np.ndarray:
-    """Every user's score of every item [users, items + 1] by an `implicit` model fitted on `matrix`."""
-    from implicit.cpu.als import AlternatingLeastSquares
-    from implicit.cpu.bpr import BayesianPersonalizedRanking
-    from implicit.nearest_neighbours import CosineRecommender
+class Baseline:
+    """An `implicit` model fitted on the training likes, scoring each user from a matrix of what it may read:
+    item-kNN and ALS read the user's row (ALS solves the user's factors from it, as aigc's model reads the
+    validation like at test time), BPR keeps the user factors it learnt."""
 
-    kind = {"item-knn": CosineRecommender, "als": AlternatingLeastSquares, "bpr": BayesianPersonalizedRanking}[name]
-    from threadpoolctl import threadpool_limits
+    def __init__(self, name: str, settings: dict, training):
+        from implicit.cpu.als import AlternatingLeastSquares
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+        from implicit.nearest_neighbours import CosineRecommender
+        from threadpoolctl import threadpool_limits
 
-    model = kind(**settings)
-    with threadpool_limits(1, "blas"):  # implicit's own threads do the work; OpenBLAS's would fight them
-        model.fit(matrix.tocsr(), show_progress=False)
-    if name == "item-knn":
-        return np.asarray((matrix @ model.similarity).todense())
-    return np.asarray(model.user_factors) @ np.asarray(model.item_factors).T
+        kinds = {"item-knn": CosineRecommender, "als": AlternatingLeastSquares, "bpr": BayesianPersonalizedRanking}
+        self.name, self.model = name, kinds[name](**settings)
+        with threadpool_limits(1, "blas"):  # implicit's own threads do the work; OpenBLAS's would fight them
+            self.model.fit(training, show_progress=False)
+        self.trained = torch.from_numpy(np.asarray(training.sum(0)).ravel() > 0)
 
+    def scores(self, read) -> torch.Tensor:
+        """Every user's score of every item [users, items + 1], from the users x items matrix `read`."""
+        if self.name == "item-knn":
+            scores = np.asarray((read @ self.model.similarity).todense())
+        else:
+            users = self.model.user_factors
+            if self.name == "als":
+                users = self.model.recalculate_user(np.arange(read.shape[0]), read)
+            scores = np.asarray(users) @ np.asarray(self.model.item_factors).T
+        return torch.from_numpy(scores).float().masked_fill(~self.trained, float("-inf"))
 
-def matrix_scorer(scores: np.ndarray, trained_items: torch.Tensor):
-    """A Scorer of a users x items score matrix: a case's row, with its history and the items no training history
-    holds at -inf."""
-    table = torch.from_numpy(scores).float().masked_fill(~trained_items, float("-inf"))
+    def scorer(self, read):
+        """A Scorer: each case's user's row of `scores(read)`, its history at -inf."""
+        table = self.scores(read)
 
-    def scorer(cases) -> torch.Tensor:
-        chosen = table[list(cases.users)].clone()
-        for row, history in enumerate(cases.histories):
-            chosen[row, list(history)] = float("-inf")
-        return chosen
+        def scorer(cases) -> torch.Tensor:
+            chosen = table[list(cases.users)].clone()
+            for row, history in enumerate(cases.histories):
+                chosen[row, list(history)] = float("-inf")
+            return chosen
 
-    return scorer
+        return scorer
 
 
 def tuned_baseline(name: str, ratings) -> tuple[dict, object]:
-    """(the setting with the best validation NDCG@10 and every setting's, the test Scorer refitted with it)."""
+    """(the setting with the best validation NDCG@10 and every setting's, the test Scorer of the model with it).
+    Each model fits the training likes once; validation reads the training rows, test the rows with the
+    validation like added."""
     from aigc.evaluation.ranking import protocol_scores
 
-    users = range(len(ratings.users))
-    fit = [ratings.warm(u)[:-2] if len(ratings.warm(u)) >= 3 else ratings.warm(u) for u in users]
-    refit = [ratings.warm(u)[:-1] if len(ratings.warm(u)) >= 3 else ratings.warm(u) for u in users]
-    validation = {"test": ratings.cases("validation"), "cold": ratings.cases("validation").take(0)}
-    tried = []
+    training = user_items(ratings, ratings.histories(held_out=2))
+    validation = {"validation": ratings.cases("validation")}
+    tried, fitted = [], []
     for settings in GRIDS[name]:
-        trained_items = torch.from_numpy(np.asarray(user_items(ratings, fit).sum(0)).ravel() > 0)
-        scorer = matrix_scorer(implicit_scores(name, settings, user_items(ratings, fit)), trained_items)
-        tried.append({"settings": settings, "val_ndcg@10": protocol_scores(scorer, ratings, validation)["ndcg@10"]})
-    best = max(tried, key=lambda entry: entry["val_ndcg@10"])
-    matrix = user_items(ratings, refit)
-    trained_items = torch.from_numpy(np.asarray(matrix.sum(0)).ravel() > 0)
-    started = time.perf_counter()
-    scores = implicit_scores(name, best["settings"], matrix)
-    fitted = time.perf_counter() - started
-    return {"chosen": best["settings"], "tried": tried, "fit_seconds": fitted}, matrix_scorer(scores, trained_items)
+        started = time.perf_counter()
+        baseline = Baseline(name, settings, training)
+        seconds = time.perf_counter() - started
+        scored = protocol_scores(baseline.scorer(training), ratings, validation, {"": "validation"})
+        tried.append({"settings": settings, "val_ndcg@10": scored["ndcg@10"], "fit_seconds": seconds})
+        fitted.append(baseline)
+    best = max(range(len(tried)), key=lambda i: tried[i]["val_ndcg@10"])
+    test_rows = user_items(ratings, ratings.histories(held_out=1))
+    return {"chosen": tried[best]["settings"], "tried": tried}, fitted[best].scorer(test_rows)
 
 
-def text_scorer(vectors: torch.Tensor):
-    """Each item scored by the cosine of its vector with the mean of the history's vectors [items + 1, width]."""
-    vectors = torch.nn.functional.normalize(vectors, dim=1)
+def text_scorer(vectors):
+    """Each item scored by the dot product of its vector (rows of `vectors` [items + 1, width], unit length;
+    numpy or scipy sparse) with the mean of the history's vectors: their cosine, up to the profile's length."""
+    from scipy.sparse import csr_matrix, issparse
 
     def scorer(cases) -> torch.Tensor:
-        profiles = torch.stack([vectors[list(history)].mean(0) for history in cases.histories])
-        scores = profiles @ vectors.T
+        rows = [case for case, history in enumerate(cases.histories) for _ in history]
+        columns = [item for history in cases.histories for item in history]
+        weights = [1 / len(history) for history in cases.histories for _ in history]
+        mean = csr_matrix((weights, (rows, columns)), shape=(len(cases), vectors.shape[0]))
+        scores = (mean @ vectors) @ vectors.T
+        scores = torch.from_numpy(np.asarray(scores.todense() if issparse(scores) else scores)).float()
         scores[:, 0] = float("-inf")
         for row, history in enumerate(cases.histories):
             scores[row, list(history)] = float("-inf")
@@ -149,11 +163,13 @@ def text_scorer(vectors: torch.Tensor):
     return scorer
 
 
-def tfidf_vectors(ratings) -> torch.Tensor:
+def tfidf_vectors(ratings):
+    """The TF-IDF vectors of the items' text (scikit-learn's, unit rows; sparse), row 0 for the padding."""
+    from scipy.sparse import csr_matrix, vstack
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     matrix = TfidfVectorizer(sublinear_tf=True).fit_transform(ratings.catalogue.texts)
-    return torch.cat([torch.zeros(1, matrix.shape[1]), torch.from_numpy(matrix.toarray()).float()])
+    return vstack([csr_matrix((1, matrix.shape[1])), matrix]).tocsr()
 
 
 def served(family, model, ratings) -> dict:
@@ -175,9 +191,9 @@ def examples(family, model, ratings) -> list[dict]:
     highest for them."""
     from aigc.families.recommender.config import RecommendSampleConfig
 
-    shown = []
+    shown, test = [], ratings.cases("test")
     for user in EXAMPLE_USERS:
-        history = list(ratings.cases("test").histories[ratings.users.index(user)])
+        history = list(test.histories[test.users.index(ratings.users.index(user))])
         (items,) = family.recommend(model, [history], RecommendSampleConfig(k=5, explain=2))
         (cold,) = family.recommend(model, [history], RecommendSampleConfig(k=200, explain=0))
         newest = [ratings.catalogue.titles[i - 1] for i in history[-5:]]
@@ -207,7 +223,7 @@ def evaluate(data_dir: str) -> dict:
         tuning[name], scorer = tuned_baseline(name, ratings)
         report[name] = protocol_scores(scorer, ratings, cases)
     text_family, text_model = models["id+text"]
-    report["text only: LM vectors"] = protocol_scores(text_scorer(text_model.features.cpu()), ratings, cases)
+    report["text only: LM vectors"] = protocol_scores(text_scorer(text_model.features.cpu().numpy()), ratings, cases)
     report["text only: TF-IDF"] = protocol_scores(text_scorer(tfidf_vectors(ratings)), ratings, cases)
     return {"scores": report, "tuning": tuning, "examples": examples(text_family, text_model, ratings)}
 

@@ -4,7 +4,7 @@ text, and one-line errors naming the file and line of what is wrong."""
 import pytest
 
 from aigc.core.errors import UserError
-from aigc.data.ratings import RatingsConfig, read_ratings
+from aigc.data.ratings import RatingsConfig, held_out, read_ratings
 from conftest import write_movielens
 
 
@@ -60,7 +60,25 @@ def test_cold_items_never_train_and_each_like_of_one_is_a_cold_case(folder):
     assert len(cold) == sum(likes[item] for item in ratings.cold)
     assert set(cold.targets) == ratings.cold
     assert all(not set(history) & ratings.cold for history in cold.histories)
-    assert ratings_of(folder, cold_items=0.2).cold == ratings.cold  # a fixed seed
+    assert held_out(ratings.liked, 0.2) == held_out(ratings.liked, 0.2) == ratings.cold  # a fixed seed
+
+
+def test_a_user_whose_last_like_is_cold_is_judged_on_the_last_warm_one(folder):
+    ratings = ratings_of(folder, cold_items=0.2)
+    user = next(u for u, liked in enumerate(ratings.liked) if liked[-1] in ratings.cold)
+    warm = [item for item in ratings.liked[user] if item not in ratings.cold]
+    test = ratings.cases("test")
+    at = test.users.index(user)
+    assert test.targets[at] == warm[-1] and test.histories[at] == tuple(warm[:-1])
+
+
+def test_an_item_rated_again_counts_once_at_its_latest_like(tmp_path):
+    folder = write_movielens(tmp_path / "ml", users=1)
+    with (folder / "ratings.csv").open("a") as f:
+        f.write("1,111,5.0,9999999\n")  # user 1's second like, rated again last
+    ratings = ratings_of(folder, cold_items=0.0)
+    ids = [ratings.catalogue.ids[i - 1] for i in ratings.liked[0]]
+    assert ids.count("111") == 1 and ids[-1] == "111"
 
 
 def test_item_text_holds_title_genres_and_the_most_given_tags(folder):
@@ -80,6 +98,7 @@ HEADER = "userId,movieId,rating,timestamp\n"
         ("ratings.csv", "userId,movieId,stars\n1,100,5\n", "no column 'rating', 'timestamp'"),
         ("ratings.csv", HEADER + "1,100,five,3\n", ":2: rating 'five' is not a number"),
         ("ratings.csv", HEADER + "1,100,5,yesterday\n", ":2: timestamp 'yesterday' is not a number"),
+        ("ratings.csv", HEADER + "1,100,nan,3\n", ":2: rating 'nan' is not a number"),
         ("ratings.csv", HEADER + "1,999,5,3\n", ":2: movie '999' is not in movies.csv"),
         ("ratings.csv", HEADER + "1,100,2,3\n", "no rating reaches --min-rating 4; lower it"),
         ("ratings.csv", HEADER + "1,100\n", ":2: 2 fields where the header has 4"),

@@ -15,6 +15,7 @@ from aigc.core.checkpoint import latest_checkpoint, read_checkpoint
 from aigc.core.errors import ConfigError, UserError
 from aigc.data.ratings import read_ratings
 from aigc.evaluation.evaluate import EvalConfig, evaluate
+from aigc.families.recommender.config import ItemsConfig
 from aigc.families.registry import FAMILIES, load_model
 from aigc.models.recommender import SequentialRecommender
 from aigc.models.transformer import TransformerConfig
@@ -64,9 +65,22 @@ def test_influence_is_each_history_item_s_leave_one_out_drop():
     torch.testing.assert_close(weights[:, 1], full - without_middle)
 
 
-def test_text_representations_need_a_text_model():
+def test_a_representation_and_its_text_model_go_together():
     with pytest.raises(ConfigError, match="give --text-model RUN"):
-        FAMILY.run_config().items.__class__(representation="text")
+        ItemsConfig(representation="text")
+    with pytest.raises(ConfigError, match="drop --text-model"):
+        ItemsConfig(representation="id", text_model="runs/lm")
+
+
+def test_data_with_nothing_to_learn_is_refused_in_one_line(tmp_path):
+    config = tiny_recommender(write_movielens(tmp_path / "ml"))
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, min_rating=5.5))
+    with pytest.raises(UserError, match="no rating reaches --min-rating 5.5"):
+        train(config, tmp_path / "run", progress=False)
+    lines = (tmp_path / "ml" / "ratings.csv").read_text().splitlines()
+    (tmp_path / "ml" / "ratings.csv").write_text("\n".join(lines[:3]) + "\n")  # one user, two likes
+    with pytest.raises(UserError, match="no user has 3 likes"):
+        train(tiny_recommender(tmp_path / "ml"), tmp_path / "run", progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +108,8 @@ def test_a_fresh_run_keeps_likes_and_learns_ids_of_trained_items_only(recommende
     ratings = read_ratings(config.data)
     assert model.representation == "id+text" and config.features == 32  # lm_run's width
     assert model.features[1:].norm(dim=1).sub(1).abs().max() < 1e-4  # unit text vectors
-    assert ratings.cold and not model.known[list(ratings.cold)].any()
+    trained = {item for history in ratings.training_histories() for item in history}
+    assert ratings.cold and set(model.known.nonzero().flatten().tolist()) == trained
     assert model.history("1") == list(ratings.liked[ratings.users.index("1")])
 
 
@@ -109,7 +124,11 @@ def test_held_out_items_are_in_no_training_softmax(recommender_run):
 
 def test_a_resumed_run_ends_bit_identical_to_one_never_stopped(tmp_path):
     config = tiny_recommender(write_movielens(tmp_path / "ml"), id_dropout=0.5)
-    config = dataclasses.replace(config, train=dataclasses.replace(config.train, snapshot_every=8 * 20))
+    config = dataclasses.replace(
+        config,
+        model=dataclasses.replace(config.model, dropout=0.2),
+        train=dataclasses.replace(config.train, snapshot_every=8 * 20),
+    )
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     train(config, straight, progress=False)
     final = latest_checkpoint(straight)
@@ -152,7 +171,7 @@ def test_titles_that_match_nothing_or_several_items_are_named(recommender_run):
     model, _ = load_model(recommender_run)
     with pytest.raises(UserError, match="no item matches 'Nope', 'Zilch'"):
         model.items_named(["Action Film 0 (2000)", " Nope", "Zilch"])
-    with pytest.raises(UserError, match=r"'twin' names 2 items \(Twin \(1990\); Twin \(2000\)\)"):
+    with pytest.raises(UserError, match=r"'twin' names 2 items \(Twin \(1990\): id 128; Twin \(2000\): id 129\)"):
         model.items_named(["twin"])
     assert model.items_named(["Twin (2000)"]) == [30]
 

@@ -177,3 +177,27 @@ def test_the_page_labels_texts_with_a_classifier(browser, artifacts, classifier_
         assert [line.split(" ")[0] for line in shown] == [r["label"] for r in reply["results"]] == ["good", "bad"]
         assert shown[0].endswith(": " + texts[0])
         page.screenshot(path=artifacts / "serve-page-classifier.png", full_page=True)
+
+
+def test_the_page_lists_a_recommender_s_items_with_their_reasons(browser, artifacts, recommender_run):
+    with Server(recommender_run) as server:
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        page.wait_for_function("document.querySelectorAll('#model option').length === 1")
+        assert page.inner_text("#generate") == "Recommend" and not page.is_visible("#n")
+        for asked, body, liked in (
+            ("user: 2", {"user": "2"}, 8),
+            ("Drama Film 20 (2020)\n121", {"history": ["Drama Film 20 (2020)", "121"]}, 2),
+        ):
+            page.fill("#prompt", asked)
+            page.click("#generate")
+            page.wait_for_function(f"document.querySelector('#status').textContent.includes('after {liked} liked')")
+            shown = page.inner_text("#text").splitlines()
+            reply = server.call("POST", "/v1/recommend", body).json()
+            assert len(shown) == len(reply["items"]) == 10
+            for rank, (line, item) in enumerate(zip(shown, reply["items"], strict=True), 1):
+                assert line.startswith(f"{rank}. {item['title']}")
+        page.fill("#prompt", "Not A Film")
+        page.click("#generate")
+        page.wait_for_function("document.querySelector('#status').textContent.includes('no item matches')")
+        page.screenshot(path=artifacts / "serve-page-recommender.png", full_page=True)

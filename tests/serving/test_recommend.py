@@ -51,7 +51,7 @@ def test_a_history_of_titles_and_ids(served):
         ({"model": "movies"}, "give either user"),
         ({"model": "movies", "user": "1", "history": ["100"]}, "give either user"),
         ({"model": "movies", "history": ["100", "101", "102", "103"]}, "this server reads 1 to 3"),
-        ({"model": "movies", "user": "1", "k": 0}, "k"),
+        ({"model": "movies", "user": "1", "k": 0}, "k = 0"),
         ({"model": "movies", "user": "1", "temperature": 1.0}, "temperature"),
         ({"model": "reviews", "user": "1"}, "use /v1/classify"),
     ],

@@ -16,6 +16,7 @@ import collections
 import csv
 import functools
 import io
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,16 +106,20 @@ class Ratings:
         """A user's likes of items that train."""
         return tuple(item for item in self.liked[user] if item not in self.cold)
 
+    def histories(self, held_out: int) -> list[tuple[int, ...]]:
+        """Each user's warm likes but the last `held_out` (1: the test target's; 2: the validation target's too),
+        in user order; a user with fewer than three has no targets, and all of them."""
+        warm = [self.warm(user) for user in range(len(self.users))]
+        return [likes[:-held_out] if len(likes) >= 3 else likes for likes in warm]
+
     def training_histories(self) -> list[tuple[int, ...]]:
-        """What a model learns from: each user's warm likes but the last two (all of them when fewer than three:
-        such a user has no validation and test target)."""
-        histories = [self.warm(user) for user in range(len(self.users))]
-        return [h[:-2] if len(h) >= 3 else h for h in histories if h]
+        """What a model learns from: each user's warm likes but the validation and test targets."""
+        return [history for history in self.histories(held_out=2) if history]
 
     def cases(self, split: str) -> Cases:
         """validation: the second-to-last warm like after the training history; test: the last after the rest;
         cold: each like of a held-out item after the test history (every warm like but the last)."""
-        users, histories, targets = [], [], []
+        rows = []
         for user in range(len(self.users)):
             warm = self.warm(user)
             if len(warm) < 3:
@@ -124,16 +129,8 @@ class Ratings:
             else:
                 held_out = [warm[-2] if split == "validation" else warm[-1]]
             history = warm[:-2] if split == "validation" else warm[:-1]
-            for target in held_out:
-                users.append(user), histories.append(history), targets.append(target)
-        return Cases(tuple(users), tuple(histories), tuple(targets))
-
-    def user_index(self, user: str) -> int:
-        """The index of user id `user`; UserError when there is no such user."""
-        index = {u: i for i, u in enumerate(self.users)}
-        if user not in index:
-            raise UserError(f"unknown user {user!r}; users are ids of the ratings file ({self.users[0]}, ...)")
-        return index[user]
+            rows += [(user, history, target) for target in held_out]
+        return Cases(*(tuple(column) for column in zip(*rows, strict=True))) if rows else Cases((), (), ())
 
 
 def read_ratings(config: RatingsConfig) -> Ratings:
@@ -195,9 +192,12 @@ def table(path: Path, optional: bool = False) -> list[tuple[str, list[str]]]:
 
 def number(text: str, place: str, what: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise UserError(f"{place}: {what} {text!r} is not a number") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise UserError(f"{place}: {what} {text!r} is not a number")
+    return value
 
 
 def read_catalogue(folder: Path, most_tags: int) -> Catalogue:
@@ -211,7 +211,8 @@ def read_catalogue(folder: Path, most_tags: int) -> Catalogue:
     for place, (item, title, genres) in rows:
         if not title:
             raise UserError(f"{place}: movie {item} has no title")
-        ids.append(item), titles.append(title)
+        ids.append(item)
+        titles.append(title)
         parts = [title, ", ".join(g for g in genres.split("|") if g and g != NO_GENRES)]
         tags = [tag for tag, _ in given[item].most_common(most_tags)]
         texts.append(" | ".join(part for part in (*parts, ", ".join(tags)) if part))
@@ -223,7 +224,8 @@ def read_catalogue(folder: Path, most_tags: int) -> Catalogue:
 
 def read_likes(path: Path, catalogue: Catalogue, min_rating: float):
     """(user ids, each user's likes in time order, each user's rated items) of ratings.csv; UserError naming the
-    line of a rating or timestamp that is not a number, or of a movie movies.csv lacks."""
+    line of a rating or timestamp that is not a number, or of a movie movies.csv lacks. Users are in the order of
+    their ids (numerically when every id is a number)."""
     index = {item: i + 1 for i, item in enumerate(catalogue.ids)}
     events: dict[str, list[tuple[float, int, int]]] = collections.defaultdict(list)
     rated: dict[str, set[int]] = collections.defaultdict(set)
@@ -236,9 +238,16 @@ def read_likes(path: Path, catalogue: Catalogue, min_rating: float):
             events[user].append((when, order, index[item]))  # ties in time keep the file's order
     if not events:
         raise UserError(f"{path}: no rating reaches --min-rating {min_rating:g}; lower it")
-    users = tuple(sorted(rated, key=lambda u: (not u.isdigit(), int(u) if u.isdigit() else 0, u)))
-    liked = tuple(tuple(item for *_, item in sorted(events[user])) for user in users)
+    users = tuple(sorted(rated, key=lambda u: (not u.isdecimal(), int(u) if u.isdecimal() else 0, u)))
+    liked = tuple(once_each(item for *_, item in sorted(events[user])) for user in users)
     return users, liked, tuple(frozenset(rated[user]) for user in users)
+
+
+def once_each(items) -> tuple[int, ...]:
+    """The items in time order, an item liked twice (rated again) at its latest like only."""
+    ordered = list(items)
+    last = {item: position for position, item in enumerate(ordered)}
+    return tuple(item for position, item in enumerate(ordered) if last[item] == position)
 
 
 def held_out(liked: tuple[tuple[int, ...], ...], share: float) -> frozenset[int]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 import time
 from collections.abc import Callable
 
@@ -45,16 +46,19 @@ def ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def auc(scores: torch.Tensor, cases: Cases) -> float:
-    """The mean over cases of the share of candidates (items not in the case's history) its target outranks, ties
-    counted half (LightFM's cold-start AUC, Kula 2015); a target the model cannot score is a coin flip, 0.5."""
+    """The mean over cases of the share of candidates (every item but the padding, the case's history and its
+    target) that its target outranks, ties counted half (LightFM's cold-start AUC, Kula 2015); a target the model
+    cannot score is a coin flip, 0.5."""
     shares = []
     for row, history, target in zip(scores, cases.histories, cases.targets, strict=True):
-        value, excluded = row[target], len(set(history)) + 1  # the history's items and the padding score -inf
+        value = row[target]
         if value == float("-inf"):
             shares.append(0.5)
             continue
-        below, tied = int((row < value).sum()) - excluded, int((row == value).sum()) - 1
-        shares.append((below + tied / 2) / (len(row) - excluded - 1))
+        candidate = torch.ones_like(row, dtype=torch.bool)
+        candidate[[0, target, *history]] = False
+        below, tied = int(((row < value) & candidate).sum()), int(((row == value) & candidate).sum())
+        shares.append((below + tied / 2) / int(candidate.sum()))
     return sum(shares) / len(shares)
 
 
@@ -67,26 +71,34 @@ def measures(found: torch.Tensor, k: int = K) -> dict[str, float]:
 
 
 def sampled_candidates(cases: Cases, ratings: Ratings, negatives: int = NEGATIVES, seed: int = 0) -> torch.Tensor:
-    """[N, 1 + negatives] item indices: each case's target, then items its user never rated, drawn uniformly with
-    a generator seeded by `seed` (the same candidates for every model)."""
-    generator = torch.Generator().manual_seed(seed)
-    items = len(ratings.catalogue)
+    """[N, 1 + negatives] item indices: each case's target, then `negatives` distinct items its user never rated,
+    drawn uniformly by a generator seeded by `seed` (the same candidates for every model); a user who left fewer
+    unrated has them all, the rest of the row the padding item (which every model scores -inf)."""
+    generator, items = random.Random(seed), len(ratings.catalogue)
     rows = []
     for user, target in zip(cases.users, cases.targets, strict=True):
-        drawn: list[int] = []
-        while len(drawn) < negatives:
-            for item in torch.randint(1, items + 1, (2 * negatives,), generator=generator).tolist():
-                if item not in ratings.rated[user] and item != target and len(drawn) < negatives:
-                    drawn.append(item)
-        rows.append([target, *drawn])
+        rated = ratings.rated[user]
+        if items - len(rated) <= negatives:
+            drawn = [item for item in range(1, items + 1) if item not in rated]
+        else:
+            chosen: set[int] = set()
+            while len(chosen) < negatives:
+                item = generator.randint(1, items)
+                if item not in rated:
+                    chosen.add(item)
+            drawn = sorted(chosen)
+        rows.append([target, *drawn, *[0] * (negatives - len(drawn))])
     return torch.tensor(rows)
 
 
-def protocol_scores(scorer: Scorer, ratings: Ratings, cases: dict[str, Cases]) -> dict:
-    """Every protocol's measures of a scorer, with the cases each ranks and how fast the scorer ranks them."""
+def protocol_scores(
+    scorer: Scorer, ratings: Ratings, cases: dict[str, Cases], protocols: dict[str, str] = PROTOCOLS
+) -> dict:
+    """The measures of a scorer by each of `protocols` (metric prefix -> the split in `cases` it ranks; "sampled_"
+    draws negatives), with the cases each ranks and how fast the scorer ranks them."""
     report: dict = {}
     scored: dict[str, torch.Tensor] = {}
-    for prefix, split in PROTOCOLS.items():
+    for prefix, split in protocols.items():
         chosen = cases[split]
         if not len(chosen):
             continue
@@ -142,18 +154,22 @@ def evaluate_recommender(model, run, config, names: tuple[str, ...]) -> dict:
 
 class RankingInLoopEvaluator:
     """The validation loss (the negative log-probability of each validation target among the items not in its
-    history, over the targets the model can score) with hit rate and NDCG at 10, on the first `eval_n` users'
-    validation targets. The loss picks the best checkpoint."""
+    history, the held-out items left out as training leaves them out, over the targets the model can score) with
+    hit rate and NDCG at 10, on the first `eval_n` users' validation targets. The loss picks the best
+    checkpoint."""
 
     def __init__(self, config):
         from aigc.families.registry import family_of
 
         self.family = family_of(config)
-        self.cases = read_ratings(config.data).cases("validation").take(config.train.eval_n)
+        ratings = read_ratings(config.data)
+        self.cases = ratings.cases("validation").take(config.train.eval_n)
+        self.withheld = list(ratings.cold)
 
     def __call__(self, model, sample) -> dict:
         started = time.perf_counter()
         scores = self.family.scores(model, self.cases.histories)
+        scores[:, self.withheld] = float("-inf")  # as training does: the choice must not favour ranking them low
         targets = torch.tensor(self.cases.targets)
         chosen = scores.gather(1, targets[:, None])[:, 0]
         scorable = chosen > float("-inf")

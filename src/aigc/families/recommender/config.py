@@ -55,6 +55,8 @@ class ItemsConfig(Config):
     def check(self) -> None:
         if self.representation in ("text", "id+text") and not self.text_model:
             raise ConfigError("representation", self.representation, "needs text vectors; give --text-model RUN")
+        if self.representation == "id" and self.text_model:
+            raise ConfigError("representation", self.representation, "reads no text; drop --text-model")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from aigc.core.config import from_dict
+from aigc.core.errors import UserError
 from aigc.data.ratings import Ratings, read_ratings
 from aigc.data.tokenizer import TextTokenizer
 from aigc.families.text import text_vectors
@@ -67,6 +68,11 @@ def training_data(config):
         features=features,
     )
     examples = windows(ratings.training_histories(), config.model.context)
+    if not len(examples) or not len(ratings.cases("validation")):
+        raise UserError(
+            f"--data {config.data.name}: no user has 3 likes (ratings of {config.data.min_rating:g} or more) of items "
+            "that train; lower --min-rating or --cold-items, or give more ratings"
+        )
     return config, TrainingData(examples, None, lambda rows, generator: rows)
 
 

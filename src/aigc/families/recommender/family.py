@@ -6,6 +6,7 @@ items left out), `recommend` (the top k, each with the history items that weighe
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,10 +89,8 @@ class RecommenderFamily(Family):
     def scores(self, model: Recommender, histories: Sequence[Sequence[int]], batch_size: int = 256) -> torch.Tensor:
         """Every item's score [len(histories), items + 1] (float32, on the CPU) as the next like after each history
         (its newest `context` items read); a history's own items, and what the model cannot rank, score -inf."""
-        device, training = model.known.device, model.training
-        parts = [torch.zeros(0, model.items + 1)]
-        model.eval()
-        try:
+        device, parts = model.known.device, [torch.zeros(0, model.items + 1)]
+        with evaluating(model):
             for first in range(0, len(histories), batch_size):
                 chunk = histories[first : first + batch_size]
                 table, lengths = data.padded(chunk, model.context)
@@ -99,8 +98,6 @@ class RecommenderFamily(Family):
                 for row, history in enumerate(chunk):
                     scores[row, list(history)] = UNSCORED
                 parts.append(scores)
-        finally:
-            model.train(training)
         return torch.cat(parts)
 
     @torch.no_grad()
@@ -108,7 +105,11 @@ class RecommenderFamily(Family):
         """The top `sample.k` items after each history (none it holds), best first, each with its score, whether it
         is cold (no training history held it) and the `sample.explain` history items whose leaving out would lower
         its score most."""
-        scores = self.scores(model, histories, batch_size)
+        with evaluating(model):  # the reasons too: dropout would make them noise
+            return self.ranked(model, histories, self.scores(model, histories, batch_size), sample)
+
+    def ranked(self, model: Recommender, histories: Sequence[Sequence[int]], scores: torch.Tensor, sample):
+        """The top `sample.k` of each row of `scores` with the reasons `recommend` gives."""
         found = []
         for history, row in zip(histories, scores, strict=True):
             best = row.topk(min(sample.k, len(row)))
@@ -123,22 +124,16 @@ class RecommenderFamily(Family):
         return found
 
     def reasons(self, model: Recommender, history: Sequence[int], items: list[int], count: int) -> list[list[dict]]:
-        """For each of `items`, the `count` history items that weigh most in its score (leave-one-out), those
-        that raise it."""
-        if not count or not items:
-            return [[] for _ in items]
-        device, read = model.known.device, list(history[-model.context :])
-        weights = model.influence(torch.tensor(read, device=device), torch.tensor(items, device=device)).cpu()
-        top = weights.topk(min(count, len(read)), dim=1)
+        """For each of `items`, the `count` history items that raise its score most (leave-one-out)."""
         return [
-            [{**self.item(model, read[j]), "weight": float(w)} for j, w in zip(row_j, row_w, strict=True) if w > 0]
-            for row_j, row_w in zip(top.indices.tolist(), top.values, strict=True)
+            [{**self.item(model, index), "weight": weight} for index, weight in weighed]
+            for weighed in model.weighed(history, items, count)
         ]
 
     @staticmethod
     def item(model: Recommender, index: int) -> dict:
         """Item index `index` as people know it: its id and title."""
-        return {"item": model.catalogue[index - 1], "title": model.titles[index - 1]}
+        return model.described(index)
 
     @staticmethod
     def history(model: Recommender, user: str) -> list[int]:
@@ -180,6 +175,17 @@ class RecommenderFamily(Family):
             lines[-1] += model.titles[target - 1]
             lines += [f"  {rank}. {item['title']} ({item['score']:.2f})" for rank, item in enumerate(items, 1)]
         stem.with_suffix(".txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@contextlib.contextmanager
+def evaluating(model: Recommender):
+    """The model in eval mode (no dropout) for the block, then back in the mode it was in (a snapshot mid-run)."""
+    training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(training)
 
 
 @functools.lru_cache(maxsize=2)

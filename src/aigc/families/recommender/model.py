@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
 import torch
 
@@ -33,7 +34,28 @@ class Recommender(SequentialRecommender):
         index = self.user_index.get(user)
         if index is None:
             raise UserError(f"unknown user {user!r}; this model knows {len(self.users)} users ({self.users[0]}, ...)")
-        return self.likes[self.starts[index] : self.starts[index + 1]].tolist()
+        liked = self.likes[self.starts[index] : self.starts[index + 1]].tolist()
+        if not liked:
+            raise UserError(f"user {user!r} rated nothing as high as a like; give the items they like as a history")
+        return liked
+
+    def described(self, index: int) -> dict:
+        """Item index `index` as people know it: its id and title."""
+        return {"item": self.catalogue[index - 1], "title": self.titles[index - 1]}
+
+    def weighed(self, history: Sequence[int], items: list[int], count: int) -> list[list[tuple[int, float]]]:
+        """For each of `items`, (item index, weight) of the `count` items of the history's newest `context` whose
+        leaving out would lower its score most, those that raise it."""
+        if not count or not items:
+            return [[] for _ in items]
+        read = list(history[-self.context :])
+        device = self.known.device
+        weights = self.influence(torch.tensor(read, device=device), torch.tensor(items, device=device)).cpu()
+        top = weights.topk(min(count, len(read)), dim=1)
+        return [
+            [(read[j], float(w)) for j, w in zip(row_j, row_w, strict=True) if w > 0]
+            for row_j, row_w in zip(top.indices.tolist(), top.values, strict=True)
+        ]
 
     def items_named(self, names: list[str]) -> list[int]:
         """The item indices of item ids or titles (as the catalogue writes them, case aside; a title without its
@@ -43,8 +65,10 @@ class Recommender(SequentialRecommender):
             key = " ".join(name.split()).casefold()
             candidates = self.names.get(name.strip()) or self.names.get(key) or self.names.get(f"short:{key}", [])
             if len(candidates) > 1:
-                titles = "; ".join(self.titles[i - 1] for i in candidates[:5])
-                raise UserError(f"{name!r} names {len(candidates)} items ({titles}); give the title with its year")
+                titles = "; ".join(f"{self.titles[i - 1]}: id {self.catalogue[i - 1]}" for i in candidates[:5])
+                raise UserError(
+                    f"{name!r} names {len(candidates)} items ({titles}); give the title with its year, or the id"
+                )
             found.extend(candidates[:1])
             if not candidates:
                 unmatched.append(name.strip())

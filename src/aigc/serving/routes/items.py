@@ -28,7 +28,7 @@ def request_model(settings: ServeSettings) -> type[BaseModel]:
         "RecommendRequest",
         __config__=ConfigDict(extra="forbid"),
         model=(str | None, Field(None, description="served recommender (see /v1/models); optional when one is served")),
-        user=(str | None, Field(None, min_length=1, description="a user id the model knows (or give history)")),
+        user=(name | None, Field(None, description="a user id the model knows (or give history)")),
         history=(
             list[name] | None,
             Field(None, description=f"liked items, oldest first: ids or titles, up to {settings.max_history}"),
