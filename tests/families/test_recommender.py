@@ -63,6 +63,8 @@ def test_influence_is_each_history_item_s_leave_one_out_drop():
     without_middle = model(torch.tensor([[4, 7]]), torch.tensor([2]))[0, items]
     assert weights.shape == (2, 3)
     torch.testing.assert_close(weights[:, 1], full - without_middle)
+    alone = model.influence(torch.tensor([4]), items)  # nothing is left without it: its weight is the score
+    torch.testing.assert_close(alone[:, 0], model(torch.tensor([[4]]), torch.tensor([1]))[0, items])
 
 
 def test_a_representation_and_its_text_model_go_together():

@@ -45,7 +45,8 @@ class Recommender(SequentialRecommender):
 
     def weighed(self, history: Sequence[int], items: list[int], count: int) -> list[list[tuple[int, float]]]:
         """For each of `items`, (item index, weight) of the `count` items of the history's newest `context` whose
-        leaving out would lower its score most, those that raise it."""
+        leaving out would lower its score most, those that raise it (a history of one item: the item, when the
+        score is above 0)."""
         if not count or not items:
             return [[] for _ in items]
         read = list(history[-self.context :])
