@@ -70,7 +70,7 @@ def batches(args) -> Iterator[list[str]]:
 def file_texts(path: Path) -> list[str]:
     """The non-empty lines of a text file, or the "text" fields of a .jsonl."""
     from aigc.core.errors import UserError
-    from aigc.data.labelled import read_text_file
+    from aigc.core.io import read_text_file
     from aigc.data.text import jsonl_texts
 
     if not path.is_file():

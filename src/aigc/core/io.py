@@ -1,4 +1,5 @@
-"""Crash-safe file writes, hashing, and reading the versioned JSON manifest of a directory aigc wrote."""
+"""Crash-safe file writes, hashing, reading a UTF-8 file of the user's (one line naming the first bad byte), and reading
+the versioned JSON manifest of a directory aigc wrote."""
 
 from __future__ import annotations
 
@@ -80,3 +81,17 @@ def read_manifest(directory: Path, name: str, version: int, what: str, remedy: s
     if not isinstance(manifest, dict) or manifest.get("format") != version:
         raise UserError(f"{directory}/{name} is not of format {version}, which this aigc reads; {remedy}")
     return manifest
+
+
+def read_text_file(path: Path) -> str:
+    if not path.is_file():
+        raise UserError(f"{path} does not exist")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise UserError(
+            f"{path}:{line} is not UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start}); convert the file, "
+            "e.g. iconv -f latin1 -t utf-8"
+        ) from None

@@ -30,6 +30,7 @@ import torch
 
 from aigc.core.config import Config
 from aigc.core.errors import ConfigError, UserError
+from aigc.core.io import read_text_file
 from aigc.data.download import data_roots
 from aigc.data.text import json_lines
 from aigc.data.tokenizer import TokenizerKind
@@ -196,20 +197,6 @@ def read_banking77(data_dir: str | None) -> LabelledData:
     categories = located("banking77/categories.json", data_dir)
     labels = tuple(json.loads(categories.read_text())) if categories else tuple(sorted(set(train.labels)))
     return LabelledData({"train": train.take(fit), "validation": train.take(validation), "test": test}, labels)
-
-
-def read_text_file(path: Path) -> str:
-    if not path.is_file():
-        raise UserError(f"{path} does not exist")
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise UserError(
-            f"{path}:{line} is not UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start}); convert the file, "
-            "e.g. iconv -f latin1 -t utf-8"
-        ) from None
 
 
 def read_csv(path: Path, config: LabelledDataConfig) -> Rows:

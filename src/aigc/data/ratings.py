@@ -23,8 +23,8 @@ from pathlib import Path
 
 from aigc.core.config import Config
 from aigc.core.errors import UserError
+from aigc.core.io import read_text_file
 from aigc.data.download import data_roots
-from aigc.data.labelled import read_text_file
 
 MOVIELENS = "movielens"
 COLD_MIN_LIKES = 5  # an item held out for cold start has at least this many likes: enough cases to judge it

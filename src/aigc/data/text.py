@@ -25,6 +25,7 @@ from aigc.core.config import Config
 from aigc.core.errors import UserError
 from aigc.core.io import atomic_write, file_digest
 from aigc.data.download import Resource, data_roots, find_file, locate
+from aigc.data.ratings import RatingsConfig, read_ratings
 from aigc.data.tokenizer import TextTokenizer, TokenizerKind
 
 SHAKESPEARE = Resource(
@@ -79,8 +80,6 @@ def read_corpus(config: TextDataConfig) -> Corpus:
         texts = user_texts(Path(name.removeprefix("text:")), config.skip_bad_files)
         return Corpus(*split_text("\n".join(texts)))
     if name.partition(":")[0] == "movielens":  # a recommender's catalogue: each item's text, a line each
-        from aigc.data.ratings import RatingsConfig, read_ratings  # it reads CSV files as labelled.py, which reads us
-
         catalogue = read_ratings(RatingsConfig(name=name, data_dir=config.data_dir)).catalogue
         return Corpus(*split_text("\n".join(catalogue.texts)))
     if name not in READERS:
