@@ -18,6 +18,17 @@ def make_optimizer(parameters, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(parameters, lr=config.lr, betas=(0.9, 0.99), weight_decay=config.weight_decay)
 
 
+def decaying_matrices(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW over the model's trainable weights, with weight decay on its matrices only (not on norms' scales,
+    biases or a temperature), as the transformer families train."""
+    trained = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in trained if p.ndim == 2], "weight_decay": config.weight_decay},
+        {"params": [p for p in trained if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return make_optimizer(groups, config)
+
+
 def budget_share(train: TrainConfig, seen: int, seconds: float) -> float:
     """How much of its budget a run has spent, 0..1: of its amount (`train.budget`: images, tokens) or of its
     minutes, whichever runs out first."""

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from aigc.core.device import autocast
 from aigc.families.classifier.data import model_input
 from aigc.training.batch import Batch
-from aigc.training.optim import gradient_step, make_optimizer
+from aigc.training.optim import decaying_matrices, gradient_step
 
 
 class Pushed:
@@ -50,12 +50,7 @@ class ClassifierTrainer:
     def __init__(self, model: torch.nn.Module, config, device: torch.device):
         self.train_config, self.robustness = config.train, config.robustness
         self.model = model.to(device)
-        trained = [p for p in self.model.parameters() if p.requires_grad]
-        groups = [
-            {"params": [p for p in trained if p.ndim == 2], "weight_decay": config.train.weight_decay},
-            {"params": [p for p in trained if p.ndim < 2], "weight_decay": 0.0},
-        ]
-        self.optimizers = {"model": make_optimizer(groups, config.train)}
+        self.optimizers = {"model": decaying_matrices(self.model, config.train)}
         self.modules = {"model": self.model}
         self.autocast = autocast(config.train.precision, device)
         self.pushed = Pushed(self.model.embedding()) if self.robustness.adversarial != "none" else None

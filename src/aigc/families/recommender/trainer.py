@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from aigc.core.device import autocast
 from aigc.models.recommender import UNSCORED
 from aigc.training.batch import Batch
-from aigc.training.optim import gradient_step, make_optimizer
+from aigc.training.optim import decaying_matrices, gradient_step
 
 
 class RecommenderTrainer:
@@ -23,12 +23,7 @@ class RecommenderTrainer:
         self.id_dropout = config.items.id_dropout if config.items.representation == "id+text" else 0.0
         self.withheld = withheld
         self.model = model.to(device)
-        trained = [p for p in self.model.parameters() if p.requires_grad]
-        groups = [
-            {"params": [p for p in trained if p.ndim == 2], "weight_decay": config.train.weight_decay},
-            {"params": [p for p in trained if p.ndim < 2], "weight_decay": 0.0},
-        ]
-        self.optimizers = {"model": make_optimizer(groups, config.train)}
+        self.optimizers = {"model": decaying_matrices(self.model, config.train)}
         self.modules = {"model": self.model}
         self.autocast = autocast(config.train.precision, device)
         self.unranked = None  # on the model's device, at the first step
