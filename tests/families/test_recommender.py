@@ -157,6 +157,13 @@ def test_eval_reports_every_protocol_beside_popularity(recommender_run):
         evaluate(recommender_run, EvalConfig(metrics="fid"))
 
 
+def test_eval_on_another_catalogue_is_refused(recommender_run, tmp_path):
+    other = write_movielens(tmp_path / "other")
+    (other / "movies.csv").write_text((other / "movies.csv").read_text() + '999,"Extra (2024)",Drama\n')
+    with pytest.raises(UserError, match="not the catalogue the run trained on"):
+        evaluate(recommender_run, EvalConfig(data=f"movielens:{other}"))
+
+
 def test_recommendations_leave_out_the_history_and_name_their_reasons(recommender_run):
     model, config = load_model(recommender_run)
     history = model.items_named(["Action Film 0 (2000)", "action film 1", "102"])

@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import torch
 
+from aigc.core.errors import UserError
 from aigc.data.ratings import Cases, Ratings, read_ratings
 
 K = 10
@@ -142,6 +143,11 @@ def evaluate_recommender(model, run, config, names: tuple[str, ...]) -> dict:
     family = family_of(run)
     data = run.data if config.data is None else dataclasses.replace(run.data, name=config.data)
     ratings = read_ratings(dataclasses.replace(data, data_dir=config.data_dir or run.data.data_dir))
+    if ratings.catalogue.ids != run.catalogue:  # the model knows items by their place in its own catalogue
+        raise UserError(
+            f"--data {data.name}: its movies.csv is not the catalogue the run trained on "
+            f"({len(ratings.catalogue)} items against {len(run.catalogue)}); give the run's own data"
+        )
     cases = {split: ratings.cases(split) for split in ("test", "cold")}
     scored = protocol_scores(lambda chosen: family.scores(model, chosen.histories), ratings, cases)
     return {
